@@ -1,0 +1,369 @@
+"""Input validation and reductions shared by every loss: one place, not copied.
+
+Three check modes (see :func:`checks`):
+
+``"full"`` (default)
+    shapes, dtypes and options, plus the *values* of constrained tensors: class labels in
+    ``[0, C)`` or ``ignore_index``, binary targets in ``{0, 1}`` or ``[0, 1]``, probabilities in
+    ``[0, 1]``. Each value check is one ``aminmax`` pass over that tensor. Non-finite inputs are
+    diagnosed *after* the loss is computed, only when the result is not finite, so a finite
+    result costs one scalar test.
+``"shapes"``
+    shapes, dtypes and options only: never reads tensor data, never forces a device sync.
+``"off"``
+    nothing; for a hot loop that has already been checked.
+
+Policy for a mean over nothing (an empty batch, every target ignored, every weight zero): the
+result is ``0.0``, connected to the graph (its gradient is zero, so DDP still sees every
+parameter). It is never a silent NaN. PyTorch returns NaN there; losskit differs on purpose.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Sequence
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "CheckMode",
+    "LossInputError",
+    "Reduction",
+    "check_binary_targets",
+    "check_broadcasts_to",
+    "check_class_logits",
+    "check_floating",
+    "check_labels",
+    "check_log_probs",
+    "check_option",
+    "check_probs",
+    "check_reduction",
+    "check_same_shape",
+    "checks",
+    "ensure_float",
+    "finish",
+    "get_check_mode",
+    "masked_mean",
+    "reduce",
+]
+
+CheckMode = Literal["full", "shapes", "off"]
+Reduction = Literal["mean", "sum", "none"]
+_MODES: tuple[str, ...] = ("full", "shapes", "off")
+_REDUCTIONS: tuple[str, ...] = ("mean", "sum", "none")
+
+
+class LossInputError(ValueError):
+    """A loss was called with input it cannot use. The message names the argument, what was
+    expected, what came, and the likely fix."""
+
+
+# ----------------------------------------------------------------------------- the check mode
+class _State(threading.local):
+    mode: str = "full"
+
+
+_state = _State()
+
+
+class _CheckContext(contextlib.AbstractContextManager["_CheckContext"]):
+    """Returned by :func:`checks`; restores the previous mode when used as a context manager."""
+
+    def __init__(self, previous: str) -> None:
+        self.previous = previous
+
+    def __exit__(self, *exc: object) -> None:
+        _state.mode = self.previous
+
+
+def checks(mode: CheckMode) -> _CheckContext:
+    """Set how much input validation losses do: ``"full"``, ``"shapes"`` or ``"off"``.
+
+    As a call it sets the mode for this thread; as a context manager it restores the previous
+    mode on exit:
+
+    >>> import losskit
+    >>> with losskit.checks("off"):
+    ...     losskit.get_check_mode()
+    'off'
+    >>> losskit.get_check_mode()
+    'full'
+    """
+    if mode not in _MODES:
+        raise LossInputError(
+            f"checks: mode must be one of {_MODES}, got {mode!r}; use 'full' while developing, "
+            "'shapes' in a hot loop on GPU, 'off' only for code already checked."
+        )
+    previous = _state.mode
+    _state.mode = mode
+    return _CheckContext(previous)
+
+
+def get_check_mode() -> str:
+    """The current check mode of this thread."""
+    return _state.mode
+
+
+def _values_on() -> bool:
+    return _state.mode == "full"
+
+
+def _shapes_on() -> bool:
+    return _state.mode != "off"
+
+
+# ----------------------------------------------------------------------------- option checks
+def check_reduction(reduction: str, *, allowed: Sequence[str] = _REDUCTIONS) -> None:
+    """Raise unless ``reduction`` is one of ``allowed`` (always checked: it costs nothing)."""
+    if reduction not in allowed:
+        raise LossInputError(
+            f"reduction must be one of {tuple(allowed)}, got {reduction!r}"
+            + (
+                "; 'elementwise_mean', 'batchmean', size_average and reduce are not used here"
+                if reduction not in _REDUCTIONS
+                else ""
+            )
+        )
+
+
+def check_option(name: str, value: float, *, low: float | None = None, high: float | None = None,
+                 low_open: bool = False, high_open: bool = False) -> None:
+    """Raise unless a scalar hyper-parameter lies in its documented interval."""
+    bad = (
+        (low is not None and (value <= low if low_open else value < low))
+        or (high is not None and (value >= high if high_open else value > high))
+        or value != value  # NaN
+    )
+    if bad:
+        lo = "(" if low_open else "["
+        hi = ")" if high_open else "]"
+        interval = f"{lo}{'-inf' if low is None else low}, {'inf' if high is None else high}{hi}"
+        raise LossInputError(f"{name} must lie in {interval}, got {value!r}")
+
+
+# ----------------------------------------------------------------------------- tensor checks
+def _shape(t: Tensor) -> tuple[int, ...]:
+    return tuple(t.shape)
+
+
+def check_floating(name: str, x: Tensor) -> None:
+    """Predictions must be a floating tensor (so they can carry a gradient)."""
+    if not isinstance(x, Tensor):
+        raise LossInputError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if _shapes_on() and not x.is_floating_point():
+        raise LossInputError(
+            f"{name} must be a floating tensor, got dtype {x.dtype}; "
+            f"did you mean {name}.float()?"
+        )
+
+
+def check_same_shape(name_a: str, a: Tensor, name_b: str, b: Tensor) -> None:
+    """Shapes must match exactly: losskit never broadcasts predictions against targets."""
+    if not isinstance(b, Tensor):
+        raise LossInputError(f"{name_b} must be a torch.Tensor, got {type(b).__name__}")
+    if not _shapes_on() or a.shape == b.shape:
+        return
+    sa, sb = _shape(a), _shape(b)
+    try:
+        wide: tuple[int, ...] | None = tuple(torch.broadcast_shapes(a.shape, b.shape))
+    except RuntimeError:
+        wide = None
+    msg = f"{name_a} {sa} vs {name_b} {sb}: shapes must match exactly"
+    if wide is not None:
+        msg += f", and these would broadcast to {wide}"
+    if a.numel() == b.numel():
+        if len(sa) == len(sb) and sorted(sa) == sorted(sb):
+            msg += f"; the same elements in another order: did you transpose {name_b}?"
+        else:
+            squeeze = [i for i, s in enumerate(sa) if s == 1] or [i for i, s in enumerate(sb) if s == 1]
+            hint = f" (e.g. `.squeeze({squeeze[0]})`)" if squeeze else ""
+            msg += f"; squeeze or unsqueeze one of them{hint}, or reshape {name_b} to {sa}"
+    else:
+        msg += f"; give {name_b} the shape of {name_a}"
+    raise LossInputError(msg)
+
+
+def check_broadcasts_to(name: str, x: Tensor | None, shape: torch.Size, what: str) -> None:
+    """A weight-like tensor may broadcast *to* ``shape`` (the result keeps that shape), never
+    widen it."""
+    if x is None or not _shapes_on():
+        return
+    if not isinstance(x, Tensor):
+        raise LossInputError(f"{name} must be a torch.Tensor or None, got {type(x).__name__}")
+    try:
+        ok = torch.broadcast_shapes(x.shape, shape) == shape
+    except RuntimeError:
+        ok = False
+    if not ok:
+        raise LossInputError(
+            f"{name} of shape {_shape(x)} does not broadcast to {what} {tuple(shape)}; "
+            f"give it shape {tuple(shape)} or one that broadcasts to it "
+            f"(e.g. ({shape[-1] if len(shape) else 1},) for one value per class in the last dim)"
+        )
+
+
+def _range(x: Tensor) -> tuple[float, float]:
+    lo, hi = torch.aminmax(x.detach().float() if not x.is_floating_point() else x.detach())
+    return float(lo), float(hi)
+
+
+def check_binary_targets(name: str, targets: Tensor, *, soft: bool) -> None:
+    """Binary targets: ``{0, 1}``, or ``[0, 1]`` when ``soft``. Any real or bool dtype."""
+    if not _shapes_on():
+        return
+    if targets.is_complex():
+        raise LossInputError(f"{name} must be real, got dtype {targets.dtype}")
+    if not _values_on() or targets.numel() == 0:
+        return
+    lo, hi = _range(targets)
+    if not (lo >= 0.0 and hi <= 1.0):  # also false for NaN
+        hint = (
+            "; targets of -1/+1 (SVM style) map to 0/1 with (targets + 1) / 2"
+            if lo == -1.0 and hi <= 1.0
+            else ""
+        )
+        raise LossInputError(
+            f"{name} must lie in [0, 1]{'' if soft else ' (0 or 1)'}, got values in [{lo:g}, {hi:g}]"
+            + hint
+        )
+    if not soft:
+        off = ((targets != 0) & (targets != 1)).any()
+        if bool(off):
+            raise LossInputError(
+                f"{name} must be 0 or 1 for this loss, got fractional values; use a loss that "
+                "documents soft targets (e.g. bce_with_logits) or round them"
+            )
+
+
+def check_probs(name: str, probs: Tensor) -> None:
+    """Probabilities lie in ``[0, 1]``; logits passed by mistake are refused."""
+    if not (_values_on() and probs.numel()):
+        return
+    lo, hi = _range(probs)
+    if not (lo >= 0.0 and hi <= 1.0):
+        raise LossInputError(
+            f"{name} must be probabilities in [0, 1], got values in [{lo:g}, {hi:g}]; "
+            "if these are logits, use the *_with_logits form of this loss (it is also more "
+            "stable), or apply torch.sigmoid first"
+        )
+
+
+def check_log_probs(name: str, log_probs: Tensor) -> None:
+    """Log-probabilities are <= 0; logits given by mistake are refused (full mode)."""
+    if not (_values_on() and log_probs.numel()):
+        return
+    top = float(log_probs.detach().max())
+    if not top <= 1e-4:
+        raise LossInputError(
+            f"{name} must be log-probabilities (<= 0), got a maximum of {top:g}; for raw "
+            "scores use the logits form (cross_entropy), or pass torch.log_softmax(logits, 1)"
+        )
+
+
+def check_labels(name: str, labels: Tensor, num_classes: int, *, ignore_index: int | None) -> None:
+    """Class labels: an integer tensor with values in ``[0, C)`` or equal to ``ignore_index``."""
+    if not _shapes_on():
+        return
+    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+        raise LossInputError(
+            f"{name} must hold integer class indices (int64 or int32), got dtype {labels.dtype}; "
+            f"for class probabilities use soft_cross_entropy, for integer-valued floats use "
+            f"{name}.long()"
+        )
+    if not _values_on() or labels.numel() == 0:
+        return
+    keep = labels if ignore_index is None else labels[labels != ignore_index]
+    if keep.numel() == 0:
+        return
+    lo, hi = _range(keep)
+    if lo < 0 or hi >= num_classes:
+        ign = "" if ignore_index is None else f" or ignore_index={ignore_index}"
+        raise LossInputError(
+            f"{name} must lie in [0, {num_classes}) (the number of classes in dim 1){ign}, "
+            f"got values in [{lo:g}, {hi:g}]"
+            + ("; 1-based labels? subtract 1" if hi == num_classes and lo >= 1 else "")
+            + ("; is 255 your void label? pass ignore_index=255" if hi == 255 else "")
+        )
+
+
+def check_class_logits(name: str, logits: Tensor, labels_name: str, labels: Tensor) -> int:
+    """``logits`` of shape ``(N, C, *extra)`` (or ``(C,)``) against ``labels`` ``(N, *extra)``
+    (or ``()``). Returns C."""
+    check_floating(name, logits)
+    if logits.dim() == 0:
+        raise LossInputError(f"{name} must have a class dimension, got a scalar")
+    class_dim = 0 if logits.dim() == 1 else 1
+    num_classes = logits.shape[class_dim]
+    if not _shapes_on():
+        return num_classes
+    expected = _shape(logits)[:class_dim] + _shape(logits)[class_dim + 1:]
+    if _shape(labels) != expected:
+        hint = ""
+        if _shape(labels) == _shape(logits):
+            hint = (
+                f"; {labels_name} has the shape of {name}: if they are one-hot or class "
+                f"probabilities, use soft_cross_entropy, or labels.argmax(1)"
+            )
+        elif labels.dim() == logits.dim() and labels.shape[class_dim] == 1:
+            hint = f"; did you forget `{labels_name}.squeeze({class_dim})`?"
+        raise LossInputError(
+            f"{labels_name} must have shape {expected} (that of {name} {_shape(logits)} without "
+            f"the class dimension {class_dim}), got {_shape(labels)}{hint}"
+        )
+    if num_classes < 2:
+        raise LossInputError(
+            f"{name} has a single class (C = 1 in dim {class_dim}): a softmax over one class is "
+            "always 1 and its loss always 0; for a binary problem use bce_with_logits"
+        )
+    return num_classes
+
+
+# ----------------------------------------------------------------------------- reductions
+def reduce(loss: Tensor, reduction: str) -> Tensor:
+    """Reduce an unreduced loss tensor: ``sum == loss.sum()``; ``mean`` over every element,
+    and ``0.0`` (graph-connected) when there is none."""
+    if reduction == "none":
+        return loss
+    if reduction == "sum":
+        return loss.sum()
+    if loss.numel() == 0:
+        return loss.sum()  # mean over nothing: 0.0, still connected to the graph
+    return loss.mean()
+
+
+def masked_mean(total: Tensor, denominator: Tensor) -> Tensor:
+    """``total / denominator`` with ``0 / 0 = 0`` and no device sync: when the denominator is zero
+    (nothing counted) the total is a sum over nothing, so the result is a graph-connected zero."""
+    safe = torch.where(denominator == 0, torch.ones_like(denominator), denominator)
+    return total / safe
+
+
+def finish(result: Tensor, **inputs: Tensor | None) -> Tensor:
+    """Final check in ``"full"`` mode: a non-finite result caused by non-finite input is refused,
+    naming the argument. Cost when the result is finite: one test on the (usually scalar) result."""
+    if not _values_on() or result.numel() == 0:
+        return result
+    if bool(torch.isfinite(result.detach()).all()):
+        return result
+    for name, x in inputs.items():
+        if x is None or not x.is_floating_point():
+            continue
+        bad = ~torch.isfinite(x.detach())
+        if bool(bad.any()):
+            n_nan = int(torch.isnan(x.detach()).sum())
+            n_inf = int(bad.sum()) - n_nan
+            first = tuple(int(i) for i in bad.nonzero()[0].tolist())
+            raise LossInputError(
+                f"{name} holds non-finite values ({n_nan} NaN, {n_inf} inf; the first at index "
+                f"{first}) and the loss is not finite; a diverging model? lower the learning rate, "
+                "clip gradients, or check the data; losskit.checks('off') returns the raw result"
+            )
+    return result
+
+
+def ensure_float(x: Tensor) -> Tensor:
+    """Half-precision inputs are computed in float32 (precision), others as they are."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x

@@ -1,0 +1,70 @@
+"""The base of every losskit Module: it stores hyper-parameters and calls the function.
+
+No maths lives here. Tensor hyper-parameters (class weights, ``pos_weight``) are buffers, so
+``.to(device)``, ``state_dict`` and pickling carry them. ``activation`` and ``decodes`` come from
+the loss's spec, in fastai's sense: what turns model outputs into probabilities, and those into
+predictions.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor
+
+from losskit._spec import LossSpec, get_spec
+
+__all__ = ["MODULES", "LossModule", "module_for"]
+
+MODULES: dict[str, type[LossModule]] = {}
+
+
+class LossModule(torch.nn.Module):
+    """Stores a loss's hyper-parameters; ``forward(*inputs)`` calls the functional loss."""
+
+    loss_name: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.loss_name:
+            MODULES[cls.loss_name] = cls
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__()
+        names = []
+        for key, value in options.items():
+            if isinstance(value, Tensor) or value is None:
+                self.register_buffer(key, value)
+            else:
+                setattr(self, key, value)
+            names.append(key)
+        self._option_names = tuple(names)
+
+    @property
+    def spec(self) -> LossSpec:
+        return get_spec(self.loss_name)
+
+    def forward(self, *inputs: Tensor) -> Tensor:
+        options = {key: getattr(self, key) for key in self._option_names}
+        return self.spec.function(*inputs, **options)
+
+    def activation(self, outputs: Tensor) -> Tensor:
+        """Model outputs to probabilities or values (sigmoid, softmax over dim 1, identity)."""
+        return self.spec.activate(outputs)
+
+    def decodes(self, activated: Tensor) -> Tensor:
+        """Activated outputs to predictions (threshold at 0.5, argmax over dim 1, identity)."""
+        return self.spec.decodes(activated)
+
+    def extra_repr(self) -> str:
+        shown = []
+        for key in self._option_names:
+            value = getattr(self, key)
+            shown.append(f"{key}={tuple(value.shape) if isinstance(value, Tensor) else value!r}")
+        return ", ".join(shown)
+
+
+def module_for(name: str) -> type[LossModule]:
+    """The Module class of the loss registered as ``name`` (or an alias)."""
+    return MODULES[get_spec(name).name]

@@ -1,0 +1,5 @@
+"""Modules of the multilabel losses."""
+
+from __future__ import annotations
+
+__all__: list[str] = []
