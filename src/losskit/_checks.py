@@ -129,8 +129,15 @@ def check_reduction(reduction: str, *, allowed: Sequence[str] = _REDUCTIONS) -> 
         )
 
 
-def check_option(name: str, value: float, *, low: float | None = None, high: float | None = None,
-                 low_open: bool = False, high_open: bool = False) -> None:
+def check_option(
+    name: str,
+    value: float,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> None:
     """Raise unless a scalar hyper-parameter lies in its documented interval."""
     bad = (
         (low is not None and (value <= low if low_open else value < low))
@@ -155,8 +162,7 @@ def check_floating(name: str, x: Tensor) -> None:
         raise LossInputError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     if _shapes_on() and not x.is_floating_point():
         raise LossInputError(
-            f"{name} must be a floating tensor, got dtype {x.dtype}; "
-            f"did you mean {name}.float()?"
+            f"{name} must be a floating tensor, got dtype {x.dtype}; did you mean {name}.float()?"
         )
 
 
@@ -178,7 +184,9 @@ def check_same_shape(name_a: str, a: Tensor, name_b: str, b: Tensor) -> None:
         if len(sa) == len(sb) and sorted(sa) == sorted(sb):
             msg += f"; the same elements in another order: did you transpose {name_b}?"
         else:
-            squeeze = [i for i, s in enumerate(sa) if s == 1] or [i for i, s in enumerate(sb) if s == 1]
+            squeeze = [i for i, s in enumerate(sa) if s == 1] or [
+                i for i, s in enumerate(sb) if s == 1
+            ]
             hint = f" (e.g. `.squeeze({squeeze[0]})`)" if squeeze else ""
             msg += f"; squeeze or unsqueeze one of them{hint}, or reshape {name_b} to {sa}"
     else:
@@ -299,7 +307,7 @@ def check_class_logits(name: str, logits: Tensor, labels_name: str, labels: Tens
     num_classes = logits.shape[class_dim]
     if not _shapes_on():
         return num_classes
-    expected = _shape(logits)[:class_dim] + _shape(logits)[class_dim + 1:]
+    expected = _shape(logits)[:class_dim] + _shape(logits)[class_dim + 1 :]
     if _shape(labels) != expected:
         hint = ""
         if _shape(labels) == _shape(logits):

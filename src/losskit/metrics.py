@@ -16,8 +16,14 @@ from losskit._checks import LossInputError, check_binary_targets, check_labels
 __all__ = ["accuracy", "accuracy_as_loss", "error_rate"]
 
 
-def accuracy(outputs: Tensor, targets: Tensor, *, logits: bool = False, threshold: float = 0.5,
-             top_k: int = 1) -> Tensor:
+def accuracy(
+    outputs: Tensor,
+    targets: Tensor,
+    *,
+    logits: bool = False,
+    threshold: float = 0.5,
+    top_k: int = 1,
+) -> Tensor:
     """Fraction of correct predictions, as a float tensor without gradient.
 
     Binary (``outputs`` and ``targets`` of the same shape, targets 0/1): an item is predicted
@@ -61,8 +67,14 @@ def accuracy(outputs: Tensor, targets: Tensor, *, logits: bool = False, threshol
     )
 
 
-def error_rate(outputs: Tensor, targets: Tensor, *, logits: bool = False,
-               threshold: float = 0.5, top_k: int = 1) -> Tensor:
+def error_rate(
+    outputs: Tensor,
+    targets: Tensor,
+    *,
+    logits: bool = False,
+    threshold: float = 0.5,
+    top_k: int = 1,
+) -> Tensor:
     """``1 - accuracy``, with the same arguments.
 
     Example:

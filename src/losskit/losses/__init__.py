@@ -4,6 +4,7 @@ loss's spec."""
 from losskit.losses import (  # noqa: F401  (imported for their registrations)
     _binary,
     _boxes,
+    _contrastive,
     _divergence,
     _embedding,
     _large_vocab,

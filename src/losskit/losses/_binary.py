@@ -69,8 +69,9 @@ def mnist_loss(logits: Tensor, targets: Tensor, *, reduction: str = "mean") -> T
     return finish(reduce(loss, reduction), logits=logits)
 
 
-def bce(probs: Tensor, targets: Tensor, *, weight: Tensor | None = None,
-        reduction: str = "mean") -> Tensor:
+def bce(
+    probs: Tensor, targets: Tensor, *, weight: Tensor | None = None, reduction: str = "mean"
+) -> Tensor:
     """Binary cross-entropy on probabilities.
 
     ``l_n = -w_n [targets_n log(probs_n) + (1 - targets_n) log(1 - probs_n)]``, each log clamped
@@ -108,8 +109,14 @@ def bce(probs: Tensor, targets: Tensor, *, weight: Tensor | None = None,
     return finish(out, probs=probs, weight=weight)
 
 
-def bce_with_logits(logits: Tensor, targets: Tensor, *, pos_weight: Tensor | None = None,
-                    weight: Tensor | None = None, reduction: str = "mean") -> Tensor:
+def bce_with_logits(
+    logits: Tensor,
+    targets: Tensor,
+    *,
+    pos_weight: Tensor | None = None,
+    weight: Tensor | None = None,
+    reduction: str = "mean",
+) -> Tensor:
     """Binary cross-entropy on logits, computed stably.
 
     ``l_n = -w_n [p_c targets_n log sigmoid(logits_n) + (1 - targets_n) log sigmoid(-logits_n)]``
@@ -150,51 +157,59 @@ def bce_with_logits(logits: Tensor, targets: Tensor, *, pos_weight: Tensor | Non
     return finish(out, logits=logits, weight=weight, pos_weight=pos_weight)
 
 
-register(LossSpec(
-    name="mnist_loss",
-    function=mnist_loss,
-    family="binary",
-    input_space="logits",
-    target_space="binary {0, 1}",
-    summary="Distance of sigmoid(logits) from the 0/1 target: the first loss that lets SGD learn.",
-    formula="l_n = 1 - sigmoid(x_n) if y_n == 1 else sigmoid(x_n)",
-    when_to_use="Teaching: the smallest smooth stand-in for accuracy. In practice BCE trains "
-    "faster because its gradient does not vanish on confident mistakes.",
-    activation="sigmoid",
-    decode="threshold",
-    metrics=("accuracy",),
-    properties=frozenset({"smooth", "nonnegative", "bounded", "classification_calibrated"}),
-    references=("Howard & Gugger, Deep Learning for Coders (2020), ch. 4",),
-))
-register(LossSpec(
-    name="bce",
-    function=bce,
-    family="binary",
-    input_space="probs",
-    target_space="binary {0, 1} or soft [0, 1]",
-    summary="Binary cross-entropy on probabilities (log clamped at -100).",
-    formula="l_n = -w_n [y_n log p_n + (1 - y_n) log(1 - p_n)]",
-    when_to_use="When the model already outputs probabilities; otherwise prefer "
-    "bce_with_logits, which is stable.",
-    decode="threshold",
-    metrics=("accuracy",),
-    properties=frozenset({"convex", "smooth", "nonnegative", "proper_scoring_rule",
-                          "classification_calibrated"}),
-    aliases=("binary_cross_entropy", "log_loss"),
-))
-register(LossSpec(
-    name="bce_with_logits",
-    function=bce_with_logits,
-    family="binary",
-    input_space="logits",
-    target_space="binary {0, 1} or soft [0, 1]",
-    summary="Binary cross-entropy on logits, via log-sigmoid: stable for any logit.",
-    formula="l_n = -w_n [p_c y_n log sigmoid(x_n) + (1 - y_n) log sigmoid(-x_n)]",
-    when_to_use="The default for binary and multilabel classification.",
-    activation="sigmoid",
-    decode="threshold",
-    metrics=("accuracy",),
-    properties=frozenset({"convex", "smooth", "nonnegative", "proper_scoring_rule",
-                          "classification_calibrated"}),
-    aliases=("sigmoid_binary_cross_entropy", "binary_cross_entropy_with_logits"),
-))
+register(
+    LossSpec(
+        name="mnist_loss",
+        function=mnist_loss,
+        family="binary",
+        input_space="logits",
+        target_space="binary {0, 1}",
+        summary="Distance of sigmoid(logits) from the 0/1 target: the first loss that lets SGD learn.",
+        formula="l_n = 1 - sigmoid(x_n) if y_n == 1 else sigmoid(x_n)",
+        when_to_use="Teaching: the smallest smooth stand-in for accuracy. In practice BCE trains "
+        "faster because its gradient does not vanish on confident mistakes.",
+        activation="sigmoid",
+        decode="threshold",
+        metrics=("accuracy",),
+        properties=frozenset({"smooth", "nonnegative", "bounded", "classification_calibrated"}),
+        references=("Howard & Gugger, Deep Learning for Coders (2020), ch. 4",),
+    )
+)
+register(
+    LossSpec(
+        name="bce",
+        function=bce,
+        family="binary",
+        input_space="probs",
+        target_space="binary {0, 1} or soft [0, 1]",
+        summary="Binary cross-entropy on probabilities (log clamped at -100).",
+        formula="l_n = -w_n [y_n log p_n + (1 - y_n) log(1 - p_n)]",
+        when_to_use="When the model already outputs probabilities; otherwise prefer "
+        "bce_with_logits, which is stable.",
+        decode="threshold",
+        metrics=("accuracy",),
+        properties=frozenset(
+            {"convex", "smooth", "nonnegative", "proper_scoring_rule", "classification_calibrated"}
+        ),
+        aliases=("binary_cross_entropy", "log_loss"),
+    )
+)
+register(
+    LossSpec(
+        name="bce_with_logits",
+        function=bce_with_logits,
+        family="binary",
+        input_space="logits",
+        target_space="binary {0, 1} or soft [0, 1]",
+        summary="Binary cross-entropy on logits, via log-sigmoid: stable for any logit.",
+        formula="l_n = -w_n [p_c y_n log sigmoid(x_n) + (1 - y_n) log sigmoid(-x_n)]",
+        when_to_use="The default for binary and multilabel classification.",
+        activation="sigmoid",
+        decode="threshold",
+        metrics=("accuracy",),
+        properties=frozenset(
+            {"convex", "smooth", "nonnegative", "proper_scoring_rule", "classification_calibrated"}
+        ),
+        aliases=("sigmoid_binary_cross_entropy", "binary_cross_entropy_with_logits"),
+    )
+)

@@ -22,8 +22,9 @@ from losskit._spec import LossSpec, register
 __all__ = ["class_inputs", "class_weighted_mean", "cross_entropy", "nll"]
 
 
-def class_inputs(name: str, scores: Tensor, labels: Tensor, *, weight: Tensor | None,
-                 ignore_index: int | None) -> int:
+def class_inputs(
+    name: str, scores: Tensor, labels: Tensor, *, weight: Tensor | None, ignore_index: int | None
+) -> int:
     """Shared checks of every loss over class scores with integer labels. Returns C."""
     if not isinstance(labels, Tensor):
         raise LossInputError(f"labels must be a torch.Tensor, got {type(labels).__name__}")
@@ -38,11 +39,16 @@ def class_inputs(name: str, scores: Tensor, labels: Tensor, *, weight: Tensor | 
     return num_classes
 
 
-def class_weighted_mean(total: Tensor, labels: Tensor, *, weight: Tensor | None,
-                        ignore_index: int | None) -> Tensor:
+def class_weighted_mean(
+    total: Tensor, labels: Tensor, *, weight: Tensor | None, ignore_index: int | None
+) -> Tensor:
     """``total`` divided by the number of non-ignored labels, or by the sum of their class
     weights when ``weight`` is given (PyTorch's denominator); ``0.0`` when that is zero."""
-    valid = labels != ignore_index if ignore_index is not None else torch.ones_like(labels, dtype=torch.bool)
+    valid = (
+        labels != ignore_index
+        if ignore_index is not None
+        else torch.ones_like(labels, dtype=torch.bool)
+    )
     if weight is None:
         denom = valid.sum().to(total.dtype)
     else:
@@ -51,9 +57,15 @@ def class_weighted_mean(total: Tensor, labels: Tensor, *, weight: Tensor | None,
     return masked_mean(total, denom)
 
 
-def cross_entropy(logits: Tensor, labels: Tensor, *, weight: Tensor | None = None,
-                  ignore_index: int = -100, label_smoothing: float = 0.0,
-                  reduction: str = "mean") -> Tensor:
+def cross_entropy(
+    logits: Tensor,
+    labels: Tensor,
+    *,
+    weight: Tensor | None = None,
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+    reduction: str = "mean",
+) -> Tensor:
     """Softmax cross-entropy with integer class labels.
 
     ``l_n = -w_{y_n} log softmax(logits_n)[y_n]`` (via log-sum-exp), and with
@@ -95,17 +107,35 @@ def cross_entropy(logits: Tensor, labels: Tensor, *, weight: Tensor | None = Non
     class_inputs("logits", logits, labels, weight=weight, ignore_index=ignore_index)
     labels = labels.long()
     if reduction != "mean":
-        out = F.cross_entropy(logits, labels, weight=weight, ignore_index=ignore_index,
-                              label_smoothing=label_smoothing, reduction=reduction)
+        out = F.cross_entropy(
+            logits,
+            labels,
+            weight=weight,
+            ignore_index=ignore_index,
+            label_smoothing=label_smoothing,
+            reduction=reduction,
+        )
     else:
-        total = F.cross_entropy(logits, labels, weight=weight, ignore_index=ignore_index,
-                                label_smoothing=label_smoothing, reduction="sum")
+        total = F.cross_entropy(
+            logits,
+            labels,
+            weight=weight,
+            ignore_index=ignore_index,
+            label_smoothing=label_smoothing,
+            reduction="sum",
+        )
         out = class_weighted_mean(total, labels, weight=weight, ignore_index=ignore_index)
     return finish(out, logits=logits, weight=weight)
 
 
-def nll(log_probs: Tensor, labels: Tensor, *, weight: Tensor | None = None,
-        ignore_index: int = -100, reduction: str = "mean") -> Tensor:
+def nll(
+    log_probs: Tensor,
+    labels: Tensor,
+    *,
+    weight: Tensor | None = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+) -> Tensor:
     """Negative log-likelihood of integer labels under given log-probabilities.
 
     ``l_n = -w_{y_n} log_probs_n[y_n]``; ``"mean"`` as :func:`cross_entropy` (sum of the weights
@@ -138,46 +168,53 @@ def nll(log_probs: Tensor, labels: Tensor, *, weight: Tensor | None = None,
     check_log_probs("log_probs", log_probs)
     labels = labels.long()
     if reduction != "mean":
-        out = F.nll_loss(log_probs, labels, weight=weight, ignore_index=ignore_index,
-                         reduction=reduction)
+        out = F.nll_loss(
+            log_probs, labels, weight=weight, ignore_index=ignore_index, reduction=reduction
+        )
     else:
-        total = F.nll_loss(log_probs, labels, weight=weight, ignore_index=ignore_index,
-                           reduction="sum")
+        total = F.nll_loss(
+            log_probs, labels, weight=weight, ignore_index=ignore_index, reduction="sum"
+        )
         out = class_weighted_mean(total, labels, weight=weight, ignore_index=ignore_index)
     return finish(out, log_probs=log_probs, weight=weight)
 
 
 _CE_FORMULA = "l_n = -w_{y_n} log softmax(x_n)[y_n] = w_{y_n} (logsumexp_c x_nc - x_{n,y_n})"
-register(LossSpec(
-    name="cross_entropy",
-    function=cross_entropy,
-    family="multiclass",
-    input_space="logits",
-    target_space="integer class labels in [0, C) or ignore_index",
-    summary="Softmax cross-entropy with integer labels (log-sum-exp; weights, ignore, smoothing).",
-    formula=_CE_FORMULA,
-    when_to_use="The default for single-label classification with C >= 2 classes.",
-    activation="softmax",
-    decode="argmax",
-    metrics=("accuracy", "top_k_accuracy"),
-    properties=frozenset({"convex", "smooth", "nonnegative", "proper_scoring_rule",
-                          "classification_calibrated"}),
-    aliases=("ce", "softmax_cross_entropy", "categorical_cross_entropy"),
-    mean_over="non-ignored items, weighted: sum_n w_{y_n} l_n / sum_n w_{y_n}",
-))
-register(LossSpec(
-    name="nll",
-    function=nll,
-    family="multiclass",
-    input_space="log_probs",
-    target_space="integer class labels in [0, C) or ignore_index",
-    summary="Negative log-likelihood of the labels under given log-probabilities.",
-    formula="l_n = -w_{y_n} log_probs_n[y_n]",
-    when_to_use="When the model ends in log_softmax; otherwise use cross_entropy on logits.",
-    activation="exp",
-    decode="argmax",
-    metrics=("accuracy",),
-    properties=frozenset({"convex", "smooth", "nonnegative", "proper_scoring_rule"}),
-    aliases=("nll_loss", "negative_log_likelihood"),
-    mean_over="non-ignored items, weighted: sum_n w_{y_n} l_n / sum_n w_{y_n}",
-))
+register(
+    LossSpec(
+        name="cross_entropy",
+        function=cross_entropy,
+        family="multiclass",
+        input_space="logits",
+        target_space="integer class labels in [0, C) or ignore_index",
+        summary="Softmax cross-entropy with integer labels (log-sum-exp; weights, ignore, smoothing).",
+        formula=_CE_FORMULA,
+        when_to_use="The default for single-label classification with C >= 2 classes.",
+        activation="softmax",
+        decode="argmax",
+        metrics=("accuracy", "top_k_accuracy"),
+        properties=frozenset(
+            {"convex", "smooth", "nonnegative", "proper_scoring_rule", "classification_calibrated"}
+        ),
+        aliases=("ce", "softmax_cross_entropy", "categorical_cross_entropy"),
+        mean_over="non-ignored items, weighted: sum_n w_{y_n} l_n / sum_n w_{y_n}",
+    )
+)
+register(
+    LossSpec(
+        name="nll",
+        function=nll,
+        family="multiclass",
+        input_space="log_probs",
+        target_space="integer class labels in [0, C) or ignore_index",
+        summary="Negative log-likelihood of the labels under given log-probabilities.",
+        formula="l_n = -w_{y_n} log_probs_n[y_n]",
+        when_to_use="When the model ends in log_softmax; otherwise use cross_entropy on logits.",
+        activation="exp",
+        decode="argmax",
+        metrics=("accuracy",),
+        properties=frozenset({"convex", "smooth", "nonnegative", "proper_scoring_rule"}),
+        aliases=("nll_loss", "negative_log_likelihood"),
+        mean_over="non-ignored items, weighted: sum_n w_{y_n} l_n / sum_n w_{y_n}",
+    )
+)

@@ -126,47 +126,54 @@ def mae(preds: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tensor:
     return finish(F.l1_loss(preds, targets, reduction=reduction), preds=preds, targets=targets)
 
 
-register(LossSpec(
-    name="mse",
-    function=mse,
-    family="regression",
-    input_space="values",
-    target_space="real values, same shape",
-    summary="Mean squared error: the average of squared residuals.",
-    formula="l_n = (preds_n - targets_n)^2",
-    when_to_use="Regression with roughly Gaussian noise; punishes large errors strongly. On "
-    "sigmoid outputs it also works (poorly calibrated) for 0/1 targets.",
-    metrics=("mae", "rmse"),
-    properties=frozenset({"convex", "smooth", "nonnegative", "zero_at_target",
-                          "proper_scoring_rule"}),
-    aliases=("l2", "mean_squared_error"),
-    references=("Gauss, Theoria motus corporum coelestium (1809)",),
-))
-register(LossSpec(
-    name="rmse",
-    function=rmse,
-    family="regression",
-    input_space="values",
-    target_space="real values, same shape",
-    summary="Root mean squared error: sqrt(mean((preds - targets)^2)), in the targets' units.",
-    formula="rmse = sqrt( (1/N) * sum_n (preds_n - targets_n)^2 )   # this is NOT the MSE",
-    when_to_use="When you want the loss in the units of the target (same minimiser as MSE).",
-    metrics=("rmse",),
-    properties=frozenset({"convex", "nonnegative", "zero_at_target"}),
-    aliases=("root_mean_squared_error",),
-    reductions=("mean",),
-    mean_over="every element, then the square root",
-))
-register(LossSpec(
-    name="mae",
-    function=mae,
-    family="regression",
-    input_space="values",
-    target_space="real values, same shape",
-    summary="Mean absolute error: the average of absolute residuals (L1).",
-    formula="l_n = |preds_n - targets_n|",
-    when_to_use="Regression with outliers; estimates the median. Gradient has constant size.",
-    metrics=("mae",),
-    properties=frozenset({"convex", "nonnegative", "zero_at_target", "robust"}),
-    aliases=("l1", "mean_absolute_error"),
-))
+register(
+    LossSpec(
+        name="mse",
+        function=mse,
+        family="regression",
+        input_space="values",
+        target_space="real values, same shape",
+        summary="Mean squared error: the average of squared residuals.",
+        formula="l_n = (preds_n - targets_n)^2",
+        when_to_use="Regression with roughly Gaussian noise; punishes large errors strongly. On "
+        "sigmoid outputs it also works (poorly calibrated) for 0/1 targets.",
+        metrics=("mae", "rmse"),
+        properties=frozenset(
+            {"convex", "smooth", "nonnegative", "zero_at_target", "proper_scoring_rule"}
+        ),
+        aliases=("l2", "mean_squared_error"),
+        references=("Gauss, Theoria motus corporum coelestium (1809)",),
+    )
+)
+register(
+    LossSpec(
+        name="rmse",
+        function=rmse,
+        family="regression",
+        input_space="values",
+        target_space="real values, same shape",
+        summary="Root mean squared error: sqrt(mean((preds - targets)^2)), in the targets' units.",
+        formula="rmse = sqrt( (1/N) * sum_n (preds_n - targets_n)^2 )   # this is NOT the MSE",
+        when_to_use="When you want the loss in the units of the target (same minimiser as MSE).",
+        metrics=("rmse",),
+        properties=frozenset({"convex", "nonnegative", "zero_at_target"}),
+        aliases=("root_mean_squared_error",),
+        reductions=("mean",),
+        mean_over="every element, then the square root",
+    )
+)
+register(
+    LossSpec(
+        name="mae",
+        function=mae,
+        family="regression",
+        input_space="values",
+        target_space="real values, same shape",
+        summary="Mean absolute error: the average of absolute residuals (L1).",
+        formula="l_n = |preds_n - targets_n|",
+        when_to_use="Regression with outliers; estimates the median. Gradient has constant size.",
+        metrics=("mae",),
+        properties=frozenset({"convex", "nonnegative", "zero_at_target", "robust"}),
+        aliases=("l1", "mean_absolute_error"),
+    )
+)

@@ -3,6 +3,7 @@ the functional loss, with fastai-style ``activation`` and ``decodes``."""
 
 from losskit.nn import (  # noqa: F401  (imported for their Module registrations)
     _boxes,
+    _contrastive,
     _divergence,
     _embedding,
     _large_vocab,

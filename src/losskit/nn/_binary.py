@@ -32,6 +32,11 @@ class BCEWithLogitsLoss(LossModule):
 
     loss_name = "bce_with_logits"
 
-    def __init__(self, *, pos_weight: Tensor | None = None, weight: Tensor | None = None,
-                 reduction: str = "mean") -> None:
+    def __init__(
+        self,
+        *,
+        pos_weight: Tensor | None = None,
+        weight: Tensor | None = None,
+        reduction: str = "mean",
+    ) -> None:
         super().__init__(pos_weight=pos_weight, weight=weight, reduction=reduction)

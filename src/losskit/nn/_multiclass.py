@@ -14,10 +14,20 @@ class CrossEntropyLoss(LossModule):
 
     loss_name = "cross_entropy"
 
-    def __init__(self, *, weight: Tensor | None = None, ignore_index: int = -100,
-                 label_smoothing: float = 0.0, reduction: str = "mean") -> None:
-        super().__init__(weight=weight, ignore_index=ignore_index,
-                         label_smoothing=label_smoothing, reduction=reduction)
+    def __init__(
+        self,
+        *,
+        weight: Tensor | None = None,
+        ignore_index: int = -100,
+        label_smoothing: float = 0.0,
+        reduction: str = "mean",
+    ) -> None:
+        super().__init__(
+            weight=weight,
+            ignore_index=ignore_index,
+            label_smoothing=label_smoothing,
+            reduction=reduction,
+        )
 
 
 class NLLLoss(LossModule):
@@ -25,6 +35,7 @@ class NLLLoss(LossModule):
 
     loss_name = "nll"
 
-    def __init__(self, *, weight: Tensor | None = None, ignore_index: int = -100,
-                 reduction: str = "mean") -> None:
+    def __init__(
+        self, *, weight: Tensor | None = None, ignore_index: int = -100, reduction: str = "mean"
+    ) -> None:
         super().__init__(weight=weight, ignore_index=ignore_index, reduction=reduction)

@@ -1,0 +1,15 @@
+"""One module of LossInfo entries per family; importing this package fills ``INFOS``."""
+
+from tests.infos import (  # noqa: F401
+    binary,
+    boxes,
+    contrastive,
+    divergence,
+    embedding,
+    large_vocab,
+    multiclass,
+    multilabel,
+    overlap,
+    regression,
+    sequence,
+)

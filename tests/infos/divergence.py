@@ -1,0 +1,3 @@
+"""LossInfo entries of the divergence losses. References are float64 NumPy, written here."""
+
+from __future__ import annotations
