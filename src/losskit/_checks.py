@@ -47,6 +47,7 @@ __all__ = [
     "finish",
     "get_check_mode",
     "masked_mean",
+    "native_reduction",
     "reduce",
 ]
 
@@ -147,7 +148,7 @@ def check_option(
     if bad:
         lo = "(" if low_open else "["
         hi = ")" if high_open else "]"
-        interval = f"{lo}{'-inf' if low is None else low}, {'inf' if high is None else high}{hi}"
+        interval = f"{lo}{'-inf' if low is None else f'{low:g}'}, {'inf' if high is None else f'{high:g}'}{hi}"
         raise LossInputError(f"{name} must lie in {interval}, got {value!r}")
 
 
@@ -340,6 +341,12 @@ def reduce(loss: Tensor, reduction: str) -> Tensor:
     if loss.numel() == 0:
         return loss.sum()  # mean over nothing: 0.0, still connected to the graph
     return loss.mean()
+
+
+def native_reduction(reduction: str, numel: int) -> str:
+    """The reduction to ask of a torch kernel: ``"sum"`` for a mean over nothing (torch would
+    give NaN; a sum over nothing is the graph-connected 0.0 of our policy)."""
+    return "sum" if reduction == "mean" and numel == 0 else reduction
 
 
 def masked_mean(total: Tensor, denominator: Tensor) -> Tensor:

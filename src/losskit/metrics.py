@@ -52,7 +52,7 @@ def accuracy(
         else:
             predicted = outputs > threshold
         return (predicted == targets.bool()).float().mean()
-    if outputs.dim() == targets.dim() + 1 and outputs.dim() >= 2:
+    if outputs.dim() >= 2 and targets.shape == outputs.shape[:1] + outputs.shape[2:]:
         num_classes = outputs.shape[1]
         if not 1 <= top_k <= num_classes:
             raise LossInputError(f"top_k must lie in [1, {num_classes}], got {top_k}")

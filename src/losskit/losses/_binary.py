@@ -15,6 +15,7 @@ from losskit._checks import (
     check_reduction,
     check_same_shape,
     finish,
+    native_reduction,
     reduce,
 )
 from losskit._spec import LossSpec, register
@@ -105,7 +106,9 @@ def bce(
     targets = binary_inputs("probs", probs, targets, soft=True)
     check_probs("probs", probs)
     check_broadcasts_to("weight", weight, probs.shape, "probs")
-    out = F.binary_cross_entropy(probs, targets, weight=weight, reduction=reduction)
+    out = F.binary_cross_entropy(
+        probs, targets, weight=weight, reduction=native_reduction(reduction, probs.numel())
+    )
     return finish(out, probs=probs, weight=weight)
 
 
@@ -152,7 +155,11 @@ def bce_with_logits(
     check_broadcasts_to("weight", weight, logits.shape, "logits")
     check_broadcasts_to("pos_weight", pos_weight, logits.shape, "logits")
     out = F.binary_cross_entropy_with_logits(
-        logits, targets, weight=weight, pos_weight=pos_weight, reduction=reduction
+        logits,
+        targets,
+        weight=weight,
+        pos_weight=pos_weight,
+        reduction=native_reduction(reduction, logits.numel()),
     )
     return finish(out, logits=logits, weight=weight, pos_weight=pos_weight)
 

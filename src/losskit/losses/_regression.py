@@ -11,6 +11,7 @@ from losskit._checks import (
     check_reduction,
     check_same_shape,
     finish,
+    native_reduction,
 )
 from losskit._spec import LossSpec, register
 
@@ -55,7 +56,11 @@ def mse(preds: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tensor:
     """
     check_reduction(reduction)
     targets = regression_inputs(preds, targets)
-    return finish(F.mse_loss(preds, targets, reduction=reduction), preds=preds, targets=targets)
+    return finish(
+        F.mse_loss(preds, targets, reduction=native_reduction(reduction, preds.numel())),
+        preds=preds,
+        targets=targets,
+    )
 
 
 def rmse(preds: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tensor:
@@ -123,7 +128,11 @@ def mae(preds: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tensor:
     """
     check_reduction(reduction)
     targets = regression_inputs(preds, targets)
-    return finish(F.l1_loss(preds, targets, reduction=reduction), preds=preds, targets=targets)
+    return finish(
+        F.l1_loss(preds, targets, reduction=native_reduction(reduction, preds.numel())),
+        preds=preds,
+        targets=targets,
+    )
 
 
 register(

@@ -1,0 +1,82 @@
+"""The registry and the Modules' fastai-style activation/decodes."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+import torch
+
+import losskit
+from losskit.nn import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
+
+
+def test_aliases_resolve() -> None:
+    assert losskit.get_spec("l1").name == "mae"
+    assert losskit.get_spec("ce").name == "cross_entropy"
+
+
+def test_unknown_name_suggests_close_names() -> None:
+    with pytest.raises(losskit.UnknownLossError, match="no loss named 'crossentropy'.*cross_entropy"):
+        losskit.get_spec("crossentropy")
+    with pytest.raises(ValueError):  # an UnknownLossError is a LossInputError is a ValueError
+        losskit.get_spec("zzz")
+
+
+def test_metrics_are_not_losses() -> None:
+    names = {s.name for s in losskit.list_specs()}
+    assert not names & {"accuracy", "error_rate", "accuracy_as_loss"}
+
+
+def test_list_by_family_and_bad_family() -> None:
+    assert {s.family for s in losskit.list_specs("binary")} == {"binary"}
+    with pytest.raises(losskit.LossInputError, match="family must be one of"):
+        losskit.list_specs("vision")
+
+
+def test_registering_a_name_twice_fails() -> None:
+    spec = losskit.get_spec("mse")
+    with pytest.raises(ValueError, match="registered twice"):
+        losskit.register(spec)
+
+
+def test_activation_and_decodes() -> None:
+    x = torch.tensor([[2.0, -1.0, 0.5], [0.0, 3.0, -2.0]])
+    ce = CrossEntropyLoss()
+    probs = ce.activation(x)
+    torch.testing.assert_close(probs.sum(1), torch.ones(2))
+    assert torch.equal(ce.decodes(probs), torch.tensor([0, 1]))
+    bce = BCEWithLogitsLoss()
+    assert torch.equal(bce.decodes(bce.activation(torch.tensor([-1.0, 0.2]))), torch.tensor([False, True]))
+    mse = MSELoss()
+    assert torch.equal(mse.decodes(mse.activation(x)), x)
+
+
+def test_module_buffers_move_and_round_trip() -> None:
+    module = CrossEntropyLoss(weight=torch.tensor([1.0, 2.0, 3.0]), label_smoothing=0.1)
+    assert "weight" in module.state_dict()
+    clone = pickle.loads(pickle.dumps(module))
+    x, y = torch.randn(4, 3), torch.tensor([0, 1, 2, 1])
+    torch.testing.assert_close(clone(x, y), module(x, y))
+    assert module.double().weight.dtype == torch.float64
+    assert "label_smoothing=0.1" in repr(module)
+
+
+def test_module_reduction_can_be_changed_like_fastai_none_reduce() -> None:
+    module = MSELoss()
+    module.reduction = "none"
+    assert module(torch.zeros(3), torch.ones(3)).shape == (3,)
+
+
+def test_rmse_is_not_mse() -> None:
+    preds, targets = torch.tensor([0.0, 0.0, 0.0, 0.0]), torch.tensor([1.0, 1.0, 3.0, 3.0])
+    # squares 1, 1, 9, 9: MSE 5, RMSE sqrt(5)
+    assert losskit.mse(preds, targets).item() == pytest.approx(5.0)
+    assert losskit.rmse(preds, targets).item() == pytest.approx(5.0**0.5)
+    assert "NOT the MSE" in losskit.get_spec("rmse").formula
+
+
+def test_rmse_gradient_at_zero_error_is_zero_not_nan() -> None:
+    preds = torch.tensor([1.0, 2.0], requires_grad=True)
+    losskit.rmse(preds, torch.tensor([1.0, 2.0])).backward()
+    assert torch.equal(preds.grad, torch.zeros(2))
