@@ -57,6 +57,15 @@ class LossInfo:
     ignore_index: bool = False
     weights: bool = False
     gradgrad: bool = True
+    # an empty batch (dim 0 sliced to 0) is a valid call: mean and sum give a graph-connected 0.0
+    empty_ok: bool = True
+    # logits at +-1e4 give a finite loss and gradient (false where the true value is infinite)
+    extreme_ok: bool = True
+    # per-dtype (rtol, atol) overrides of the shared table in test_reliability.py
+    tolerances: dict[torch.dtype, tuple[float, float]] = field(default_factory=dict)
+    # batch rows are independent: permuting dim 0 of every argument keeps mean and sum
+    # (false where rows interact beyond the batch statistics, e.g. a per-batch normaliser)
+    permutation_invariant: bool = True
 
 
 INFOS: dict[str, LossInfo] = {}
