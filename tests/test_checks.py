@@ -146,3 +146,15 @@ def test_non_tensor_arguments_are_refused() -> None:
         losskit.mse(torch.zeros(2), [0.0, 1.0])  # type: ignore[arg-type]
     with pytest.raises(losskit.LossInputError, match="preds must be a torch.Tensor"):
         losskit.mse([0.0], torch.zeros(1))  # type: ignore[arg-type]
+
+
+def test_debug_mode_catches_probabilities_given_to_a_logits_loss() -> None:
+    logits = torch.randn(32)
+    probs, targets = torch.sigmoid(logits), (logits > 0).float()
+    losskit.bce_with_logits(probs, targets)  # full mode cannot tell: accepted
+    with losskit.checks("debug"):
+        losskit.bce_with_logits(logits, targets)  # real logits pass
+        with pytest.raises(losskit.LossInputError, match="look like probabilities given to a logits loss"):
+            losskit.bce_with_logits(probs, targets)
+        with pytest.raises(losskit.LossInputError, match="look like probabilities"):
+            losskit.cross_entropy(torch.softmax(torch.randn(8, 4), 1), torch.zeros(8, dtype=torch.long))

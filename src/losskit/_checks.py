@@ -8,6 +8,11 @@ Three check modes (see :func:`checks`):
     ``[0, 1]``. Each value check is one ``aminmax`` pass over that tensor. Non-finite inputs are
     diagnosed *after* the loss is computed, only when the result is not finite, so a finite
     result costs one scalar test.
+``"debug"``
+    everything in ``"full"``, plus heuristics that cost a pass over the predictions and could in
+    principle misfire: logits that all lie in [0, 1] (16 or more of them) are refused as
+    probabilities given to a logits loss. This cannot be decided cheaply or surely by default,
+    so it lives here.
 ``"shapes"``
     shapes, dtypes and options only: never reads tensor data, never forces a device sync.
 ``"off"``
@@ -51,9 +56,9 @@ __all__ = [
     "reduce",
 ]
 
-CheckMode = Literal["full", "shapes", "off"]
+CheckMode = Literal["debug", "full", "shapes", "off"]
 Reduction = Literal["mean", "sum", "none"]
-_MODES: tuple[str, ...] = ("full", "shapes", "off")
+_MODES: tuple[str, ...] = ("debug", "full", "shapes", "off")
 _REDUCTIONS: tuple[str, ...] = ("mean", "sum", "none")
 
 
@@ -81,7 +86,8 @@ class _CheckContext(contextlib.AbstractContextManager["_CheckContext"]):
 
 
 def checks(mode: CheckMode) -> _CheckContext:
-    """Set how much input validation losses do: ``"full"``, ``"shapes"`` or ``"off"``.
+    """Set how much input validation losses do: ``"debug"``, ``"full"`` (the default),
+    ``"shapes"`` or ``"off"``.
 
     As a call it sets the mode for this thread; as a context manager it restores the previous
     mode on exit:
@@ -109,7 +115,7 @@ def get_check_mode() -> str:
 
 
 def _values_on() -> bool:
-    return _state.mode == "full"
+    return _state.mode in ("full", "debug")
 
 
 def _shapes_on() -> bool:
