@@ -38,7 +38,7 @@ def test_check_mode_is_per_thread() -> None:
 
 def test_unknown_check_mode() -> None:
     with pytest.raises(losskit.LossInputError, match="mode must be one of"):
-        losskit.checks("debug")  # type: ignore[arg-type]
+        losskit.checks("verbose")  # type: ignore[arg-type]
 
 
 def test_broadcast_message_names_shapes_and_fix() -> None:

@@ -171,6 +171,14 @@ def check_floating(name: str, x: Tensor) -> None:
         raise LossInputError(
             f"{name} must be a floating tensor, got dtype {x.dtype}; did you mean {name}.float()?"
         )
+    if name == "logits" and _state.mode == "debug" and x.numel() >= 16:
+        lo, hi = _range(x)
+        if lo >= 0.0 and hi <= 1.0:
+            raise LossInputError(
+                f"logits all lie in [0, 1] ({x.numel()} values in [{lo:g}, {hi:g}]): these look "
+                "like probabilities given to a logits loss (a double sigmoid or softmax); pass the "
+                "raw scores, or use the loss's probability form (e.g. bce)"
+            )
 
 
 def check_same_shape(name_a: str, a: Tensor, name_b: str, b: Tensor) -> None:
