@@ -14,18 +14,48 @@ from losskit.nn import (  # noqa: F401  (imported for their Module registrations
 from losskit.nn._base import MODULES, LossModule, module_for
 from losskit.nn._binary import BCELoss, BCEWithLogitsLoss, MNISTLoss
 from losskit.nn._multiclass import CrossEntropyLoss, NLLLoss
-from losskit.nn._regression import MAELoss, MSELoss, RMSELoss
+from losskit.nn._regression import (
+    BarronLoss,
+    CRPSGaussianLoss,
+    GaussianNLLLoss,
+    HuberLoss,
+    LogCoshLoss,
+    MAELoss,
+    MAPELoss,
+    MSELoss,
+    MSLELoss,
+    PoissonNLLLoss,
+    PseudoHuberLoss,
+    QuantileLoss,
+    RMSELoss,
+    SmoothL1Loss,
+    StudentTNLLLoss,
+    TweedieDevianceLoss,
+)
 
 __all__ = [
     "MODULES",
     "BCELoss",
     "BCEWithLogitsLoss",
+    "BarronLoss",
+    "CRPSGaussianLoss",
     "CrossEntropyLoss",
+    "GaussianNLLLoss",
+    "HuberLoss",
+    "LogCoshLoss",
     "LossModule",
     "MAELoss",
+    "MAPELoss",
     "MNISTLoss",
     "MSELoss",
+    "MSLELoss",
     "NLLLoss",
+    "PoissonNLLLoss",
+    "PseudoHuberLoss",
+    "QuantileLoss",
     "RMSELoss",
+    "SmoothL1Loss",
+    "StudentTNLLLoss",
+    "TweedieDevianceLoss",
     "module_for",
 ]
