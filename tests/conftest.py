@@ -7,6 +7,9 @@ import torch
 
 import losskit
 
+# Test inputs are tiny: one thread avoids thread start-up and contention on a 2-core machine.
+torch.set_num_threads(1)
+
 
 @pytest.fixture(autouse=True)
 def _seed_and_checks() -> None:

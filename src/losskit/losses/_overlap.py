@@ -1,5 +1,978 @@
-"""Overlap (segmentation) losses: dice, jaccard, tversky, lovasz and compounds."""
+"""Overlap (segmentation) losses: dice, jaccard, tversky, lovasz and compounds.
+
+Every loss here takes ``logits`` of shape ``(N, C, *spatial)`` (lovasz_hinge: ``(N, *spatial)``)
+and says how they become probabilities with ``activation``: ``"softmax"`` over dim 1 (exclusive
+classes), ``"sigmoid"`` per channel (independent masks), or ``None`` when the first argument
+already holds probabilities (checked to lie in [0, 1]). Targets are either a mask of the shape of
+``logits`` (0/1 or soft in [0, 1]; any real or bool dtype) or integer class labels of shape
+``(N, *spatial)`` (one-hot encoded here, after ``ignore_index`` is replaced). The rank decides,
+never the dtype: the two shapes cannot be confused.
+
+Policies shared by the family (each has a test in ``tests/test_overlap.py``):
+
+* ``ignore_index`` masks the prediction *and* the target before any sum: an ignored pixel (a
+  label, or a mask element, equal to ``ignore_index``) changes neither the loss nor any gradient.
+* The unit is the image (dim 0): ``reduction="none"`` returns ``(N,)``; ``"mean"`` averages the
+  images that have at least one non-ignored pixel (an image with none has loss 0 and is left out
+  of the count, as an ignored item is in cross-entropy); a mean over nothing is a graph-connected
+  ``0.0``. For one score pooled over the whole batch (nnU-Net's ``batch_dice``), pass the batch
+  as one image: ``logits.movedim(0, 1).reshape(1, C, -1)`` and ``labels.reshape(1, -1)``.
+* Empty prediction and empty target (no mass in either, e.g. probabilities of exactly 0 on an
+  empty mask): overlap 1, loss 0. With ``smooth > 0`` that is what the formula gives, with the
+  finite gradient ``1 / smooth`` per pixel (it pushes the prediction down); with ``smooth = 0``
+  the ratio 0/0 is defined as 1 with a zero gradient. An empty target with a non-empty
+  prediction has overlap ``smooth / (|P| + smooth)``, about 0: false positives are penalised.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from losskit._checks import (
+    LossInputError,
+    check_binary_targets,
+    check_class_logits,
+    check_floating,
+    check_labels,
+    check_option,
+    check_reduction,
+    check_same_shape,
+    ensure_float,
+    finish,
+    get_check_mode,
+    masked_mean,
+)
+from losskit._spec import LossSpec, register
+
+__all__ = [
+    "dice",
+    "dice_cross_entropy",
+    "focal_tversky",
+    "generalized_dice",
+    "jaccard",
+    "lovasz_hinge",
+    "lovasz_softmax",
+    "tversky",
+]
+
+_ACTIVATIONS = ("softmax", "sigmoid", None)
+# an overlap score of (intersection, prediction mass, target mass), each (N, C) or (N,)
+Score = Callable[[Tensor, Tensor, Tensor], Tensor]
+
+
+# ----------------------------------------------------------------------------- checks
+def _values_on() -> bool:
+    return get_check_mode() in ("full", "debug")
+
+
+def _check_choice(name: str, value: object, choices: tuple[object, ...]) -> None:
+    """A string option must be one of its documented values (always checked: it is free)."""
+    if value not in choices:
+        hint = (
+            "; for inputs that already are probabilities pass activation=None"
+            if name == "activation" and value in ("identity", "none", "probs")
+            else ""
+        )
+        raise LossInputError(f"{name} must be one of {choices}, got {value!r}{hint}")
+
+
+def _check_unit_interval(x: Tensor) -> None:
+    """With ``activation=None`` the first argument holds probabilities: refuse logits."""
+    if not (_values_on() and x.numel()):
+        return
+    lo, hi = torch.aminmax(x.detach())
+    if not (float(lo) >= 0.0 and float(hi) <= 1.0):
+        raise LossInputError(
+            f"with activation=None, logits must be probabilities in [0, 1], got values in "
+            f"[{float(lo):g}, {float(hi):g}]; for raw scores pass activation='softmax' "
+            "(exclusive classes) or 'sigmoid' (independent masks)"
+        )
+
+
+def _check_class_weight(weight: Tensor | None, num_classes: int) -> None:
+    if weight is None or get_check_mode() == "off":
+        return
+    if not isinstance(weight, Tensor) or tuple(weight.shape) != (num_classes,):
+        got = tuple(weight.shape) if isinstance(weight, Tensor) else type(weight).__name__
+        raise LossInputError(
+            f"weight must have shape ({num_classes},), one value per class (dim 1 of logits), "
+            f"got {got}"
+        )
+    if _values_on() and num_classes and float(weight.detach().min()) < 0:
+        raise LossInputError("weight must be >= 0 (a class weight scales that class's loss)")
+
+
+# ----------------------------------------------------------------------------- inputs
+class _Region(NamedTuple):
+    probs: Tensor  # (N, C, P), zero where ignored
+    targets: Tensor  # (N, C, P), zero where ignored
+    valid: Tensor  # (N, C, P) bool (expanded view for labels)
+
+
+def _region_inputs(
+    logits: Tensor,
+    targets: Tensor,
+    *,
+    activation: str | None,
+    ignore_index: int,
+    soft: bool = True,
+    labels_only: bool = False,
+    name: str = "targets",
+) -> _Region:
+    """Shared checks and preparation of every region loss.
+
+    Returns probabilities and targets flattened to ``(N, C, P)`` (float32 for half inputs), both
+    zeroed where ignored, and the validity mask."""
+    _check_choice("activation", activation, _ACTIVATIONS)
+    # with activation=None the first argument holds probabilities: name it so (the debug mode's
+    # "logits that look like probabilities" heuristic must not fire on them)
+    pred_name = "logits" if activation else "probs"
+    check_floating(pred_name, logits)
+    if not isinstance(targets, Tensor):
+        raise LossInputError(f"{name} must be a torch.Tensor, got {type(targets).__name__}")
+    if logits.dim() < 2:
+        raise LossInputError(
+            f"logits must have shape (N, C, *spatial), got {tuple(logits.shape)}; for one image "
+            "add the batch dimension with logits.unsqueeze(0)"
+        )
+    n, c = logits.shape[:2]
+    label_shape = logits.shape[:1] + logits.shape[2:]
+    is_mask = targets.shape == logits.shape
+    if is_mask and labels_only:
+        raise LossInputError(
+            f"{name} must be integer class labels of shape {tuple(label_shape)}, got a mask of "
+            f"the shape of logits {tuple(logits.shape)}; for one-hot masks pass "
+            f"{name}.argmax(1)"
+        )
+    if not is_mask and targets.shape != label_shape:
+        hint = ""
+        if targets.dim() == logits.dim() and targets.shape[1] == 1:
+            hint = f"; labels with a channel dim? use {name}.squeeze(1)"
+        mask = "" if labels_only else f"a mask of the shape of logits {tuple(logits.shape)} or "
+        raise LossInputError(
+            f"{name} must be {mask}class labels of shape {tuple(label_shape)} (logits without "
+            f"dim 1), got {tuple(targets.shape)}" + hint
+        )
+    x = ensure_float(logits)
+    if is_mask:
+        if activation == "softmax" and c < 2:
+            raise LossInputError(
+                "logits has a single channel (C = 1 in dim 1): a softmax over one channel is "
+                "always 1; for binary segmentation use activation='sigmoid'"
+            )
+        valid = targets != ignore_index
+        t = torch.where(valid, targets.to(x.dtype), 0.0)
+        check_binary_targets(name, t, soft=soft)
+    else:
+        if activation == "sigmoid":
+            how = (
+                f"for a binary mask, {name}.unsqueeze(1)"
+                if c == 1
+                else "for exclusive classes, F.one_hot(labels, C).movedim(-1, 1)"
+            )
+            raise LossInputError(
+                f"with activation='sigmoid' every channel is its own mask: give {name} the "
+                f"shape of logits {tuple(logits.shape)} ({how}), or use activation='softmax'"
+            )
+        if targets.is_floating_point():
+            raise LossInputError(
+                f"{name} of shape {tuple(label_shape)} are class labels and must be integer, "
+                f"got dtype {targets.dtype}; a float mask must have the shape of logits "
+                f"{tuple(logits.shape)}"
+            )
+        check_class_logits(pred_name, logits, name, targets)
+        check_labels(name, targets, c, ignore_index=ignore_index)
+        labels = targets.long()
+        valid = (labels != ignore_index).unsqueeze(1)  # (N, 1, *spatial)
+        t = F.one_hot(torch.where(valid.squeeze(1), labels, 0), c).movedim(-1, 1).to(x.dtype)
+        t = t * valid
+    if activation is None:
+        _check_unit_interval(x)
+        probs = x
+    elif activation == "softmax":
+        probs = torch.softmax(x, dim=1)
+    else:
+        probs = torch.sigmoid(x)
+    pixels = torch.Size(logits.shape[2:]).numel()
+    valid = valid.expand(logits.shape).reshape(n, c, pixels)
+    probs = torch.where(valid, probs.reshape(n, c, pixels), 0.0)
+    return _Region(probs, t.reshape(n, c, pixels), valid)
+
+
+# ----------------------------------------------------------------------------- shared maths
+def _ratio(num: Tensor, den: Tensor) -> Tensor:
+    """``num / den`` with ``0 / 0 = 1`` (empty prediction and empty target overlap fully), a
+    finite value and a zero gradient there: the denominator is made safe before dividing, so
+    no NaN reaches the backward pass through the unselected branch of ``where``."""
+    empty = den <= 0
+    return torch.where(empty, 1.0, num / torch.where(empty, 1.0, den))
+
+
+def _sums(r: _Region, *, squared: bool = False) -> tuple[Tensor, Tensor, Tensor]:
+    """Per image and class (N, C): intersection, prediction mass, target mass."""
+    p, t = r.probs, r.targets
+    inter = (p * t).sum(-1)
+    if squared:  # Milletari et al.'s V-Net denominator
+        return inter, (p * p).sum(-1), (t * t).sum(-1)
+    return inter, p.sum(-1), t.sum(-1)
+
+
+def _reduce_images(per_image: Tensor, image_valid: Tensor, reduction: str) -> Tensor:
+    """``none``: (N,); ``sum``: the sum; ``mean``: over images with a non-ignored pixel."""
+    if reduction == "none":
+        return per_image
+    total = per_image.sum()
+    if reduction == "sum":
+        return total
+    return masked_mean(total, image_valid.sum().to(total.dtype))
+
+
+def _focal(loss: Tensor, exponent: float) -> Tensor:
+    """``loss ** exponent`` with a zero gradient at ``loss == 0`` (for an exponent below 1 the
+    true derivative there is infinite; 0 is the loss's minimum, so 0 is a subgradient)."""
+    if exponent == 1.0:
+        return loss
+    base = loss.clamp_min(0.0)  # 1 - score >= 0 up to rounding
+    positive = base > 0
+    return torch.where(positive, torch.where(positive, base, 1.0) ** exponent, 0.0)
+
+
+def _region_loss(
+    r: _Region,
+    score: Score,
+    *,
+    weight: Tensor | None,
+    average: str,
+    squared: bool = False,
+    exponent: float = 1.0,
+) -> tuple[Tensor, Tensor]:
+    """Per-image loss ``(N,)`` and which images count, for a score ``(I, P, G) -> [0, 1]``."""
+    inter, pred, true = _sums(r, squared=squared)
+    counted = r.valid.any(-1)  # (N, C): the class has a non-ignored pixel in that image
+    image_valid = counted.any(-1)
+    w = inter.new_ones(inter.shape[-1]) if weight is None else weight.to(inter.dtype)
+    if average == "macro":
+        loss = _focal(1 - score(inter, pred, true), exponent)  # (N, C)
+        wc = w * counted
+        per_image = masked_mean((wc * loss).sum(-1), wc.sum(-1))
+    else:  # micro: pool the (weighted) sums over classes, then one score per image
+        pooled = score((w * inter).sum(-1), (w * pred).sum(-1), (w * true).sum(-1))
+        per_image = torch.where(image_valid, _focal(1 - pooled, exponent), 0.0)
+    return per_image, image_valid
+
+
+def _dice_score(smooth: float) -> Score:
+    return lambda i, p, g: _ratio(2 * i + smooth, p + g + smooth)
+
+
+def _tversky_score(alpha: float, beta: float, smooth: float) -> Score:
+    # false positives P - I = sum p (1 - t), false negatives G - I = sum (1 - p) t
+    return lambda i, p, g: _ratio(i + smooth, i + alpha * (p - i) + beta * (g - i) + smooth)
+
+
+def _common_checks(
+    reduction: str, smooth: float, average: str | None, weight: Tensor | None, logits: Tensor
+) -> None:
+    check_reduction(reduction)
+    check_option("smooth", smooth, low=0.0)
+    if average is not None:
+        _check_choice("average", average, ("macro", "micro"))
+    if isinstance(logits, Tensor) and logits.dim() >= 2:
+        _check_class_weight(weight, logits.shape[1])
+
+
+def _done(out: Tensor, logits: Tensor, **inputs: Tensor | None) -> Tensor:
+    return finish(out.to(logits.dtype), logits=logits, **inputs)
+
+
+# ----------------------------------------------------------------------------- dice family
+def dice(
+    logits: Tensor,
+    targets: Tensor,
+    *,
+    activation: str | None = "softmax",
+    smooth: float = 1e-5,
+    squared_denominator: bool = False,
+    weight: Tensor | None = None,
+    average: str = "macro",
+    ignore_index: int = -100,
+    reduction: str = "mean",
+) -> Tensor:
+    """Soft Dice loss, one minus the soft Dice coefficient, per image.
+
+    With ``p`` the activated predictions and ``t`` the targets of image ``n``, class ``c``, summed
+    over its non-ignored pixels ``i``: ``I_nc = sum_i p t``, ``P_nc = sum_i p`` (``p^2`` when
+    ``squared_denominator``), ``G_nc = sum_i t`` (``t^2``), and
+    ``D(I, P, G) = (2 I + smooth) / (P + G + smooth)``. ``"macro"``:
+    ``l_n = sum_c w_c (1 - D_nc) / sum_c w_c`` over the classes with a non-ignored pixel;
+    ``"micro"``: ``l_n = 1 - D(sum_c w_c I_nc, sum_c w_c P_nc, sum_c w_c G_nc)``. Classes absent
+    from an image's target are kept (their overlap is ``smooth / (P + smooth)``, about 0 unless
+    nothing is predicted either): a weight of 0 leaves a class out, e.g. the background.
+
+    Input: ``logits`` ``(N, C, *spatial)``, floating. Target: ``targets``, a mask of the
+    shape of ``logits`` (0/1 or soft in [0, 1], any real or bool dtype) or integer labels
+    ``(N, *spatial)`` in ``[0, C)`` or ``ignore_index`` (one-hot encoded; not with ``"sigmoid"``).
+
+    Args:
+        logits: raw scores (or probabilities with ``activation=None``).
+        targets: masks or class labels, as above.
+        activation: ``"softmax"`` over dim 1 | ``"sigmoid"`` per channel | ``None``.
+        smooth: >= 0, added to numerator and denominator (MONAI's and nnU-Net's 1e-5).
+        squared_denominator: sum squares in the denominator (V-Net).
+        weight: ``(C,)`` class weights, >= 0.
+        average: ``"macro"`` (mean of per-class losses) | ``"micro"`` (pool the classes).
+        ignore_index: label (or mask value) whose pixels are left out.
+        reduction: ``"mean"`` over images with a non-ignored pixel | ``"sum"`` | ``"none"``.
+
+    Returns:
+        A scalar, or ``(N,)`` for ``"none"``; float32 for half-precision inputs is computed
+        internally and cast back.
+
+    Raises:
+        LossInputError: targets of neither shape, labels out of range or not integer, masks
+            outside [0, 1], labels with ``activation="sigmoid"``, a softmax over one channel,
+            probabilities outside [0, 1] with ``activation=None``, a bad ``weight`` or option.
+
+    Example:
+        >>> import torch, losskit
+        >>> logits = torch.tensor([[[2.0, -1.0, 0.5], [0.0, 1.0, 0.5]]])  # (N=1, C=2, 3 pixels)
+        >>> losskit.dice(logits, torch.tensor([[0, 1, 1]]))
+        tensor(0.2532)
+        >>> losskit.dice(logits, torch.tensor([[0, 1, -100]]))  # the last pixel ignored
+        tensor(0.1192)
+
+    References:
+        Milletari, Navab & Ahmadi, V-Net (3DV 2016); Sudre et al., Generalised Dice overlap as a
+        deep learning loss function (DLMIA 2017), for the smoothed form.
+
+    Stability: no logarithm; a ratio whose denominator is 0 is defined as 1 with zero gradient.
+    """
+    _common_checks(reduction, smooth, average, weight, logits)
+    r = _region_inputs(logits, targets, activation=activation, ignore_index=ignore_index)
+    per_image, valid = _region_loss(
+        r, _dice_score(smooth), weight=weight, average=average, squared=squared_denominator
+    )
+    return _done(_reduce_images(per_image, valid, reduction), logits, weight=weight)
+
+
+def jaccard(
+    logits: Tensor,
+    targets: Tensor,
+    *,
+    activation: str | None = "softmax",
+    smooth: float = 1e-5,
+    weight: Tensor | None = None,
+    average: str = "macro",
+    ignore_index: int = -100,
+    reduction: str = "mean",
+) -> Tensor:
+    """Soft Jaccard (IoU) loss, one minus the soft intersection over union, per image.
+
+    ``J(I, P, G) = (I + smooth) / (P + G - I + smooth)`` with ``I``, ``P``, ``G`` as in
+    :func:`dice` (plain sums); averaged over classes (``"macro"``, weighted) or on pooled sums
+    (``"micro"``) exactly as there. ``J = D / (2 - D)`` without smoothing: the same minimiser,
+    a steeper loss for poor overlaps.
+
+    Input: ``logits`` ``(N, C, *spatial)``, floating. Target: ``targets``, a mask of the
+    shape of ``logits`` (0/1 or soft in [0, 1], any real or bool dtype) or integer labels
+    ``(N, *spatial)`` in ``[0, C)`` or ``ignore_index`` (one-hot encoded; not with ``"sigmoid"``).
+
+    Args:
+        logits: raw scores (or probabilities with ``activation=None``).
+        targets: masks or class labels.
+        activation: ``"softmax"`` | ``"sigmoid"`` | ``None``.
+        smooth: >= 0, added to numerator and denominator.
+        weight: ``(C,)`` class weights, >= 0.
+        average: ``"macro"`` | ``"micro"``.
+        ignore_index: label (or mask value) whose pixels are left out.
+        reduction: ``"mean"`` over images with a non-ignored pixel | ``"sum"`` | ``"none"``.
+
+    Returns:
+        A scalar, or ``(N,)`` for ``"none"``.
+
+    Raises:
+        LossInputError: as :func:`dice`.
+
+    Example:
+        >>> import torch, losskit
+        >>> logits = torch.tensor([[[2.0, -1.0, 0.5], [0.0, 1.0, 0.5]]])
+        >>> losskit.jaccard(logits, torch.tensor([[0, 1, 1]]))
+        tensor(0.4022)
+
+    References:
+        Jaccard (1912); Rahman & Wang, Optimizing Intersection-over-Union in Deep Neural Networks
+        for Image Segmentation (ISVC 2016).
+    """
+    _common_checks(reduction, smooth, average, weight, logits)
+    r = _region_inputs(logits, targets, activation=activation, ignore_index=ignore_index)
+    per_image, valid = _region_loss(
+        r, lambda i, p, g: _ratio(i + smooth, p + g - i + smooth), weight=weight, average=average
+    )
+    return _done(_reduce_images(per_image, valid, reduction), logits, weight=weight)
+
+
+def _tversky_checks(alpha: float, beta: float) -> None:
+    check_option("alpha", alpha, low=0.0)
+    check_option("beta", beta, low=0.0)
+    if alpha + beta == 0:
+        raise LossInputError(
+            "alpha + beta must be > 0: with both 0 the Tversky index is always 1 and the loss "
+            "constant; alpha = beta = 0.5 is Dice, alpha = beta = 1 is Jaccard"
+        )
+
+
+def tversky(
+    logits: Tensor,
+    targets: Tensor,
+    *,
+    alpha: float = 0.3,
+    beta: float = 0.7,
+    activation: str | None = "softmax",
+    smooth: float = 1e-5,
+    weight: Tensor | None = None,
+    average: str = "macro",
+    ignore_index: int = -100,
+    reduction: str = "mean",
+) -> Tensor:
+    """Tversky loss: Dice with separate weights on false positives and false negatives.
+
+    ``T = (I + smooth) / (I + alpha FP + beta FN + smooth)`` with ``FP = sum p (1 - t) = P - I``
+    and ``FN = sum (1 - p) t = G - I`` (sums over an image's non-ignored pixels, per class);
+    ``l_n = 1 - T`` averaged over classes (``"macro"``) or on pooled sums (``"micro"``) as in
+    :func:`dice`. ``alpha = beta = 0.5`` is Dice, ``alpha = beta = 1`` Jaccard. **alpha weighs
+    false positives**, as in Salehi et al., MONAI, smp and Keras (Abraham & Khan swap the names).
+    The defaults 0.3 / 0.7 are Salehi et al.'s (favour recall); MONAI, smp and Keras default to
+    0.5 / 0.5, which is Dice.
+
+    Input: ``logits`` ``(N, C, *spatial)``, floating. Target: ``targets``, a mask of the
+    shape of ``logits`` (0/1 or soft in [0, 1], any real or bool dtype) or integer labels
+    ``(N, *spatial)`` in ``[0, C)`` or ``ignore_index`` (one-hot encoded; not with ``"sigmoid"``).
+
+    Args:
+        logits: raw scores (or probabilities with ``activation=None``).
+        targets: masks or class labels.
+        alpha: >= 0, weight of false positives.
+        beta: >= 0, weight of false negatives (alpha + beta > 0).
+        activation: ``"softmax"`` | ``"sigmoid"`` | ``None``.
+        smooth: >= 0, added to numerator and denominator.
+        weight: ``(C,)`` class weights, >= 0.
+        average: ``"macro"`` | ``"micro"``.
+        ignore_index: label (or mask value) whose pixels are left out.
+        reduction: ``"mean"`` over images with a non-ignored pixel | ``"sum"`` | ``"none"``.
+
+    Returns:
+        A scalar, or ``(N,)`` for ``"none"``.
+
+    Raises:
+        LossInputError: as :func:`dice`, and negative ``alpha`` or ``beta``, or both 0.
+
+    Example:
+        >>> import torch, losskit
+        >>> logits = torch.tensor([[[2.0, -1.0, 0.5], [0.0, 1.0, 0.5]]])
+        >>> losskit.tversky(logits, torch.tensor([[0, 1, 1]]))
+        tensor(0.2439)
+        >>> losskit.tversky(logits, torch.tensor([[0, 0, 0]]), alpha=0.9, beta=0.1)
+        tensor(0.5455)
+
+    References:
+        Salehi, Erdogmus & Gholipour, Tversky loss function for image segmentation using 3D fully
+        convolutional deep networks (MLMI 2017).
+    """
+    _common_checks(reduction, smooth, average, weight, logits)
+    _tversky_checks(alpha, beta)
+    r = _region_inputs(logits, targets, activation=activation, ignore_index=ignore_index)
+    score = _tversky_score(alpha, beta, smooth)
+    per_image, valid = _region_loss(r, score, weight=weight, average=average)
+    return _done(_reduce_images(per_image, valid, reduction), logits, weight=weight)
+
+
+def focal_tversky(
+    logits: Tensor,
+    targets: Tensor,
+    *,
+    alpha: float = 0.3,
+    beta: float = 0.7,
+    gamma: float = 4.0 / 3.0,
+    activation: str | None = "softmax",
+    smooth: float = 1e-5,
+    weight: Tensor | None = None,
+    average: str = "macro",
+    ignore_index: int = -100,
+    reduction: str = "mean",
+) -> Tensor:
+    """Focal Tversky loss: the Tversky loss raised to the power ``1 / gamma``.
+
+    ``(1 - T_nc) ** (1 / gamma)`` per class, then averaged over classes (``"macro"``), or
+    ``(1 - T_n) ** (1 / gamma)`` of the pooled index (``"micro"``); ``T`` as in :func:`tversky`
+    (alpha on false positives). This is Abraham & Khan's definition and default (``gamma`` in
+    [1, 3], 4/3); smp's ``TverskyLoss(gamma=g)`` raises to ``g`` instead, which is our
+    ``gamma = 1 / g``. ``gamma = 1`` is :func:`tversky`. At ``T = 1`` (a perfect or an
+    empty-and-empty prediction) the derivative of ``x ** (1 / gamma)`` is infinite for
+    ``gamma > 1``; the gradient there is defined as 0 (the minimum).
+
+    Input: ``logits`` ``(N, C, *spatial)``, floating. Target: ``targets``, a mask of the
+    shape of ``logits`` (0/1 or soft in [0, 1], any real or bool dtype) or integer labels
+    ``(N, *spatial)`` in ``[0, C)`` or ``ignore_index`` (one-hot encoded; not with ``"sigmoid"``).
+
+    Args:
+        logits: raw scores (or probabilities with ``activation=None``).
+        targets: masks or class labels.
+        alpha: >= 0, weight of false positives.
+        beta: >= 0, weight of false negatives.
+        gamma: > 0; the loss is ``(1 - T) ** (1 / gamma)``.
+        activation: ``"softmax"`` | ``"sigmoid"`` | ``None``.
+        smooth: >= 0, added to numerator and denominator.
+        weight: ``(C,)`` class weights, >= 0.
+        average: ``"macro"`` | ``"micro"``.
+        ignore_index: label (or mask value) whose pixels are left out.
+        reduction: ``"mean"`` over images with a non-ignored pixel | ``"sum"`` | ``"none"``.
+
+    Returns:
+        A scalar, or ``(N,)`` for ``"none"``.
+
+    Raises:
+        LossInputError: as :func:`tversky`, and ``gamma <= 0``.
+
+    Example:
+        >>> import torch, losskit
+        >>> logits = torch.tensor([[[2.0, -1.0, 0.5], [0.0, 1.0, 0.5]]])
+        >>> losskit.focal_tversky(logits, torch.tensor([[0, 1, 1]]))
+        tensor(0.3470)
+
+    References:
+        Abraham & Khan, A Novel Focal Tversky loss function with improved Attention U-Net for
+        lesion segmentation (ISBI 2019).
+    """
+    _common_checks(reduction, smooth, average, weight, logits)
+    _tversky_checks(alpha, beta)
+    check_option("gamma", gamma, low=0.0, low_open=True)
+    r = _region_inputs(logits, targets, activation=activation, ignore_index=ignore_index)
+    score = _tversky_score(alpha, beta, smooth)
+    per_image, valid = _region_loss(r, score, weight=weight, average=average, exponent=1.0 / gamma)
+    return _done(_reduce_images(per_image, valid, reduction), logits, weight=weight)
+
+
+def generalized_dice(
+    logits: Tensor,
+    targets: Tensor,
+    *,
+    activation: str | None = "softmax",
+    weight_type: str = "square",
+    smooth: float = 1e-5,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+) -> Tensor:
+    """Generalised Dice loss: Dice pooled over classes with inverse-frequency class weights.
+
+    Per image: ``w_c = 1 / G_c^2`` (``"square"``, Sudre et al.), ``1 / G_c`` (``"simple"``) or 1
+    (``"uniform"``) with ``G_c`` the class's target mass over non-ignored pixels; then
+    ``l_n = 1 - (2 sum_c w_c I_c + smooth) / (sum_c w_c (P_c + G_c) + smooth)``. Choices, each
+    tested: a class absent from the image's target (``G_c = 0``, infinite weight) gets the
+    largest weight of the present classes (MONAI does the same); an image with no class present
+    gets uniform weights (MONAI gives every weight 0 there, so false positives on an empty target
+    cost nothing); the weights are normalised to sum to 1 per image (this changes only the scale
+    at which ``smooth`` acts: with raw ``1 / G^2`` weights, which can be ~1e-9, a ``smooth`` of
+    1e-5 would dominate); they are constants (no gradient flows through them).
+    ``weight_type="uniform"`` with ``smooth=0`` is ``dice(average="micro", smooth=0)``.
+
+    Input: ``logits`` ``(N, C, *spatial)``, floating. Target: ``targets``, a mask of the
+    shape of ``logits`` (0/1 or soft in [0, 1], any real or bool dtype) or integer labels
+    ``(N, *spatial)`` in ``[0, C)`` or ``ignore_index`` (one-hot encoded; not with ``"sigmoid"``).
+
+    Args:
+        logits: raw scores (or probabilities with ``activation=None``).
+        targets: masks or class labels.
+        activation: ``"softmax"`` | ``"sigmoid"`` | ``None``.
+        weight_type: ``"square"`` | ``"simple"`` | ``"uniform"``.
+        smooth: >= 0, added to numerator and denominator.
+        ignore_index: label (or mask value) whose pixels are left out.
+        reduction: ``"mean"`` over images with a non-ignored pixel | ``"sum"`` | ``"none"``.
+
+    Returns:
+        A scalar, or ``(N,)`` for ``"none"``.
+
+    Raises:
+        LossInputError: as :func:`dice`, and an unknown ``weight_type``.
+
+    Example:
+        >>> import torch, losskit
+        >>> logits = torch.tensor([[[2.0, -1.0, 0.5], [0.0, 1.0, 0.5]]])
+        >>> losskit.generalized_dice(logits, torch.tensor([[0, 1, 1]]))  # weights 0.8, 0.2
+        tensor(0.2735)
+
+    References:
+        Sudre, Li, Vercauteren, Ourselin & Cardoso, Generalised Dice overlap as a deep learning
+        loss function for highly unbalanced segmentations (DLMIA 2017).
+    """
+    _common_checks(reduction, smooth, None, None, logits)
+    _check_choice("weight_type", weight_type, ("square", "simple", "uniform"))
+    r = _region_inputs(logits, targets, activation=activation, ignore_index=ignore_index)
+    inter, pred, true = _sums(r)
+    with torch.no_grad():
+        absent = true <= 0
+        safe = torch.where(absent, 1.0, true)
+        raw = {"square": 1 / safe**2, "simple": 1 / safe, "uniform": torch.ones_like(safe)}[
+            weight_type
+        ]
+        raw = torch.where(absent, 0.0, raw)
+        fill = raw.amax(-1, keepdim=True) if raw.shape[-1] else raw.sum(-1, keepdim=True)
+        fill = torch.where(fill > 0, fill, 1.0)  # no class present: uniform weights
+        w = torch.where(absent, fill, raw)
+        w = w / w.sum(-1, keepdim=True)
+    score = _ratio(2 * (w * inter).sum(-1) + smooth, (w * (pred + true)).sum(-1) + smooth)
+    image_valid = r.valid.flatten(1).any(-1)
+    per_image = torch.where(image_valid, 1 - score, 0.0)
+    return _done(_reduce_images(per_image, image_valid, reduction), logits)
+
+
+# ----------------------------------------------------------------------------- lovasz
+def _lovasz_weights(gt: Tensor, valid: Tensor) -> Tensor:
+    """The gradient of the Lovasz extension of the Jaccard loss (Berman et al., Alg. 1) for
+    errors sorted in decreasing order along the last dim: ``g_1 = J_1``, ``g_i = J_i - J_{i-1}``
+    with ``J_i`` the Jaccard loss when the first ``i`` pixels are wrong. Ignored pixels sort
+    last with ``gt = 0``; they count in neither sum, so their weights are 0."""
+    gts = gt.sum(-1, keepdim=True)
+    intersection = gts - gt.cumsum(-1)
+    union = gts + ((1 - gt) * valid).cumsum(-1)
+    jaccard_loss = 1 - _ratio(intersection, union)  # union 0 only before any valid pixel
+    return torch.cat([jaccard_loss[..., :1], jaccard_loss[..., 1:] - jaccard_loss[..., :-1]], -1)
+
+
+def _lovasz(errors: Tensor, gt: Tensor, valid: Tensor, low: float) -> Tensor:
+    """``sum_i errors_(i) g_i`` over errors sorted in decreasing order (ignored ones last)."""
+    key = torch.where(valid, errors, low)
+    order = torch.sort(key.detach(), dim=-1, descending=True).indices
+    errors_sorted = errors.gather(-1, order)
+    with torch.no_grad():
+        weights = _lovasz_weights(gt.gather(-1, order), valid.gather(-1, order).to(gt.dtype))
+    return (errors_sorted * weights).sum(-1)
+
+
+def lovasz_hinge(
+    logits: Tensor, targets: Tensor, *, ignore_index: int = -100, reduction: str = "mean"
+) -> Tensor:
+    """Lovasz hinge loss: a convex surrogate of the binary Jaccard loss, per image.
+
+    With signs ``s = 2 t - 1`` and hinge errors ``e_i = max(0, 1 - s_i logits_i)`` over an
+    image's non-ignored pixels sorted in decreasing order, ``l_n = sum_i e_(i) g_i`` where
+    ``g`` is the gradient of the Lovasz extension of the Jaccard loss at the sorted ground
+    truth (Berman et al. 2018, Alg. 1; :func:`_lovasz_weights`). An image whose target is empty
+    has ``l_n = max_i e_i`` (no false positive is allowed), 0 once every logit is <= -1.
+    Berman's reference code averages fully ignored images in as 0; here they are left out of
+    the mean.
+
+    Input: ``logits`` ``(N, *spatial)``, floating; one logit per pixel (dim 0 is the image).
+    Target: ``targets``, the same shape, 0 or 1 (any real or bool dtype), or ``ignore_index``.
+
+    Args:
+        logits: raw scores (no activation: the hinge acts on the logits).
+        targets: 0/1 masks.
+        ignore_index: mask value whose pixels are left out.
+        reduction: ``"mean"`` over images with a non-ignored pixel | ``"sum"`` | ``"none"``.
+
+    Returns:
+        A scalar, or ``(N,)`` for ``"none"``.
+
+    Raises:
+        LossInputError: shapes differ, targets not 0/1 (or ``ignore_index``), a 0-d ``logits``.
+
+    Example:
+        >>> import torch, losskit
+        >>> logits = torch.tensor([[2.0, -1.0, 0.5, -0.2]])  # hinge errors 0, 0, 1.5, 1.2
+        >>> losskit.lovasz_hinge(logits, torch.tensor([[1, 0, 0, 1]]))  # 1.5 / 3 + 1.2 / 3
+        tensor(0.9000)
+
+    References:
+        Berman, Rannen Triki & Blaschko, The Lovasz-Softmax loss: A tractable surrogate for the
+        optimization of the intersection-over-union measure in neural networks (CVPR 2018).
+
+    Stability: piecewise linear; ties in the sort do not change the value (the Lovasz extension
+    is continuous), only which subgradient is returned.
+    """
+    check_reduction(reduction)
+    check_floating("logits", logits)
+    if logits.dim() == 0:
+        raise LossInputError(
+            "logits must have shape (N, *spatial) with dim 0 the images, got a scalar"
+        )
+    check_same_shape("logits", logits, "targets", targets)
+    x = ensure_float(logits)
+    valid = targets != ignore_index
+    t = torch.where(valid, targets.to(x.dtype), 0.0)
+    check_binary_targets("targets", t, soft=False)
+    n = logits.shape[0]
+    pixels = torch.Size(logits.shape[1:]).numel()
+    x, t, valid = x.reshape(n, pixels), t.reshape(n, pixels), valid.reshape(n, pixels)
+    errors = torch.where(valid, F.relu(1 - x * (2 * t - 1)), 0.0)
+    per_image = _lovasz(errors, t, valid, low=-1.0)
+    return _done(_reduce_images(per_image, valid.any(-1), reduction), logits)
+
+
+def lovasz_softmax(
+    logits: Tensor,
+    labels: Tensor,
+    *,
+    activation: str | None = "softmax",
+    classes: str = "present",
+    ignore_index: int = -100,
+    reduction: str = "mean",
+) -> Tensor:
+    """Lovasz-softmax loss: a surrogate of the per-class Jaccard loss on softmax outputs.
+
+    For image ``n`` and class ``c``, errors ``e_i = |[y_i = c] - p_ic|`` over the non-ignored
+    pixels, sorted in decreasing order, give ``L_nc = sum_i e_(i) g_i`` with ``g`` the gradient
+    of the Lovasz extension of the Jaccard loss at the sorted ground truth (Berman et al.
+    2018). ``l_n`` is the mean of ``L_nc`` over the classes present in the image's labels
+    (``"present"``, Berman's default) or over all classes (``"all"``; an absent class then costs
+    ``max_i p_ic``). Per image, as Berman's ``per_image=True``; his code averages fully ignored
+    images in as 0, here they are left out of the mean.
+
+    Input: ``logits`` ``(N, C, *spatial)``, C >= 2, floating. Target: ``labels``
+    ``(N, *spatial)``, integer, in ``[0, C)`` or ``ignore_index``.
+
+    Args:
+        logits: raw scores (or softmax probabilities with ``activation=None``).
+        labels: class indices.
+        activation: ``"softmax"`` | ``None``.
+        classes: ``"present"`` | ``"all"``.
+        ignore_index: label whose pixels are left out.
+        reduction: ``"mean"`` over images with a non-ignored pixel | ``"sum"`` | ``"none"``.
+
+    Returns:
+        A scalar, or ``(N,)`` for ``"none"``.
+
+    Raises:
+        LossInputError: labels of the wrong shape, dtype or range, a single class, masks
+            instead of labels, an unknown ``activation`` or ``classes``.
+
+    Example:
+        >>> import torch, losskit
+        >>> logits = torch.tensor([[[2.0, -1.0, 0.5], [0.0, 1.0, 0.5]]])
+        >>> losskit.lovasz_softmax(logits, torch.tensor([[0, 1, 1]]))
+        tensor(0.3096)
+
+    References:
+        Berman, Rannen Triki & Blaschko, The Lovasz-Softmax loss (CVPR 2018).
+    """
+    check_reduction(reduction)
+    _check_choice("activation", activation, ("softmax", None))
+    _check_choice("classes", classes, ("present", "all"))
+    r = _region_inputs(
+        logits,
+        labels,
+        activation=activation,
+        ignore_index=ignore_index,
+        labels_only=True,
+        name="labels",
+    )
+    errors = (r.targets - r.probs).abs()  # 0 where ignored: both were zeroed
+    per_class = _lovasz(errors, r.targets, r.valid, low=-1.0)  # (N, C)
+    counted = r.targets.sum(-1) > 0 if classes == "present" else r.valid.any(-1)
+    counted = counted.to(per_class.dtype)
+    per_image = masked_mean((counted * per_class).sum(-1), counted.sum(-1))
+    return _done(_reduce_images(per_image, r.valid.flatten(1).any(-1), reduction), logits)
+
+
+# ----------------------------------------------------------------------------- compound
+def dice_cross_entropy(
+    logits: Tensor,
+    labels: Tensor,
+    *,
+    dice_weight: float = 1.0,
+    ce_weight: float = 1.0,
+    include_background: bool = False,
+    smooth: float = 1e-5,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+) -> Tensor:
+    """Dice + cross-entropy, the compound nnU-Net trains with (``DC_and_CE_loss``).
+
+    ``l_n = ce_weight * CE_n + dice_weight * (1 - mean_c D_nc)`` per image, with ``CE_n`` the
+    softmax cross-entropy (:func:`torch.nn.functional.cross_entropy`) averaged over the image's
+    non-ignored pixels and ``D_nc`` the soft Dice of :func:`dice` on the softmax outputs
+    (macro, ``smooth`` in numerator and denominator), over classes ``1..C-1`` unless
+    ``include_background``. nnU-Net's defaults: weights 1 and 1, background left out of the
+    Dice term, ``smooth = 1e-5``. Two differences: nnU-Net adds ``-D`` (in [-1, 0]); this adds
+    ``1 - D``, the same gradient shifted to be >= 0. And its CE is a mean over every pixel of
+    the batch, this one a mean over each image's pixels, then over images: the same when no
+    pixel is ignored (images of one size); for nnU-Net's exact form pass the batch as one
+    image (see the module docstring).
+
+    Input: ``logits`` ``(N, C, *spatial)``, C >= 2, floating.
+    Target: ``labels`` ``(N, *spatial)``, integer, in ``[0, C)`` or ``ignore_index``.
+
+    Args:
+        logits: raw class scores; the loss applies the softmax over dim 1.
+        labels: class indices.
+        dice_weight: >= 0, weight of the Dice term.
+        ce_weight: >= 0, weight of the cross-entropy term.
+        include_background: average class 0 into the Dice term too.
+        smooth: >= 0, Dice smoothing.
+        ignore_index: label whose pixels are left out of both terms.
+        reduction: ``"mean"`` over images with a non-ignored pixel | ``"sum"`` | ``"none"``.
+
+    Returns:
+        A scalar, or ``(N,)`` for ``"none"``.
+
+    Raises:
+        LossInputError: labels of the wrong shape, dtype or range, a single class, masks
+            instead of labels, negative term weights.
+
+    Example:
+        >>> import torch, losskit
+        >>> logits = torch.tensor([[[2.0, -1.0, 0.5], [0.0, 1.0, 0.5]]])
+        >>> losskit.dice_cross_entropy(logits, torch.tensor([[0, 1, 1]]))  # 0.3157 + 0.2110
+        tensor(0.5266)
+
+    References:
+        Isensee, Jaeger, Kohl, Petersen & Maier-Hein, nnU-Net: a self-configuring method for
+        deep learning-based biomedical image segmentation (Nature Methods 2021).
+    """
+    check_reduction(reduction)
+    check_option("smooth", smooth, low=0.0)
+    check_option("dice_weight", dice_weight, low=0.0)
+    check_option("ce_weight", ce_weight, low=0.0)
+    r = _region_inputs(
+        logits,
+        labels,
+        activation="softmax",
+        ignore_index=ignore_index,
+        labels_only=True,
+        name="labels",
+    )
+    n, c = r.probs.shape[:2]
+    # cross-entropy per pixel from torch's kernel (log-sum-exp), 0 at ignored pixels
+    x = ensure_float(logits)
+    ce = F.cross_entropy(x, labels.long(), ignore_index=ignore_index, reduction="none")
+    valid_pixels = r.valid[:, 0]  # (N, P)
+    ce_image = masked_mean(
+        ce.reshape(n, r.valid.shape[-1]).sum(-1), valid_pixels.sum(-1).to(ce.dtype)
+    )
+    class_weight = torch.ones(c, dtype=r.probs.dtype, device=r.probs.device)
+    if not include_background:
+        class_weight[0] = 0.0
+    dice_image, image_valid = _region_loss(
+        r, _dice_score(smooth), weight=class_weight, average="macro"
+    )
+    per_image = ce_weight * ce_image + dice_weight * dice_image
+    return _done(_reduce_images(per_image, image_valid, reduction), logits)
+
+
+# ----------------------------------------------------------------------------- specs
+_TARGETS = "masks of the shape of logits (0/1 or soft) or integer labels (N, *spatial)"
+_MEAN_OVER = (
+    "images (dim 0) with at least one non-ignored pixel; each image's loss first averages its "
+    "classes (macro, class-weighted) or pools them (micro)"
+)
+_PROPS = frozenset({"smooth", "nonnegative", "bounded"})
+
+
+def _spec(
+    name: str, function: Callable[..., Tensor], summary: str, formula: str, when: str, **kw: Any
+) -> None:
+    register(
+        LossSpec(
+            name=name,
+            function=function,
+            family="overlap",
+            input_space="logits",
+            target_space=kw.pop("target_space", _TARGETS),
+            summary=summary,
+            formula=formula,
+            when_to_use=when,
+            activation=kw.pop("activation", "softmax"),
+            decode=kw.pop("decode", "argmax"),
+            metrics=("dice_score", "iou"),
+            properties=kw.pop("properties", _PROPS),
+            mean_over=kw.pop("mean_over", _MEAN_OVER),
+            **kw,
+        )
+    )
+
+
+_spec(
+    "dice",
+    dice,
+    "Soft Dice loss per image: macro or micro over classes, smoothing, squared denominator.",
+    "l_n = 1 - (2 sum p t + s) / (sum p + sum t + s), per class then class-weighted mean",
+    "Segmentation with class imbalance (the overlap ignores the true-negative background); "
+    "often combined with cross-entropy (dice_cross_entropy).",
+    aliases=("dice_loss", "soft_dice"),
+    references=("Milletari et al., V-Net (3DV 2016)",),
+)
+_spec(
+    "jaccard",
+    jaccard,
+    "Soft Jaccard (IoU) loss per image.",
+    "l_n = 1 - (sum p t + s) / (sum p + sum t - sum p t + s)",
+    "When the metric is IoU; steeper than Dice for poor overlaps.",
+    aliases=("iou_loss", "soft_jaccard"),
+    references=("Rahman & Wang (ISVC 2016)",),
+)
+_spec(
+    "tversky",
+    tversky,
+    "Tversky loss: Dice with alpha on false positives and beta on false negatives.",
+    "l_n = 1 - (I + s) / (I + alpha FP + beta FN + s)",
+    "Small structures where missing them (false negatives) costs more: beta > alpha.",
+    references=("Salehi, Erdogmus & Gholipour (MLMI 2017)",),
+)
+_spec(
+    "focal_tversky",
+    focal_tversky,
+    "Focal Tversky loss: (1 - Tversky index) ** (1 / gamma).",
+    "l_n = (1 - (I + s) / (I + alpha FP + beta FN + s)) ** (1 / gamma)",
+    "Small lesions: gamma > 1 keeps pushing on nearly-right segmentations.",
+    references=("Abraham & Khan (ISBI 2019)",),
+)
+_spec(
+    "generalized_dice",
+    generalized_dice,
+    "Generalised Dice: classes pooled with inverse-frequency (1/G^2) weights per image.",
+    "l_n = 1 - (2 sum_c w_c I_c + s) / (sum_c w_c (P_c + G_c) + s), w_c ~ 1 / G_c^2",
+    "Highly unbalanced multi-class segmentation, so rare classes count as much as large ones.",
+    aliases=("gdl",),
+    references=("Sudre et al. (DLMIA 2017)",),
+    mean_over="images (dim 0) with at least one non-ignored pixel",
+)
+_spec(
+    "lovasz_hinge",
+    lovasz_hinge,
+    "Lovasz hinge: convex surrogate of the binary Jaccard loss on sorted hinge errors.",
+    "l_n = sum_i max(0, 1 - s_i x_i)_(sorted desc) * grad Lovasz-Jaccard_i",
+    "Binary segmentation optimised for IoU, typically after pretraining with BCE.",
+    target_space="binary {0, 1} masks of the shape of logits, or ignore_index",
+    activation="sigmoid",
+    decode="threshold",
+    properties=frozenset({"convex", "nonnegative"}),
+    references=("Berman, Rannen Triki & Blaschko (CVPR 2018)",),
+    mean_over="images (dim 0) with at least one non-ignored pixel",
+)
+_spec(
+    "lovasz_softmax",
+    lovasz_softmax,
+    "Lovasz-softmax: surrogate of the per-class Jaccard loss on sorted softmax errors.",
+    "l_n = mean_c sum_i |[y_i = c] - p_ic|_(sorted desc) * grad Lovasz-Jaccard_i",
+    "Multi-class segmentation optimised for mean IoU, often as a fine-tuning loss.",
+    target_space="integer labels (N, *spatial) in [0, C) or ignore_index",
+    properties=frozenset({"nonnegative", "bounded"}),
+    references=("Berman, Rannen Triki & Blaschko (CVPR 2018)",),
+    mean_over="images (dim 0) with at least one non-ignored pixel; each image's loss averages "
+    "the classes present in its labels ('present') or all classes",
+)
+_spec(
+    "dice_cross_entropy",
+    dice_cross_entropy,
+    "Cross-entropy + Dice on softmax outputs, nnU-Net's default (weights 1 and 1).",
+    "l_n = ce_weight mean_i CE_i + dice_weight (1 - mean_{c >= 1} D_nc)",
+    "The robust default for semantic and medical segmentation (nnU-Net).",
+    target_space="integer labels (N, *spatial) in [0, C) or ignore_index",
+    properties=frozenset({"smooth", "nonnegative"}),
+    aliases=("dice_ce", "dc_and_ce"),
+    references=("Isensee et al., nnU-Net (Nature Methods 2021)",),
+)

@@ -2,18 +2,85 @@
 the functional loss, with fastai-style ``activation`` and ``decodes``."""
 
 from losskit.nn import (  # noqa: F401  (imported for their Module registrations)
+    _binary,
     _boxes,
     _contrastive,
     _divergence,
     _embedding,
     _large_vocab,
+    _multiclass,
     _multilabel,
     _overlap,
+    _regression,
     _sequence,
 )
 from losskit.nn._base import MODULES, LossModule, module_for
-from losskit.nn._binary import BCELoss, BCEWithLogitsLoss, MNISTLoss
-from losskit.nn._multiclass import CrossEntropyLoss, NLLLoss
+from losskit.nn._binary import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    BrierLoss,
+    ExponentialLoss,
+    HingeLoss,
+    MNISTLoss,
+    PerceptronLoss,
+    SigmoidFocalLoss,
+    SoftMarginLoss,
+    SquaredHingeLoss,
+)
+from losskit.nn._boxes import (
+    CIoULoss,
+    DIoULoss,
+    GIoULoss,
+)
+from losskit.nn._contrastive import (
+    CLIPLoss,
+    InfoNCELoss,
+    SupConLoss,
+)
+from losskit.nn._divergence import (
+    DistillationLoss,
+    JSDivLoss,
+    KLDivLoss,
+)
+from losskit.nn._embedding import (
+    ContrastiveLoss,
+    CosineEmbeddingLoss,
+    HingeEmbeddingLoss,
+    MarginRankingLoss,
+    RankingSoftmaxLoss,
+    TripletMarginLoss,
+)
+from losskit.nn._large_vocab import (
+    LinearCrossEntropyLoss,
+)
+from losskit.nn._multiclass import (
+    CrossEntropyLoss,
+    GeneralizedCrossEntropyLoss,
+    LogitAdjustedCrossEntropyLoss,
+    MulticlassHingeLoss,
+    MultiMarginLoss,
+    NLLLoss,
+    Poly1CrossEntropyLoss,
+    SoftCrossEntropyLoss,
+    SoftmaxFocalLoss,
+    SparsemaxLoss,
+    ZLoss,
+)
+from losskit.nn._multilabel import (
+    AsymmetricLoss,
+    MultiLabelMarginLoss,
+    MultiLabelSoftMarginLoss,
+)
+from losskit.nn._overlap import (
+    DiceCrossEntropyLoss,
+    DiceLoss,
+    FocalTverskyLoss,
+    GeneralizedDiceLoss,
+    JaccardLoss,
+    LovaszHingeLoss,
+    LovaszSoftmaxLoss,
+    TverskyLoss,
+)
 from losskit.nn._regression import (
     BarronLoss,
     CRPSGaussianLoss,
@@ -32,30 +99,77 @@ from losskit.nn._regression import (
     StudentTNLLLoss,
     TweedieDevianceLoss,
 )
+from losskit.nn._sequence import (
+    CTCLoss,
+)
 
 __all__ = [
     "MODULES",
+    "AsymmetricLoss",
     "BCELoss",
     "BCEWithLogitsLoss",
     "BarronLoss",
+    "BrierLoss",
+    "CIoULoss",
+    "CLIPLoss",
     "CRPSGaussianLoss",
+    "CTCLoss",
+    "ContrastiveLoss",
+    "CosineEmbeddingLoss",
     "CrossEntropyLoss",
+    "DIoULoss",
+    "DiceCrossEntropyLoss",
+    "DiceLoss",
+    "DistillationLoss",
+    "ExponentialLoss",
+    "FocalTverskyLoss",
+    "GIoULoss",
     "GaussianNLLLoss",
+    "GeneralizedCrossEntropyLoss",
+    "GeneralizedDiceLoss",
+    "HingeEmbeddingLoss",
+    "HingeLoss",
     "HuberLoss",
+    "InfoNCELoss",
+    "JSDivLoss",
+    "JaccardLoss",
+    "KLDivLoss",
+    "LinearCrossEntropyLoss",
     "LogCoshLoss",
+    "LogitAdjustedCrossEntropyLoss",
     "LossModule",
+    "LovaszHingeLoss",
+    "LovaszSoftmaxLoss",
     "MAELoss",
     "MAPELoss",
     "MNISTLoss",
     "MSELoss",
     "MSLELoss",
+    "MarginRankingLoss",
+    "MultiLabelMarginLoss",
+    "MultiLabelSoftMarginLoss",
+    "MultiMarginLoss",
+    "MulticlassHingeLoss",
     "NLLLoss",
+    "PerceptronLoss",
     "PoissonNLLLoss",
+    "Poly1CrossEntropyLoss",
     "PseudoHuberLoss",
     "QuantileLoss",
     "RMSELoss",
+    "RankingSoftmaxLoss",
+    "SigmoidFocalLoss",
     "SmoothL1Loss",
+    "SoftCrossEntropyLoss",
+    "SoftMarginLoss",
+    "SoftmaxFocalLoss",
+    "SparsemaxLoss",
+    "SquaredHingeLoss",
     "StudentTNLLLoss",
+    "SupConLoss",
+    "TripletMarginLoss",
+    "TverskyLoss",
     "TweedieDevianceLoss",
+    "ZLoss",
     "module_for",
 ]

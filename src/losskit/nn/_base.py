@@ -34,6 +34,11 @@ class LossModule(torch.nn.Module):
         super().__init__()
         names = []
         for key, value in options.items():
+            if hasattr(type(self), key):
+                raise TypeError(
+                    f"{type(self).__name__}: option {key!r} would hide the Module's own attribute; "
+                    "store it under another name and override forward"
+                )
             if isinstance(value, Tensor) or value is None:
                 self.register_buffer(key, value)
             else:
