@@ -8,9 +8,11 @@ from losskit.losses import (  # noqa: F401  (imported for their registrations)
     _divergence,
     _embedding,
     _large_vocab,
+    _lovasz,
     _multiclass,
     _multilabel,
     _overlap,
+    _probabilistic,
     _regression,
     _sequence,
 )

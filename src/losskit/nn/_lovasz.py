@@ -1,0 +1,5 @@
+"""Modules of the lovasz losses."""
+
+from __future__ import annotations
+
+__all__: list[str] = []

@@ -1,0 +1,5 @@
+"""Modules of the probabilistic losses."""
+
+from __future__ import annotations
+
+__all__: list[str] = []
