@@ -5,8 +5,8 @@ Every loss is a function ``loss(predictions, targets, *, options) -> Tensor`` wi
 ``torch.nn.Module`` form in :mod:`losskit.nn` and a :class:`LossSpec` in the registry.
 """
 
+from losskit import distributed, nn
 from losskit import losses as _losses  # noqa: F401  (registers every loss)
-from losskit import nn
 from losskit._checks import LossInputError, checks, get_check_mode
 from losskit._spec import LossSpec, UnknownLossError, get_spec, list_specs, register
 from losskit.losses._binary import (
@@ -130,6 +130,7 @@ __all__ = [
     "dice_cross_entropy",
     "diou",
     "distillation",
+    "distributed",
     "distribution_inputs",
     "error_rate",
     "exponential",

@@ -1,5 +1,57 @@
-"""Modules of the contrastive losses."""
+"""Modules of the contrastive losses. A tensor ``temperature`` or ``logit_scale`` passed here is
+stored as a buffer (a constant); to *learn* it, keep the parameter in your model and call the
+function, or assign an ``nn.Parameter`` to the attribute after construction."""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from torch import Tensor
+
+from losskit.losses._contrastive import CLIP_INIT_LOGIT_SCALE
+from losskit.nn._base import LossModule
+
+__all__ = ["CLIPLoss", "InfoNCELoss", "SupConLoss"]
+
+
+class InfoNCELoss(LossModule):
+    """Module form of :func:`losskit.info_nce`: ``forward(queries, keys)``."""
+
+    loss_name = "info_nce"
+
+    def __init__(
+        self,
+        *,
+        temperature: float | Tensor = 0.07,
+        gather: str | None = "local",
+        reduction: str = "mean",
+    ) -> None:
+        super().__init__(temperature=temperature, gather=gather, reduction=reduction)
+
+
+class CLIPLoss(LossModule):
+    """Module form of :func:`losskit.clip_loss`: ``forward(image_embeddings, text_embeddings)``."""
+
+    loss_name = "clip_loss"
+
+    def __init__(
+        self,
+        *,
+        logit_scale: float | Tensor = CLIP_INIT_LOGIT_SCALE,
+        gather: str | None = "local",
+        reduction: str = "mean",
+    ) -> None:
+        super().__init__(logit_scale=logit_scale, gather=gather, reduction=reduction)
+
+
+class SupConLoss(LossModule):
+    """Module form of :func:`losskit.supcon`: ``forward(embeddings, labels)``."""
+
+    loss_name = "supcon"
+
+    def __init__(
+        self,
+        *,
+        temperature: float | Tensor = 0.07,
+        gather: str | None = "local",
+        reduction: str = "mean",
+    ) -> None:
+        super().__init__(temperature=temperature, gather=gather, reduction=reduction)
