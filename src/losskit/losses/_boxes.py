@@ -1,5 +1,297 @@
-"""Bounding-box regression losses on (x1, y1, x2, y2) boxes."""
+"""Bounding-box regression losses on (x1, y1, x2, y2) boxes: GIoU, DIoU, CIoU.
+
+PyTorch has no kernel for these; the maths is torchvision's (``generalized_box_iou_loss``,
+``distance_box_iou_loss``, ``complete_box_iou_loss``, with its ``eps=1e-7``), written here with
+what torchvision lacks: boxes are validated (``x2 >= x1``, ``y2 >= y1``; torchvision silently
+returns a wrong loss for swapped corners), shapes must match, and degenerate boxes (zero width
+or height, or a point) give finite values and gradients, CIoU included (torchvision's CIoU
+divides by the height and is NaN for a zero-height box).
+
+Shared conventions: the IoU is ``inter / (union + eps)`` with the intersection 0 unless both
+overlaps are positive (torchvision's mask, so touching edges give no gradient through it). Two
+identical boxes give ``eps / (area + eps)``, not exactly 0; two identical degenerate boxes (zero
+area) have IoU 0 and loss 1. float16/bfloat16 boxes are computed, and returned, in float32
+(areas of pixel boxes overflow float16).
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import math
+
+import torch
+from torch import Tensor
+
+from losskit._checks import (
+    LossInputError,
+    check_floating,
+    check_option,
+    check_reduction,
+    check_same_shape,
+    ensure_float,
+    finish,
+    get_check_mode,
+    reduce,
+)
+from losskit._spec import LossSpec, register
+
+__all__ = ["ciou", "diou", "giou"]
+
+
+def _check_corners(name: str, boxes: Tensor) -> None:
+    """Full mode: every box has ``x2 >= x1`` and ``y2 >= y1`` (NaN is left to ``finish``)."""
+    if get_check_mode() != "full" or boxes.numel() == 0:
+        return
+    x1, y1, x2, y2 = boxes.detach().unbind(-1)
+    bad = (x2 < x1) | (y2 < y1)
+    if bool(bad.any()):
+        index = tuple(int(i) for i in bad.nonzero()[0].tolist())
+        box = ", ".join(f"{float(v):g}" for v in boxes.detach()[index])
+        axis = "x2 < x1" if bool(x2[index] < x1[index]) else "y2 < y1"
+        raise LossInputError(
+            f"{name} must be (x1, y1, x2, y2) with x2 >= x1 and y2 >= y1; {name}{list(index)} = "
+            f"({box}) has {axis} ({int(bad.sum())} such boxes). (cx, cy, w, h) or (x, y, w, h) "
+            "boxes? convert them to corners first; for a model's output, predict a size and "
+            "build x2 = x1 + softplus(w) so the order always holds"
+        )
+
+
+def _box_inputs(boxes: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
+    """Shared checks; returns both as floating tensors of one dtype (float32 for half)."""
+    check_floating("boxes", boxes)
+    check_same_shape("boxes", boxes, "targets", targets)
+    if get_check_mode() != "off" and (boxes.dim() == 0 or boxes.shape[-1] != 4):
+        raise LossInputError(
+            f"boxes must have shape (*, 4), (x1, y1, x2, y2) in the last dimension, got "
+            f"{tuple(boxes.shape)}"
+            + ("; boxes as (N, 4, ...)? move the coordinates last" if 4 in boxes.shape else "")
+        )
+    _check_corners("boxes", boxes)
+    _check_corners("targets", targets)
+    b = ensure_float(boxes)
+    return b, targets.to(b.dtype)
+
+
+def _overlap(b: Tensor, t: Tensor, eps: float) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """IoU, union, and the width and height of the smallest enclosing box."""
+    x1, y1, x2, y2 = b.unbind(-1)
+    x1g, y1g, x2g, y2g = t.unbind(-1)
+    inter_w = torch.minimum(x2, x2g) - torch.maximum(x1, x1g)
+    inter_h = torch.minimum(y2, y2g) - torch.maximum(y1, y1g)
+    # torchvision's mask: no overlap (or a touching edge) is 0, with no gradient through it
+    inter = torch.where((inter_w > 0) & (inter_h > 0), inter_w * inter_h, 0.0)
+    union = (x2 - x1) * (y2 - y1) + (x2g - x1g) * (y2g - y1g) - inter
+    iou = inter / (union + eps)
+    enclose_w = torch.maximum(x2, x2g) - torch.minimum(x1, x1g)
+    enclose_h = torch.maximum(y2, y2g) - torch.minimum(y1, y1g)
+    return iou, union, enclose_w, enclose_h
+
+
+def _center_penalty(
+    b: Tensor, t: Tensor, enclose_w: Tensor, enclose_h: Tensor, eps: float
+) -> Tensor:
+    """DIoU's squared distance of the centres over the squared diagonal of the enclosing box."""
+    x1, y1, x2, y2 = b.unbind(-1)
+    x1g, y1g, x2g, y2g = t.unbind(-1)
+    centers = ((x1 + x2) / 2 - (x1g + x2g) / 2) ** 2 + ((y1 + y2) / 2 - (y1g + y2g) / 2) ** 2
+    return centers / (enclose_w**2 + enclose_h**2 + eps)
+
+
+def _aspect_angle(w: Tensor, h: Tensor) -> Tensor:
+    """``atan(w / h)``, extended to ``h = 0`` by ``atan2`` (pi/2, finite gradient); a point box
+    (``w = h = 0``, no aspect) is taken as square (pi/4) with a zero gradient."""
+    point = (w == 0) & (h == 0)
+    one = torch.ones_like(w)
+    # the inner where keeps atan2's 0/0 gradient out of the graph (double-where)
+    return torch.atan2(torch.where(point, one, w), torch.where(point, one, h))
+
+
+def giou(boxes: Tensor, targets: Tensor, *, eps: float = 1e-7, reduction: str = "mean") -> Tensor:
+    """Generalized IoU loss: ``1 - IoU`` plus the part of the smallest enclosing box the two boxes
+    leave empty, so disjoint boxes still get a gradient.
+
+    ``l_n = 1 - IoU_n + (C_n - U_n) / (C_n + eps)`` with ``U`` the union and ``C`` the area of the
+    smallest box enclosing both, as torchvision's ``generalized_box_iou_loss``. In [0, 2).
+    ``"mean"`` averages over boxes (``0.0`` over none).
+
+    Input: ``boxes``, floating, ``(*, 4)`` as ``(x1, y1, x2, y2)`` with ``x2 >= x1``,
+    ``y2 >= y1`` (checked in full mode). Target: ``targets``, the same shape and format (integer
+    dtypes are cast).
+
+    Args:
+        boxes: predicted boxes.
+        targets: ground-truth boxes.
+        eps: > 0, added to the union and the enclosing area (torchvision's 1e-7).
+        reduction: ``"mean"`` | ``"sum"`` | ``"none"``.
+
+    Returns:
+        A scalar, or ``(*)`` (one loss per box) for ``"none"``.
+
+    Raises:
+        LossInputError: shapes differ, last dimension not 4, swapped corners, ``eps <= 0``.
+
+    Example:
+        >>> import torch, losskit
+        >>> boxes = torch.tensor([[0.0, 0.0, 2.0, 2.0], [0.0, 0.0, 1.0, 1.0]])
+        >>> targets = torch.tensor([[1.0, 1.0, 3.0, 3.0], [2.0, 0.0, 3.0, 1.0]])
+        >>> losskit.giou(boxes, targets, reduction="none")
+        tensor([1.0794, 1.3333])
+
+    References:
+        Rezatofighi et al., Generalized intersection over union (CVPR 2019);
+        torchvision.ops.generalized_box_iou_loss.
+    """
+    check_reduction(reduction)
+    check_option("eps", eps, low=0.0, low_open=True)
+    b, t = _box_inputs(boxes, targets)
+    iou, union, enclose_w, enclose_h = _overlap(b, t, eps)
+    enclose = enclose_w * enclose_h
+    loss = 1 - iou + (enclose - union) / (enclose + eps)
+    return finish(reduce(loss, reduction), boxes=boxes, targets=targets)
+
+
+def diou(boxes: Tensor, targets: Tensor, *, eps: float = 1e-7, reduction: str = "mean") -> Tensor:
+    """Distance IoU loss: ``1 - IoU`` plus the squared distance of the centres over the squared
+    diagonal of the enclosing box.
+
+    ``l_n = 1 - IoU_n + rho_n^2 / (c_n^2 + eps)``, ``rho`` the distance between the box centres and
+    ``c`` the diagonal of the smallest box enclosing both, as torchvision's
+    ``distance_box_iou_loss``. In [0, 2). ``"mean"`` averages over boxes.
+
+    Input, target: as :func:`giou`.
+
+    Args:
+        boxes: predicted boxes.
+        targets: ground-truth boxes.
+        eps: > 0, added to the union and to ``c^2`` (torchvision's 1e-7).
+        reduction: ``"mean"`` | ``"sum"`` | ``"none"``.
+
+    Returns:
+        A scalar, or ``(*)`` for ``"none"``.
+
+    Raises:
+        LossInputError: as :func:`giou`.
+
+    Example:
+        >>> import torch, losskit
+        >>> boxes = torch.tensor([[0.0, 0.0, 2.0, 2.0], [0.0, 0.0, 1.0, 1.0]])
+        >>> targets = torch.tensor([[1.0, 1.0, 3.0, 3.0], [2.0, 0.0, 3.0, 1.0]])
+        >>> losskit.diou(boxes, targets, reduction="none")
+        tensor([0.9683, 1.4000])
+
+    References:
+        Zheng et al., Distance-IoU loss (AAAI 2020); torchvision.ops.distance_box_iou_loss.
+    """
+    check_reduction(reduction)
+    check_option("eps", eps, low=0.0, low_open=True)
+    b, t = _box_inputs(boxes, targets)
+    iou, _, enclose_w, enclose_h = _overlap(b, t, eps)
+    loss = 1 - iou + _center_penalty(b, t, enclose_w, enclose_h, eps)
+    return finish(reduce(loss, reduction), boxes=boxes, targets=targets)
+
+
+def ciou(boxes: Tensor, targets: Tensor, *, eps: float = 1e-7, reduction: str = "mean") -> Tensor:
+    """Complete IoU loss: DIoU plus a penalty on the difference of aspect ratios.
+
+    ``l_n = 1 - IoU_n + rho_n^2 / (c_n^2 + eps) + alpha_n v_n`` with
+    ``v = (4 / pi^2) (atan(w_t / h_t) - atan(w / h))^2`` and
+    ``alpha = v / (1 - IoU + v + eps)``: torchvision's ``complete_box_iou_loss``, the same values.
+    Two differences, both documented choices:
+
+    - ``alpha`` is differentiated, so the gradient is the derivative of the value returned.
+      torchvision (like mmdetection and YOLO) computes ``alpha`` under ``no_grad``: its gradient
+      is not the derivative of the loss it reports.
+    - The angle is ``atan2(w, h)``: equal to ``atan(w / h)`` for ``h > 0``, ``pi / 2`` for a
+      zero-height box (torchvision gives NaN there), and ``pi / 4`` (a square) for a point box,
+      whose aspect is undefined, with a zero gradient. So degenerate boxes are finite in value and
+      gradient. (The gradient of the angle grows like ``1 / max(w, h)`` for tiny boxes, as in
+      every CIoU.)
+
+    Input, target: as :func:`giou`.
+
+    Args:
+        boxes: predicted boxes.
+        targets: ground-truth boxes.
+        eps: > 0, added to the union, to ``c^2`` and to the denominator of ``alpha``.
+        reduction: ``"mean"`` | ``"sum"`` | ``"none"``.
+
+    Returns:
+        A scalar, or ``(*)`` for ``"none"``.
+
+    Raises:
+        LossInputError: as :func:`giou`.
+
+    Example:
+        >>> import torch, losskit
+        >>> boxes = torch.tensor([[0.0, 0.0, 2.0, 2.0], [0.0, 0.0, 1.0, 2.0]])
+        >>> targets = torch.tensor([[1.0, 1.0, 3.0, 3.0], [0.0, 0.0, 2.0, 1.0]])
+        >>> losskit.ciou(boxes, targets, reduction="none")
+        tensor([0.9683, 0.7629])
+
+    References:
+        Zheng et al., Distance-IoU loss (AAAI 2020); torchvision.ops.complete_box_iou_loss.
+    """
+    check_reduction(reduction)
+    check_option("eps", eps, low=0.0, low_open=True)
+    b, t = _box_inputs(boxes, targets)
+    iou, _, enclose_w, enclose_h = _overlap(b, t, eps)
+    x1, y1, x2, y2 = b.unbind(-1)
+    x1g, y1g, x2g, y2g = t.unbind(-1)
+    angle_gap = _aspect_angle(x2g - x1g, y2g - y1g) - _aspect_angle(x2 - x1, y2 - y1)
+    v = (4 / math.pi**2) * angle_gap**2
+    alpha = v / (1 - iou + v + eps)
+    loss = 1 - iou + _center_penalty(b, t, enclose_w, enclose_h, eps) + alpha * v
+    return finish(reduce(loss, reduction), boxes=boxes, targets=targets)
+
+
+_BOX_TARGETS = "(x1, y1, x2, y2) boxes, same shape, x2 >= x1 and y2 >= y1"
+_BOX_PROPERTIES = frozenset({"nonnegative", "bounded"})
+register(
+    LossSpec(
+        name="giou",
+        function=giou,
+        family="boxes",
+        input_space="boxes",
+        target_space=_BOX_TARGETS,
+        summary="Generalized IoU loss: 1 - IoU plus the empty part of the enclosing box.",
+        formula="l_n = 1 - IoU_n + (C_n - U_n) / (C_n + eps)",
+        when_to_use="Box regression in detectors (DETR and others); gives a gradient to disjoint "
+        "boxes, unlike 1 - IoU.",
+        metrics=("iou",),
+        properties=_BOX_PROPERTIES,
+        aliases=("generalized_box_iou_loss", "giou_loss"),
+        references=("Rezatofighi et al., CVPR 2019", "torchvision.ops.generalized_box_iou_loss"),
+    )
+)
+register(
+    LossSpec(
+        name="diou",
+        function=diou,
+        family="boxes",
+        input_space="boxes",
+        target_space=_BOX_TARGETS,
+        summary="Distance IoU loss: 1 - IoU plus the normalised squared distance of the centres.",
+        formula="l_n = 1 - IoU_n + rho_n^2 / (c_n^2 + eps)",
+        when_to_use="Box regression; converges faster than GIoU when one box contains the other.",
+        metrics=("iou",),
+        properties=_BOX_PROPERTIES,
+        aliases=("distance_box_iou_loss", "diou_loss"),
+        references=("Zheng et al., AAAI 2020", "torchvision.ops.distance_box_iou_loss"),
+    )
+)
+register(
+    LossSpec(
+        name="ciou",
+        function=ciou,
+        family="boxes",
+        input_space="boxes",
+        target_space=_BOX_TARGETS,
+        summary="Complete IoU loss: DIoU plus an aspect-ratio penalty.",
+        formula="l_n = 1 - IoU_n + rho_n^2 / (c_n^2 + eps) + alpha_n v_n, "
+        "v = 4/pi^2 (atan2(w_t, h_t) - atan2(w, h))^2, alpha = v / (1 - IoU + v + eps)",
+        when_to_use="Box regression in YOLO-family detectors; also matches aspect ratios.",
+        metrics=("iou",),
+        properties=_BOX_PROPERTIES,
+        aliases=("complete_box_iou_loss", "ciou_loss"),
+        references=("Zheng et al., AAAI 2020", "torchvision.ops.complete_box_iou_loss"),
+    )
+)

@@ -1,5 +1,290 @@
-"""Sequence losses (CTC)."""
+"""Sequence losses: CTC over PyTorch's kernel, with the checks and the gradient it lacks."""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from losskit._checks import (
+    LossInputError,
+    check_floating,
+    check_log_probs,
+    check_reduction,
+    ensure_float,
+    finish,
+    get_check_mode,
+)
+from losskit._spec import LossSpec, register
+from losskit.losses._embedding import _check_integer
+
+__all__ = ["ctc"]
+
+
+def _lengths(name: str, lengths: Tensor | Sequence[int] | int) -> Tensor:
+    """Lengths as an integer tensor: a tensor as given (its dtype and device are PyTorch's
+    business, int32 lengths select cuDNN), ints and sequences of ints as int64."""
+    if not isinstance(lengths, Tensor):
+        try:
+            lengths = torch.as_tensor(lengths, dtype=torch.long)
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise LossInputError(
+                f"{name} must be an integer tensor or a sequence of ints, got {lengths!r}"
+            ) from err
+    _check_integer(name, lengths, "lengths")
+    return lengths
+
+
+def _check_ctc_values(
+    targets: Tensor,
+    input_lengths: Tensor,
+    target_lengths: Tensor,
+    *,
+    frames: int,
+    num_classes: int,
+    blank: int,
+    zero_infinity: bool,
+) -> None:
+    """Full-mode checks of lengths, labels and that every target fits its input."""
+    batch = input_lengths.shape[0]
+    for name, lengths in (("input_lengths", input_lengths), ("target_lengths", target_lengths)):
+        if batch and int(lengths.min()) < 0:
+            raise LossInputError(f"{name} must be >= 0, got {int(lengths.min())}")
+    if batch and int(input_lengths.max()) > frames:
+        raise LossInputError(
+            f"input_lengths must be <= T = {frames} (log_probs.shape[0]), got "
+            f"{int(input_lengths.max())}; is log_probs batch-first (N, T, C)? ctc takes "
+            "time-major log_probs: pass log_probs.transpose(0, 1)"
+        )
+    padded = targets.dim() == 2
+    if padded:
+        width = targets.shape[1]
+        if batch and int(target_lengths.max()) > width:
+            raise LossInputError(
+                f"target_lengths must be <= S = {width} (targets.shape[1]), got "
+                f"{int(target_lengths.max())}"
+            )
+        valid = torch.arange(width, device=targets.device) < target_lengths[:, None]  # (N, S)
+        labels = targets[valid]
+        # a repeat: the same label at positions s - 1 and s, both inside the target
+        repeats = ((targets[:, 1:] == targets[:, :-1]) & valid[:, 1:]).sum(dim=1)
+    else:
+        total = int(target_lengths.sum())
+        if total != targets.shape[0]:
+            raise LossInputError(
+                f"targets given concatenated (1-D) must hold sum(target_lengths) = {total} labels, "
+                f"got {targets.shape[0]}; for padded targets pass shape (N, S)"
+            )
+        labels = targets
+        owner = torch.repeat_interleave(torch.arange(batch, device=targets.device), target_lengths)
+        same = (targets[1:] == targets[:-1]) & (owner[1:] == owner[:-1])  # (L - 1,)
+        repeats = torch.zeros(batch, dtype=torch.long, device=targets.device)
+        repeats.index_add_(0, owner[1:], same.long())
+    if labels.numel():
+        lo, hi = int(labels.min()), int(labels.max())
+        if lo < 0 or hi >= num_classes:
+            raise LossInputError(
+                f"targets must lie in [0, {num_classes}) (C = log_probs.shape[-1]) within "
+                f"target_lengths, got values in [{lo}, {hi}]"
+            )
+        if bool((labels == blank).any()):
+            raise LossInputError(
+                f"targets contain the blank label ({blank}) within target_lengths; CTC reserves "
+                f"blank for 'no label': shift your labels (e.g. + 1 with blank=0) or pass the "
+                "blank index your model uses"
+            )
+    if zero_infinity:
+        return
+    need = target_lengths + repeats
+    short = (need > input_lengths).nonzero()
+    if short.numel():
+        n = int(short[0, 0])
+        raise LossInputError(
+            f"target {n} cannot fit its input: {int(target_lengths[n])} labels with "
+            f"{int(repeats[n])} repeated neighbours need at least {int(need[n])} frames (CTC puts a "
+            f"blank between repeated labels), but input_lengths[{n}] = {int(input_lengths[n])}, so "
+            "its loss is infinite; shorten the target, downsample the input less, or pass "
+            "zero_infinity=True to give such examples a loss and gradient of 0"
+        )
+
+
+def ctc(
+    log_probs: Tensor,
+    targets: Tensor,
+    input_lengths: Tensor | Sequence[int] | int,
+    target_lengths: Tensor | Sequence[int] | int,
+    *,
+    blank: int = 0,
+    zero_infinity: bool = False,
+    reduction: str = "mean",
+) -> Tensor:
+    """Connectionist temporal classification: the negative log-likelihood of each target sequence,
+    summed over every frame-level alignment of it (blanks and repeats collapsed).
+
+    ``l_n = -log sum_{pi in B^-1(y_n)} prod_t p_t(pi_t)`` over the first ``input_lengths[n]``
+    frames, computed by PyTorch's kernel (log-space forward-backward). ``"mean"`` is PyTorch's:
+    each ``l_n`` divided by its target length (at least 1), then the mean over the batch; an
+    empty batch gives a graph-connected ``0.0`` (PyTorch refuses empty log_probs).
+
+    What losskit adds to :func:`torch.nn.functional.ctc_loss`:
+
+    - A target that cannot fit its input (``target_length + repeated neighbours >
+      input_length``: CTC needs a blank between two equal labels) is an error naming the example
+      (full mode); PyTorch returns ``inf``. With ``zero_infinity=True`` such examples are
+      allowed and give a loss and a gradient of 0, as PyTorch.
+    - Labels outside ``[0, C)`` or equal to ``blank`` within the target lengths are errors
+      (PyTorch accepts a blank in the target silently), as are lengths beyond ``T`` or ``S``
+      and batch-first ``log_probs``.
+    - The gradient is exact for ``log_probs``. PyTorch's backward returns
+      ``exp(log_probs) - occupancy``, the gradient of the *logits* of a ``log_softmax``, where the
+      derivative in ``log_probs`` is ``-occupancy``; losskit removes the ``exp(log_probs)`` term.
+      After a ``log_softmax`` both give the same logits gradient; for anything else (and for
+      ``gradcheck``) only the exact one is right. No double backward (PyTorch has none).
+
+    Input: ``log_probs``, time-major ``(T, N, C)`` or ``(T, C)`` unbatched, log-probabilities
+    over the last dimension (e.g. ``logits.log_softmax(-1)``; values > 0 are refused in full
+    mode). Target: ``targets``, integer, padded ``(N, S)`` or concatenated
+    ``(sum(target_lengths),)`` (``(S,)`` unbatched); ``input_lengths`` and ``target_lengths``:
+    ``(N,)`` integer tensors or sequences (``()`` or an int unbatched).
+
+    Args:
+        log_probs: per-frame log-probabilities of the C classes (blank included).
+        targets: label sequences, without blanks.
+        input_lengths: frames used per sequence, ``<= T``.
+        target_lengths: labels per sequence.
+        blank: the blank class index, in ``[0, C)``.
+        zero_infinity: give impossible examples (infinite loss) a loss and gradient of 0 instead
+            of refusing them.
+        reduction: ``"mean"`` | ``"sum"`` | ``"none"``.
+
+    Returns:
+        A scalar, or ``(N,)`` (``()`` unbatched) for ``"none"``. float16/bfloat16 log_probs are
+        computed, and returned, in float32.
+
+    Raises:
+        LossInputError: shapes or dtypes off, batch-first log_probs, labels out of range or
+            blank, lengths out of range, a target that cannot fit its input (unless
+            ``zero_infinity``), log_probs > 0.
+
+    Example:
+        >>> import torch, losskit
+        >>> log_probs = torch.tensor([[0.6, 0.4], [0.5, 0.5]]).log()  # (T=2, C=2), blank 0
+        >>> losskit.ctc(log_probs, torch.tensor([1]), 2, 1)  # paths 11, 01, 10
+        tensor(0.3567)
+
+    References:
+        Graves et al., Connectionist temporal classification (ICML 2006);
+        :class:`torch.nn.CTCLoss`.
+    """
+    check_reduction(reduction)
+    check_floating("log_probs", log_probs)
+    _check_integer("targets", targets, "labels")
+    if log_probs.dim() not in (2, 3):
+        raise LossInputError(
+            f"log_probs must be time-major (T, N, C), or (T, C) for one sequence, got shape "
+            f"{tuple(log_probs.shape)}"
+        )
+    unbatched = log_probs.dim() == 2
+    input_lengths = _lengths("input_lengths", input_lengths)
+    target_lengths = _lengths("target_lengths", target_lengths)
+    if unbatched:
+        if get_check_mode() != "off" and (
+            targets.dim() != 1 or input_lengths.numel() != 1 or target_lengths.numel() != 1
+        ):
+            raise LossInputError(
+                "unbatched log_probs (T, C) take targets (S,) and one input and target length, got "
+                f"targets {tuple(targets.shape)}, input_lengths {tuple(input_lengths.shape)}, "
+                f"target_lengths {tuple(target_lengths.shape)}"
+            )
+        log_probs, targets = log_probs.unsqueeze(1), targets.unsqueeze(0)
+        input_lengths, target_lengths = input_lengths.reshape(1), target_lengths.reshape(1)
+    frames, batch, num_classes = log_probs.shape
+    if not 0 <= blank < num_classes:
+        raise LossInputError(
+            f"blank must lie in [0, {num_classes}) (C = log_probs.shape[-1]), got {blank}"
+        )
+    if get_check_mode() != "off":
+        for name, lengths in (("input_lengths", input_lengths), ("target_lengths", target_lengths)):
+            if lengths.shape != (batch,):
+                raise LossInputError(
+                    f"{name} must have shape ({batch},), one length per sequence in dim 1 of "
+                    f"log_probs {tuple(log_probs.shape)} (T, N, C), got {tuple(lengths.shape)}"
+                    + (
+                        "; is log_probs batch-first (N, T, C)? pass log_probs.transpose(0, 1)"
+                        if lengths.shape == (frames,)
+                        else ""
+                    )
+                )
+        if not (targets.dim() == 1 or (targets.dim() == 2 and targets.shape[0] == batch)):
+            raise LossInputError(
+                f"targets must be padded (N, S) = ({batch}, S) or concatenated 1-D, got shape "
+                f"{tuple(targets.shape)}"
+            )
+    check_log_probs("log_probs", log_probs)
+    if get_check_mode() == "full":
+        _check_ctc_values(
+            targets,
+            input_lengths.to(device=targets.device, dtype=torch.long),
+            target_lengths.to(device=targets.device, dtype=torch.long),
+            frames=frames,
+            num_classes=num_classes,
+            blank=blank,
+            zero_infinity=zero_infinity,
+        )
+    lp = ensure_float(log_probs)
+    if batch == 0:  # PyTorch refuses empty log_probs: the sum over nothing, on the graph
+        nll = lp.sum(dim=(0, 2))
+    else:
+        nll = F.ctc_loss(
+            lp,
+            # PyTorch's CPU kernel reads strided 1-D (concatenated) targets at the wrong offsets
+            # for every sequence after the first (offsets in labels, not in strides): copy.
+            targets.contiguous(),
+            input_lengths,
+            target_lengths,
+            blank=blank,
+            reduction="none",
+            zero_infinity=zero_infinity,
+        )
+        if lp.requires_grad:
+            # PyTorch's backward gives exp(log_probs) - occupancy on each example's frames; the
+            # derivative in log_probs is -occupancy. Subtract a term of value 0 whose gradient is
+            # exp(log_probs) on those frames (none for examples zero_infinity zeroed).
+            frame = torch.arange(frames, device=lp.device)[:, None]
+            used = frame < input_lengths.to(lp.device)[None, :]  # (T, N)
+            spurious = (lp.exp() * used[..., None]).sum(dim=(0, 2))  # (N,)
+            if zero_infinity:
+                spurious = torch.where(nll == 0, torch.zeros_like(spurious), spurious)
+            nll = nll - (spurious - spurious.detach())
+    if reduction == "none":
+        out = nll[0] if unbatched else nll
+    elif reduction == "sum":
+        out = nll.sum()
+    else:
+        per_label = nll / target_lengths.to(nll.device).clamp(min=1).to(nll.dtype)
+        out = per_label.mean() if batch else nll.sum()
+    return finish(out, log_probs=log_probs)
+
+
+register(
+    LossSpec(
+        name="ctc",
+        function=ctc,
+        family="sequence",
+        input_space="log_probs",
+        target_space="integer label sequences (padded (N, S) or concatenated) with input and "
+        "target lengths; no blank inside",
+        summary="Connectionist temporal classification: NLL of each target over all alignments.",
+        formula="l_n = -log sum_{alignments pi of y_n} prod_t p_t(pi_t)",
+        when_to_use="Sequence labelling without frame alignment: speech and handwriting "
+        "recognition, OCR.",
+        activation="exp",
+        metrics=("edit_distance",),
+        properties=frozenset({"smooth", "nonnegative"}),
+        aliases=("ctc_loss", "connectionist_temporal_classification"),
+        references=("Graves et al., ICML 2006", "torch.nn.CTCLoss"),
+        mean_over="examples, each divided by its target length (at least 1), as PyTorch",
+    )
+)

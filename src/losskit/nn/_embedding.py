@@ -1,5 +1,81 @@
-"""Modules of the embedding losses."""
+"""Modules of the embedding and ranking losses."""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from losskit.nn._base import LossModule
+
+__all__ = [
+    "ContrastiveLoss",
+    "CosineEmbeddingLoss",
+    "HingeEmbeddingLoss",
+    "MarginRankingLoss",
+    "RankingSoftmaxLoss",
+    "TripletMarginLoss",
+]
+
+
+class MarginRankingLoss(LossModule):
+    """Module form of :func:`losskit.margin_ranking`: ``forward(scores1, scores2, targets)``."""
+
+    loss_name = "margin_ranking"
+
+    def __init__(self, *, margin: float = 0.0, reduction: str = "mean") -> None:
+        super().__init__(margin=margin, reduction=reduction)
+
+
+class CosineEmbeddingLoss(LossModule):
+    """Module form of :func:`losskit.cosine_embedding`:
+    ``forward(embeddings1, embeddings2, targets)``."""
+
+    loss_name = "cosine_embedding"
+
+    def __init__(self, *, margin: float = 0.0, reduction: str = "mean") -> None:
+        super().__init__(margin=margin, reduction=reduction)
+
+
+class HingeEmbeddingLoss(LossModule):
+    """Module form of :func:`losskit.hinge_embedding`: ``forward(distances, targets)``."""
+
+    loss_name = "hinge_embedding"
+
+    def __init__(self, *, margin: float = 1.0, reduction: str = "mean") -> None:
+        super().__init__(margin=margin, reduction=reduction)
+
+
+class TripletMarginLoss(LossModule):
+    """Module form of :func:`losskit.triplet_margin`:
+    ``forward(anchors, positives, negatives)``."""
+
+    loss_name = "triplet_margin"
+
+    def __init__(
+        self,
+        *,
+        margin: float = 1.0,
+        p: float = 2.0,
+        eps: float = 1e-6,
+        swap: bool = False,
+        reduction: str = "mean",
+    ) -> None:
+        super().__init__(margin=margin, p=p, eps=eps, swap=swap, reduction=reduction)
+
+
+class ContrastiveLoss(LossModule):
+    """Module form of :func:`losskit.contrastive` (the pair-margin loss, not NT-Xent):
+    ``forward(embeddings, labels)``."""
+
+    loss_name = "contrastive"
+
+    def __init__(
+        self, *, pos_margin: float = 0.0, neg_margin: float = 1.0, reduction: str = "mean"
+    ) -> None:
+        super().__init__(pos_margin=pos_margin, neg_margin=neg_margin, reduction=reduction)
+
+
+class RankingSoftmaxLoss(LossModule):
+    """Module form of :func:`losskit.ranking_softmax`: ``forward(scores, relevance, mask=None)``."""
+
+    loss_name = "ranking_softmax"
+
+    def __init__(self, *, reduction: str = "mean") -> None:
+        super().__init__(reduction=reduction)
