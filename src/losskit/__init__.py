@@ -9,6 +9,7 @@ from losskit import distributed, nn
 from losskit import losses as _losses  # noqa: F401  (registers every loss)
 from losskit._checks import LossInputError, checks, get_check_mode
 from losskit._spec import LossSpec, UnknownLossError, get_spec, list_specs, register
+from losskit.audit import AuditReport, audit
 from losskit.losses._binary import (
     bce,
     bce_with_logits,
@@ -48,6 +49,10 @@ from losskit.losses._large_vocab import (
     default_chunk_size,
     linear_cross_entropy,
 )
+from losskit.losses._lovasz import (
+    lovasz_hinge,
+    lovasz_softmax,
+)
 from losskit.losses._multiclass import (
     class_scores,
     cross_entropy,
@@ -75,27 +80,27 @@ from losskit.losses._overlap import (
     focal_tversky,
     generalized_dice,
     jaccard,
-    lovasz_hinge,
-    lovasz_softmax,
     tversky,
+)
+from losskit.losses._probabilistic import (
+    crps_gaussian,
+    gaussian_nll,
+    poisson_nll,
+    student_t_nll,
+    tweedie_deviance,
 )
 from losskit.losses._regression import (
     barron,
-    crps_gaussian,
-    gaussian_nll,
     huber,
     log_cosh,
     mae,
     mape,
     mse,
     msle,
-    poisson_nll,
     pseudo_huber,
     quantile,
     rmse,
     smooth_l1,
-    student_t_nll,
-    tweedie_deviance,
 )
 from losskit.losses._sequence import (
     ctc,
@@ -105,6 +110,7 @@ from losskit.metrics import accuracy, accuracy_as_loss, error_rate
 __version__ = "0.1.0"
 
 __all__ = [
+    "AuditReport",
     "LossInputError",
     "LossSpec",
     "UnknownLossError",
@@ -112,6 +118,7 @@ __all__ = [
     "accuracy",
     "accuracy_as_loss",
     "asymmetric_loss",
+    "audit",
     "barron",
     "bce",
     "bce_with_logits",
