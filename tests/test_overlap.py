@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 import losskit
+from losskit.losses import _lovasz as lv
 from losskit.losses import _overlap as ov
 from losskit.nn import _overlap as ovnn
 
@@ -69,14 +70,14 @@ def test_lovasz_hinge_ignored_pixels_change_nothing(gen: torch.Generator) -> Non
     t[2, 3, 4] = 255
     noisy = torch.where(t == 255, x * 50, x)
     a, b = x.clone().requires_grad_(), noisy.clone().requires_grad_()
-    la, lb = ov.lovasz_hinge(a, t, ignore_index=255), ov.lovasz_hinge(b, t, ignore_index=255)
+    la, lb = lv.lovasz_hinge(a, t, ignore_index=255), lv.lovasz_hinge(b, t, ignore_index=255)
     torch.testing.assert_close(la, lb)
     torch.testing.assert_close(torch.autograd.grad(la, a)[0], torch.autograd.grad(lb, b)[0])
     # removing the ignored pixels of image 0 gives the same per-image loss
     keep = t[0] != 255
     torch.testing.assert_close(
-        ov.lovasz_hinge(x[:1], t[:1], ignore_index=255, reduction="none")[0],
-        ov.lovasz_hinge(x[0][keep][None], t[0][keep][None], reduction="none")[0],
+        lv.lovasz_hinge(x[:1], t[:1], ignore_index=255, reduction="none")[0],
+        lv.lovasz_hinge(x[0][keep][None], t[0][keep][None], reduction="none")[0],
     )
 
 
@@ -137,10 +138,10 @@ def test_empty_target_with_a_prediction_costs_about_one(name: str) -> None:
 
 def test_lovasz_hinge_empty_target_costs_the_largest_hinge_error() -> None:
     x = torch.tensor([[0.5, -3.0, 0.2, -0.9]], dtype=torch.float64)
-    assert ov.lovasz_hinge(x, torch.zeros(1, 4)).item() == pytest.approx(1.5)  # 1 + 0.5
+    assert lv.lovasz_hinge(x, torch.zeros(1, 4)).item() == pytest.approx(1.5)  # 1 + 0.5
     # an empty prediction (every logit <= -1) on an empty target: 0, with a zero gradient
     x = torch.full((1, 4), -2.0, dtype=torch.float64, requires_grad=True)
-    loss = ov.lovasz_hinge(x, torch.zeros(1, 4))
+    loss = lv.lovasz_hinge(x, torch.zeros(1, 4))
     assert loss.item() == 0.0 and torch.count_nonzero(torch.autograd.grad(loss, x)[0]) == 0
 
 
@@ -271,8 +272,8 @@ def test_batch_as_one_image_gives_the_pooled_score(gen: torch.Generator) -> None
 def test_lovasz_softmax_all_classes_charges_absent_ones_their_largest_probability() -> None:
     p = torch.tensor([[[0.7, 0.6], [0.2, 0.1], [0.1, 0.3]]], dtype=torch.float64)  # (1, 3, 2)
     y = torch.tensor([[0, 0]])
-    present = ov.lovasz_softmax(p, y, activation=None)
-    every = ov.lovasz_softmax(p, y, activation=None, classes="all")
+    present = lv.lovasz_softmax(p, y, activation=None)
+    every = lv.lovasz_softmax(p, y, activation=None, classes="all")
     assert present.item() == pytest.approx(0.35)  # errors 0.4, 0.3; weights 1/2, 1/2
     torch.testing.assert_close(every, (present + 0.2 + 0.3) / 3)
 
@@ -283,7 +284,7 @@ def test_lovasz_hinge_is_jaccard_loss_at_plus_minus_one_logits() -> None:
     t = torch.tensor([[1, 1, 0, 0, 1]])
     pred = torch.tensor([[1, 0, 1, 0, 1]])  # intersection 2, union 4: Jaccard loss 0.5
     x = (2 * pred - 1).double()
-    assert ov.lovasz_hinge(x, t).item() == pytest.approx(2 * 0.5)
+    assert lv.lovasz_hinge(x, t).item() == pytest.approx(2 * 0.5)
 
 
 # ----------------------------------------------------------------------------- compound
@@ -326,7 +327,7 @@ def test_messages_name_the_fix() -> None:
     with pytest.raises(losskit.LossInputError, match="activation=None"):
         ov.dice(torch.zeros(2, 3, 4), torch.zeros(2, 4, dtype=torch.long), activation="identity")
     with pytest.raises(losskit.LossInputError, match=r"labels must be .*argmax\(1\)"):
-        ov.lovasz_softmax(torch.zeros(2, 3, 4), torch.zeros(2, 3, 4))
+        lv.lovasz_softmax(torch.zeros(2, 3, 4), torch.zeros(2, 3, 4))
 
 
 # ----------------------------------------------------------------------------- Modules

@@ -13,22 +13,24 @@ import torch
 import torch.nn.functional as F
 
 import losskit
-from losskit.losses._regression import (
-    barron,
+from losskit.losses._probabilistic import (
     crps_gaussian,
     gaussian_nll,
+    poisson_nll,
+    student_t_nll,
+    tweedie_deviance,
+)
+from losskit.losses._regression import (
+    barron,
     huber,
     log_cosh,
     mae,
     mape,
     mse,
     msle,
-    poisson_nll,
     pseudo_huber,
     quantile,
     smooth_l1,
-    student_t_nll,
-    tweedie_deviance,
 )
 from losskit.nn import module_for
 

@@ -1,6 +1,8 @@
-"""Overlap (segmentation) losses: dice, jaccard, tversky, lovasz and compounds.
+"""Overlap (segmentation) losses: dice, jaccard, tversky and compounds. The Lovasz losses,
+which follow the same policies, live in :mod:`losskit.losses._lovasz` and import the shared
+helpers from here.
 
-Every loss here takes ``logits`` of shape ``(N, C, *spatial)`` (lovasz_hinge: ``(N, *spatial)``)
+Every loss here takes ``logits`` of shape ``(N, C, *spatial)``
 and says how they become probabilities with ``activation``: ``"softmax"`` over dim 1 (exclusive
 classes), ``"sigmoid"`` per channel (independent masks), or ``None`` when the first argument
 already holds probabilities (checked to lie in [0, 1]). Targets are either a mask of the shape of
@@ -41,7 +43,6 @@ from losskit._checks import (
     check_labels,
     check_option,
     check_reduction,
-    check_same_shape,
     ensure_float,
     finish,
     get_check_mode,
@@ -55,8 +56,6 @@ __all__ = [
     "focal_tversky",
     "generalized_dice",
     "jaccard",
-    "lovasz_hinge",
-    "lovasz_softmax",
     "tversky",
 ]
 
@@ -630,154 +629,6 @@ def generalized_dice(
     return _done(_reduce_images(per_image, image_valid, reduction), logits)
 
 
-# ----------------------------------------------------------------------------- lovasz
-def _lovasz_weights(gt: Tensor, valid: Tensor) -> Tensor:
-    """The gradient of the Lovasz extension of the Jaccard loss (Berman et al., Alg. 1) for
-    errors sorted in decreasing order along the last dim: ``g_1 = J_1``, ``g_i = J_i - J_{i-1}``
-    with ``J_i`` the Jaccard loss when the first ``i`` pixels are wrong. Ignored pixels sort
-    last with ``gt = 0``; they count in neither sum, so their weights are 0."""
-    gts = gt.sum(-1, keepdim=True)
-    intersection = gts - gt.cumsum(-1)
-    union = gts + ((1 - gt) * valid).cumsum(-1)
-    jaccard_loss = 1 - _ratio(intersection, union)  # union 0 only before any valid pixel
-    return torch.cat([jaccard_loss[..., :1], jaccard_loss[..., 1:] - jaccard_loss[..., :-1]], -1)
-
-
-def _lovasz(errors: Tensor, gt: Tensor, valid: Tensor, low: float) -> Tensor:
-    """``sum_i errors_(i) g_i`` over errors sorted in decreasing order (ignored ones last)."""
-    key = torch.where(valid, errors, low)
-    order = torch.sort(key.detach(), dim=-1, descending=True).indices
-    errors_sorted = errors.gather(-1, order)
-    with torch.no_grad():
-        weights = _lovasz_weights(gt.gather(-1, order), valid.gather(-1, order).to(gt.dtype))
-    return (errors_sorted * weights).sum(-1)
-
-
-def lovasz_hinge(
-    logits: Tensor, targets: Tensor, *, ignore_index: int = -100, reduction: str = "mean"
-) -> Tensor:
-    """Lovasz hinge loss: a convex surrogate of the binary Jaccard loss, per image.
-
-    With signs ``s = 2 t - 1`` and hinge errors ``e_i = max(0, 1 - s_i logits_i)`` over an
-    image's non-ignored pixels sorted in decreasing order, ``l_n = sum_i e_(i) g_i`` where
-    ``g`` is the gradient of the Lovasz extension of the Jaccard loss at the sorted ground
-    truth (Berman et al. 2018, Alg. 1; :func:`_lovasz_weights`). An image whose target is empty
-    has ``l_n = max_i e_i`` (no false positive is allowed), 0 once every logit is <= -1.
-    Berman's reference code averages fully ignored images in as 0; here they are left out of
-    the mean.
-
-    Input: ``logits`` ``(N, *spatial)``, floating; one logit per pixel (dim 0 is the image).
-    Target: ``targets``, the same shape, 0 or 1 (any real or bool dtype), or ``ignore_index``.
-
-    Args:
-        logits: raw scores (no activation: the hinge acts on the logits).
-        targets: 0/1 masks.
-        ignore_index: mask value whose pixels are left out.
-        reduction: ``"mean"`` over images with a non-ignored pixel | ``"sum"`` | ``"none"``.
-
-    Returns:
-        A scalar, or ``(N,)`` for ``"none"``.
-
-    Raises:
-        LossInputError: shapes differ, targets not 0/1 (or ``ignore_index``), a 0-d ``logits``.
-
-    Example:
-        >>> import torch, losskit
-        >>> logits = torch.tensor([[2.0, -1.0, 0.5, -0.2]])  # hinge errors 0, 0, 1.5, 1.2
-        >>> losskit.lovasz_hinge(logits, torch.tensor([[1, 0, 0, 1]]))  # 1.5 / 3 + 1.2 / 3
-        tensor(0.9000)
-
-    References:
-        Berman, Rannen Triki & Blaschko, The Lovasz-Softmax loss: A tractable surrogate for the
-        optimization of the intersection-over-union measure in neural networks (CVPR 2018).
-
-    Stability: piecewise linear; ties in the sort do not change the value (the Lovasz extension
-    is continuous), only which subgradient is returned.
-    """
-    check_reduction(reduction)
-    check_floating("logits", logits)
-    if logits.dim() == 0:
-        raise LossInputError(
-            "logits must have shape (N, *spatial) with dim 0 the images, got a scalar"
-        )
-    check_same_shape("logits", logits, "targets", targets)
-    x = ensure_float(logits)
-    valid = targets != ignore_index
-    t = torch.where(valid, targets.to(x.dtype), 0.0)
-    check_binary_targets("targets", t, soft=False)
-    n = logits.shape[0]
-    pixels = torch.Size(logits.shape[1:]).numel()
-    x, t, valid = x.reshape(n, pixels), t.reshape(n, pixels), valid.reshape(n, pixels)
-    errors = torch.where(valid, F.relu(1 - x * (2 * t - 1)), 0.0)
-    per_image = _lovasz(errors, t, valid, low=-1.0)
-    return _done(_reduce_images(per_image, valid.any(-1), reduction), logits)
-
-
-def lovasz_softmax(
-    logits: Tensor,
-    labels: Tensor,
-    *,
-    activation: str | None = "softmax",
-    classes: str = "present",
-    ignore_index: int = -100,
-    reduction: str = "mean",
-) -> Tensor:
-    """Lovasz-softmax loss: a surrogate of the per-class Jaccard loss on softmax outputs.
-
-    For image ``n`` and class ``c``, errors ``e_i = |[y_i = c] - p_ic|`` over the non-ignored
-    pixels, sorted in decreasing order, give ``L_nc = sum_i e_(i) g_i`` with ``g`` the gradient
-    of the Lovasz extension of the Jaccard loss at the sorted ground truth (Berman et al.
-    2018). ``l_n`` is the mean of ``L_nc`` over the classes present in the image's labels
-    (``"present"``, Berman's default) or over all classes (``"all"``; an absent class then costs
-    ``max_i p_ic``). Per image, as Berman's ``per_image=True``; his code averages fully ignored
-    images in as 0, here they are left out of the mean.
-
-    Input: ``logits`` ``(N, C, *spatial)``, C >= 2, floating. Target: ``labels``
-    ``(N, *spatial)``, integer, in ``[0, C)`` or ``ignore_index``.
-
-    Args:
-        logits: raw scores (or softmax probabilities with ``activation=None``).
-        labels: class indices.
-        activation: ``"softmax"`` | ``None``.
-        classes: ``"present"`` | ``"all"``.
-        ignore_index: label whose pixels are left out.
-        reduction: ``"mean"`` over images with a non-ignored pixel | ``"sum"`` | ``"none"``.
-
-    Returns:
-        A scalar, or ``(N,)`` for ``"none"``.
-
-    Raises:
-        LossInputError: labels of the wrong shape, dtype or range, a single class, masks
-            instead of labels, an unknown ``activation`` or ``classes``.
-
-    Example:
-        >>> import torch, losskit
-        >>> logits = torch.tensor([[[2.0, -1.0, 0.5], [0.0, 1.0, 0.5]]])
-        >>> losskit.lovasz_softmax(logits, torch.tensor([[0, 1, 1]]))
-        tensor(0.3096)
-
-    References:
-        Berman, Rannen Triki & Blaschko, The Lovasz-Softmax loss (CVPR 2018).
-    """
-    check_reduction(reduction)
-    _check_choice("activation", activation, ("softmax", None))
-    _check_choice("classes", classes, ("present", "all"))
-    r = _region_inputs(
-        logits,
-        labels,
-        activation=activation,
-        ignore_index=ignore_index,
-        labels_only=True,
-        name="labels",
-    )
-    errors = (r.targets - r.probs).abs()  # 0 where ignored: both were zeroed
-    per_class = _lovasz(errors, r.targets, r.valid, low=-1.0)  # (N, C)
-    counted = r.targets.sum(-1) > 0 if classes == "present" else r.valid.any(-1)
-    counted = counted.to(per_class.dtype)
-    per_image = masked_mean((counted * per_class).sum(-1), counted.sum(-1))
-    return _done(_reduce_images(per_image, r.valid.flatten(1).any(-1), reduction), logits)
-
-
 # ----------------------------------------------------------------------------- compound
 def dice_cross_entropy(
     logits: Tensor,
@@ -939,31 +790,6 @@ _spec(
     aliases=("gdl",),
     references=("Sudre et al. (DLMIA 2017)",),
     mean_over="images (dim 0) with at least one non-ignored pixel",
-)
-_spec(
-    "lovasz_hinge",
-    lovasz_hinge,
-    "Lovasz hinge: convex surrogate of the binary Jaccard loss on sorted hinge errors.",
-    "l_n = sum_i max(0, 1 - s_i x_i)_(sorted desc) * grad Lovasz-Jaccard_i",
-    "Binary segmentation optimised for IoU, typically after pretraining with BCE.",
-    target_space="binary {0, 1} masks of the shape of logits, or ignore_index",
-    activation="sigmoid",
-    decode="threshold",
-    properties=frozenset({"convex", "nonnegative"}),
-    references=("Berman, Rannen Triki & Blaschko (CVPR 2018)",),
-    mean_over="images (dim 0) with at least one non-ignored pixel",
-)
-_spec(
-    "lovasz_softmax",
-    lovasz_softmax,
-    "Lovasz-softmax: surrogate of the per-class Jaccard loss on sorted softmax errors.",
-    "l_n = mean_c sum_i |[y_i = c] - p_ic|_(sorted desc) * grad Lovasz-Jaccard_i",
-    "Multi-class segmentation optimised for mean IoU, often as a fine-tuning loss.",
-    target_space="integer labels (N, *spatial) in [0, C) or ignore_index",
-    properties=frozenset({"nonnegative", "bounded"}),
-    references=("Berman, Rannen Triki & Blaschko (CVPR 2018)",),
-    mean_over="images (dim 0) with at least one non-ignored pixel; each image's loss averages "
-    "the classes present in its labels ('present') or all classes",
 )
 _spec(
     "dice_cross_entropy",

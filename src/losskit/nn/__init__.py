@@ -55,6 +55,10 @@ from losskit.nn._embedding import (
 from losskit.nn._large_vocab import (
     LinearCrossEntropyLoss,
 )
+from losskit.nn._lovasz import (
+    LovaszHingeLoss,
+    LovaszSoftmaxLoss,
+)
 from losskit.nn._multiclass import (
     CrossEntropyLoss,
     GeneralizedCrossEntropyLoss,
@@ -79,27 +83,27 @@ from losskit.nn._overlap import (
     FocalTverskyLoss,
     GeneralizedDiceLoss,
     JaccardLoss,
-    LovaszHingeLoss,
-    LovaszSoftmaxLoss,
     TverskyLoss,
+)
+from losskit.nn._probabilistic import (
+    CRPSGaussianLoss,
+    GaussianNLLLoss,
+    PoissonNLLLoss,
+    StudentTNLLLoss,
+    TweedieDevianceLoss,
 )
 from losskit.nn._regression import (
     BarronLoss,
-    CRPSGaussianLoss,
-    GaussianNLLLoss,
     HuberLoss,
     LogCoshLoss,
     MAELoss,
     MAPELoss,
     MSELoss,
     MSLELoss,
-    PoissonNLLLoss,
     PseudoHuberLoss,
     QuantileLoss,
     RMSELoss,
     SmoothL1Loss,
-    StudentTNLLLoss,
-    TweedieDevianceLoss,
 )
 from losskit.nn._sequence import (
     CTCLoss,

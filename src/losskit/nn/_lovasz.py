@@ -1,5 +1,39 @@
-"""Modules of the lovasz losses."""
+"""Modules of the lovasz losses (``LovaszSoftmaxLoss`` keeps its ``activation`` option as
+``activation_name``, as the overlap Modules do: see :mod:`losskit.nn._overlap`)."""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from losskit.nn._base import LossModule
+from losskit.nn._overlap import _WithActivation
+
+__all__ = [
+    "LovaszHingeLoss",
+    "LovaszSoftmaxLoss",
+]
+
+
+class LovaszSoftmaxLoss(_WithActivation):
+    """Module form of :func:`losskit.lovasz_softmax`."""
+
+    loss_name = "lovasz_softmax"
+
+    def __init__(
+        self,
+        *,
+        activation: str | None = "softmax",
+        classes: str = "present",
+        ignore_index: int = -100,
+        reduction: str = "mean",
+    ) -> None:
+        super().__init__(
+            activation=activation, classes=classes, ignore_index=ignore_index, reduction=reduction
+        )
+
+
+class LovaszHingeLoss(LossModule):
+    """Module form of :func:`losskit.lovasz_hinge`."""
+
+    loss_name = "lovasz_hinge"
+
+    def __init__(self, *, ignore_index: int = -100, reduction: str = "mean") -> None:
+        super().__init__(ignore_index=ignore_index, reduction=reduction)

@@ -23,8 +23,6 @@ __all__ = [
     "FocalTverskyLoss",
     "GeneralizedDiceLoss",
     "JaccardLoss",
-    "LovaszHingeLoss",
-    "LovaszSoftmaxLoss",
     "TverskyLoss",
 ]
 
@@ -187,33 +185,6 @@ class GeneralizedDiceLoss(_WithActivation):
             ignore_index=ignore_index,
             reduction=reduction,
         )
-
-
-class LovaszSoftmaxLoss(_WithActivation):
-    """Module form of :func:`losskit.lovasz_softmax`."""
-
-    loss_name = "lovasz_softmax"
-
-    def __init__(
-        self,
-        *,
-        activation: str | None = "softmax",
-        classes: str = "present",
-        ignore_index: int = -100,
-        reduction: str = "mean",
-    ) -> None:
-        super().__init__(
-            activation=activation, classes=classes, ignore_index=ignore_index, reduction=reduction
-        )
-
-
-class LovaszHingeLoss(LossModule):
-    """Module form of :func:`losskit.lovasz_hinge`."""
-
-    loss_name = "lovasz_hinge"
-
-    def __init__(self, *, ignore_index: int = -100, reduction: str = "mean") -> None:
-        super().__init__(ignore_index=ignore_index, reduction=reduction)
 
 
 class DiceCrossEntropyLoss(LossModule):
