@@ -358,7 +358,10 @@ def test_property_minimum_at_target(name: str, seed: int) -> None:
         preds, targets = sample.args[0], sample.args[1]
         if preds.shape != targets.shape or not targets.is_floating_point():
             continue
-        at_target = _fn(name)(targets.clone(), targets, *sample.args[2:], **sample.kwargs)
+        try:
+            at_target = _fn(name)(targets.clone(), targets, *sample.args[2:], **sample.kwargs)
+        except losskit.LossInputError:
+            continue  # a target outside the prediction domain (tweedie's zero counts)
         elsewhere = _fn(name)(*sample.args, **sample.kwargs)
         assert abs(at_target.item()) < 1e-9 and elsewhere.item() >= at_target.item() - 1e-12
 
