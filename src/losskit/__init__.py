@@ -54,9 +54,7 @@ from losskit.losses._lovasz import (
     lovasz_softmax,
 )
 from losskit.losses._multiclass import (
-    class_scores,
     cross_entropy,
-    distribution_inputs,
     generalized_cross_entropy,
     logit_adjusted_cross_entropy,
     multi_margin,
@@ -70,7 +68,6 @@ from losskit.losses._multiclass import (
 )
 from losskit.losses._multilabel import (
     asymmetric_loss,
-    multilabel_inputs,
     multilabel_margin,
     multilabel_soft_margin,
 )
@@ -125,7 +122,6 @@ __all__ = [
     "brier",
     "checks",
     "ciou",
-    "class_scores",
     "clip_loss",
     "contrastive",
     "cosine_embedding",
@@ -138,7 +134,6 @@ __all__ = [
     "diou",
     "distillation",
     "distributed",
-    "distribution_inputs",
     "error_rate",
     "exponential",
     "focal_tversky",
@@ -169,7 +164,6 @@ __all__ = [
     "msle",
     "multi_margin",
     "multiclass_hinge",
-    "multilabel_inputs",
     "multilabel_margin",
     "multilabel_soft_margin",
     "nll",

@@ -1,5 +1,12 @@
 """Binary losses: one logit (or probability) per item, targets 0 or 1 (soft in [0, 1] where
-stated)."""
+stated).
+
+The margin losses (``hinge``, ``squared_hinge``, ``soft_margin``, ``perceptron``,
+``exponential``) are written in the SVM convention with a sign ``s = 2 * targets - 1`` in
+{-1, +1} and the *margin* ``s * logits``; they take the same 0/1 targets as every other binary
+loss here and map them themselves (targets of -1 are refused with that hint, never silently
+misread as in optax's ``hinge_loss``).
+"""
 
 from __future__ import annotations
 
@@ -11,16 +18,29 @@ from losskit._checks import (
     check_binary_targets,
     check_broadcasts_to,
     check_floating,
+    check_option,
     check_probs,
     check_reduction,
     check_same_shape,
+    ensure_float,
     finish,
-    native_reduction,
     reduce,
 )
 from losskit._spec import LossSpec, register
 
-__all__ = ["bce", "bce_with_logits", "binary_inputs", "mnist_loss"]
+__all__ = [
+    "bce",
+    "bce_with_logits",
+    "binary_inputs",
+    "brier",
+    "exponential",
+    "hinge",
+    "mnist_loss",
+    "perceptron",
+    "sigmoid_focal",
+    "soft_margin",
+    "squared_hinge",
+]
 
 
 def binary_inputs(name: str, preds: Tensor, targets: Tensor, *, soft: bool) -> Tensor:
@@ -30,6 +50,21 @@ def binary_inputs(name: str, preds: Tensor, targets: Tensor, *, soft: bool) -> T
     check_same_shape(name, preds, "targets", targets)
     check_binary_targets("targets", targets, soft=soft)
     return targets if targets.dtype == preds.dtype else targets.to(preds.dtype)
+
+
+def _margins(logits: Tensor, targets: Tensor) -> Tensor:
+    """``s * logits`` with ``s = 2 * targets - 1``: the signed margin of the SVM convention,
+    computed in float32 for half-precision logits."""
+    x = ensure_float(logits)
+    targets = binary_inputs("logits", logits, targets, soft=False).to(x.dtype)
+    return (2 * targets - 1) * x
+
+
+def _logaddexp(a: Tensor, b: Tensor) -> Tensor:
+    """``log(exp(a) + exp(b))`` as ``max(a, b) + log1p(exp(-|a - b|))``: every factor of its
+    first and second derivatives is bounded (``torch.logaddexp``'s second derivative is NaN
+    once ``|a - b|`` exceeds about 88 in float32)."""
+    return torch.maximum(a, b) + torch.log1p(torch.exp(-(a - b).abs()))
 
 
 def mnist_loss(logits: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tensor:
@@ -106,10 +141,8 @@ def bce(
     targets = binary_inputs("probs", probs, targets, soft=True)
     check_probs("probs", probs)
     check_broadcasts_to("weight", weight, probs.shape, "probs")
-    out = F.binary_cross_entropy(
-        probs, targets, weight=weight, reduction=native_reduction(reduction, probs.numel())
-    )
-    return finish(out, probs=probs, weight=weight)
+    out = F.binary_cross_entropy(probs, targets, weight=weight, reduction="none")
+    return finish(reduce(out, reduction), probs=probs, weight=weight)
 
 
 def bce_with_logits(
@@ -118,14 +151,22 @@ def bce_with_logits(
     *,
     pos_weight: Tensor | None = None,
     weight: Tensor | None = None,
+    label_smoothing: float = 0.0,
     reduction: str = "mean",
 ) -> Tensor:
     """Binary cross-entropy on logits, computed stably.
 
-    ``l_n = -w_n [p_c targets_n log sigmoid(logits_n) + (1 - targets_n) log sigmoid(-logits_n)]``
-    with ``log sigmoid(x) = -softplus(-x)`` (never ``log(sigmoid(x))``, which is -inf once the
+    ``l_n = -w_n [p_c t_n log sigmoid(logits_n) + (1 - t_n) log sigmoid(-logits_n)]`` with
+    ``log sigmoid(x) = -softplus(-x)`` (never ``log(sigmoid(x))``, which is -inf once the
     sigmoid rounds to 0). ``p_c`` is ``pos_weight`` for the class in the last dimension;
     ``"mean"`` averages ``l_n`` over every element, as :class:`torch.nn.BCEWithLogitsLoss`.
+
+    ``label_smoothing = e`` uses ``t_n = targets_n (1 - e) + e / 2``: the mass ``e`` spread
+    uniformly over the two outcomes, as :func:`cross_entropy` does over C classes and as Keras's
+    ``BinaryCrossentropy(label_smoothing=e)``. (smp's ``SoftBCEWithLogitsLoss(smooth_factor=f)``
+    moves the targets to ``f`` and ``1 - f`` instead, which is ``e = 2 f`` here.) With
+    ``e > 0`` the loss at a perfect prediction is no longer 0: the minimum is at
+    ``sigmoid(logits) = t_n``.
 
     Input: ``logits``, any shape. Target: ``targets`` in [0, 1] (soft targets allowed), the same
     shape. ``weight`` broadcasts to the shape of ``logits``; ``pos_weight`` too (typically
@@ -136,6 +177,8 @@ def bce_with_logits(
         targets: 0/1 or soft targets in [0, 1].
         pos_weight: weight of positive examples per class (``n_negative / n_positive`` balances).
         weight: per-element rescaling.
+        label_smoothing: in [0, 1]; 0 (default) leaves the targets as they are, 1 makes every
+            target 0.5.
         reduction: ``"mean"`` | ``"sum"`` | ``"none"``.
 
     Returns:
@@ -143,26 +186,328 @@ def bce_with_logits(
 
     Raises:
         LossInputError: shapes differ (torch would broadcast), targets outside [0, 1],
-            weights that do not broadcast to ``logits``.
+            weights that do not broadcast to ``logits``, ``label_smoothing`` outside [0, 1].
 
     Example:
         >>> import torch, losskit
-        >>> losskit.bce_with_logits(torch.tensor([2.0, -1.0]), torch.tensor([1.0, 0.0]))
+        >>> logits, targets = torch.tensor([2.0, -1.0]), torch.tensor([1.0, 0.0])
+        >>> losskit.bce_with_logits(logits, targets)
         tensor(0.2201)
+        >>> losskit.bce_with_logits(logits, targets, label_smoothing=0.2)
+        tensor(0.3701)
     """
     check_reduction(reduction)
+    check_option("label_smoothing", label_smoothing, low=0.0, high=1.0)
     targets = binary_inputs("logits", logits, targets, soft=True)
     check_broadcasts_to("weight", weight, logits.shape, "logits")
     check_broadcasts_to("pos_weight", pos_weight, logits.shape, "logits")
+    if label_smoothing:
+        targets = targets * (1 - label_smoothing) + label_smoothing / 2
     out = F.binary_cross_entropy_with_logits(
-        logits,
-        targets,
-        weight=weight,
-        pos_weight=pos_weight,
-        reduction=native_reduction(reduction, logits.numel()),
+        logits, targets, weight=weight, pos_weight=pos_weight, reduction="none"
     )
-    return finish(out, logits=logits, weight=weight, pos_weight=pos_weight)
+    return finish(reduce(out, reduction), logits=logits, weight=weight, pos_weight=pos_weight)
 
+
+def sigmoid_focal(
+    logits: Tensor,
+    targets: Tensor,
+    *,
+    alpha: float | None = 0.25,
+    gamma: float = 2.0,
+    reduction: str = "mean",
+) -> Tensor:
+    """Focal loss on logits (RetinaNet): BCE down-weighted on well-classified items.
+
+    ``l_n = a_n (1 - p_t)^gamma * bce_with_logits(logits_n, targets_n)`` with
+    ``p = sigmoid(logits_n)``, ``1 - p_t = t (1 - p) + (1 - t) p`` and
+    ``a_n = alpha t + (1 - alpha)(1 - t)`` (``alpha=None``: ``a_n = 1``). This is
+    :func:`torchvision.ops.sigmoid_focal_loss` (same defaults; its ``alpha=-1`` is ``None``
+    here), computed in log space: ``(1 - p_t)^gamma = exp(gamma * log(1 - p_t))`` with
+    ``log(1 - p_t)`` equal to ``logsigmoid(-x)`` for ``t = 1``, ``logsigmoid(x)`` for ``t = 0``
+    and ``logaddexp(log t + logsigmoid(-x), log(1 - t) + logsigmoid(x))`` for soft targets.
+    So the loss, its gradient and its second derivative stay finite for logits at +-100 and
+    any ``gamma >= 0`` (the naive ``(1 - sigmoid(x)) ** 0.5`` has an infinite derivative where
+    the sigmoid rounds to 1, and 0 * inf gives NaN).
+    ``gamma = 0`` is exactly ``alpha_t * bce_with_logits`` (and, with ``alpha=None``,
+    :func:`bce_with_logits` itself). ``"mean"`` averages over every element.
+
+    Input: ``logits``, any shape, floating (half precision is computed in float32). Target:
+    ``targets`` in [0, 1], the same shape (soft targets allowed, as torchvision).
+
+    Args:
+        logits: raw scores; the loss applies the sigmoid.
+        targets: 0/1 or soft targets in [0, 1].
+        alpha: weight of the positive class in [0, 1] (0.25, as in the paper), or ``None`` for
+            no class weighting.
+        gamma: focusing parameter >= 0; 0 gives (alpha-weighted) BCE.
+        reduction: ``"mean"`` | ``"sum"`` | ``"none"``.
+
+    Returns:
+        A scalar, or the shape of ``logits`` for ``"none"``.
+
+    Raises:
+        LossInputError: shapes differ, targets outside [0, 1], ``alpha`` outside [0, 1],
+            ``gamma < 0``.
+
+    Example:
+        >>> import torch, losskit
+        >>> logits, targets = torch.tensor([2.0, -1.0, 0.5]), torch.tensor([1.0, 0.0, 0.0])
+        >>> losskit.sigmoid_focal(logits, targets)
+        tensor(0.1002)
+        >>> losskit.sigmoid_focal(logits, targets, alpha=None, gamma=0.0)
+        tensor(0.4714)
+
+    References:
+        Lin, Goyal, Girshick, He & Dollar, Focal Loss for Dense Object Detection (ICCV 2017).
+    """
+    check_reduction(reduction)
+    check_option("gamma", gamma, low=0.0)
+    if alpha is not None:
+        check_option("alpha", alpha, low=0.0, high=1.0)
+    x = ensure_float(logits)
+    t = binary_inputs("logits", logits, targets, soft=True).to(x.dtype)
+    loss = F.binary_cross_entropy_with_logits(x, t, reduction="none")
+    if gamma != 0:
+        # log(1 - p_t) = log(t sigmoid(-x) + (1 - t) sigmoid(x)), never log(1 - sigmoid(.)):
+        # logsigmoid(-x) for t = 1, logsigmoid(x) for t = 0, and a logaddexp of finite terms
+        # for soft targets (no log(0) = -inf anywhere, so second derivatives stay finite too).
+        log_p, log_1mp = F.logsigmoid(x), F.logsigmoid(-x)
+        one, zero = t == 1, t == 0
+        soft = torch.where(one | zero, torch.full_like(t, 0.5), t)
+        mixed = _logaddexp(torch.log(soft) + log_1mp, torch.log1p(-soft) + log_p)
+        log_1m_pt = torch.where(one, log_1mp, torch.where(zero, log_p, mixed))
+        loss = loss * torch.exp(gamma * log_1m_pt)
+    if alpha is not None:
+        loss = (alpha * t + (1 - alpha) * (1 - t)) * loss
+    return finish(reduce(loss, reduction).to(logits.dtype), logits=logits)
+
+
+def hinge(logits: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tensor:
+    """Binary hinge loss (the SVM loss) with 0/1 targets.
+
+    ``l_n = max(0, 1 - s_n logits_n)`` with ``s_n = 2 targets_n - 1``: **targets 0 and 1 are
+    mapped to -1 and +1** (sklearn's ``hinge_loss`` and Keras's ``Hinge`` do the same; optax's
+    ``hinge_loss`` expects -1/+1 and silently misreads 0/1). Zero once the margin
+    ``s_n logits_n`` reaches 1; the gradient is ``-s_n`` below that and 0 above (0 at the kink).
+    ``"mean"`` averages over every element.
+
+    Input: ``logits`` (raw scores, the decision is ``logits > 0``), any shape. Target:
+    ``targets`` 0 or 1 (bool, integer or float), the same shape.
+
+    Args:
+        logits: raw scores.
+        targets: 0 or 1.
+        reduction: ``"mean"`` | ``"sum"`` | ``"none"``.
+
+    Returns:
+        A scalar, or the shape of ``logits`` for ``"none"``.
+
+    Raises:
+        LossInputError: shapes differ, targets not in {0, 1} (-1/+1 targets: use
+            ``(targets + 1) / 2``).
+
+    Example:
+        >>> import torch, losskit
+        >>> logits, targets = torch.tensor([2.0, -0.5, 0.3]), torch.tensor([1, 0, 0])
+        >>> losskit.hinge(logits, targets)
+        tensor(0.6000)
+
+    References:
+        Cortes & Vapnik, Support-Vector Networks (Machine Learning 1995).
+    """
+    check_reduction(reduction)
+    loss = F.relu(1 - _margins(logits, targets))
+    return finish(reduce(loss, reduction).to(logits.dtype), logits=logits)
+
+
+def squared_hinge(logits: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tensor:
+    """Squared hinge loss (the L2-SVM loss) with 0/1 targets.
+
+    ``l_n = max(0, 1 - s_n logits_n) ** 2`` with ``s_n = 2 targets_n - 1``: **targets 0 and 1
+    are mapped to -1 and +1**, as :func:`hinge` and Keras's ``SquaredHinge``. Differentiable
+    everywhere (unlike the hinge), but a confident mistake costs quadratically. ``"mean"``
+    averages over every element.
+
+    Input: ``logits``, any shape. Target: ``targets`` 0 or 1, the same shape.
+
+    Args:
+        logits: raw scores.
+        targets: 0 or 1.
+        reduction: ``"mean"`` | ``"sum"`` | ``"none"``.
+
+    Returns:
+        A scalar, or the shape of ``logits`` for ``"none"``.
+
+    Raises:
+        LossInputError: shapes differ, targets not in {0, 1}.
+
+    Example:
+        >>> import torch, losskit
+        >>> logits, targets = torch.tensor([2.0, -0.5, 0.3]), torch.tensor([1, 0, 0])
+        >>> losskit.squared_hinge(logits, targets)
+        tensor(0.6467)
+
+    References:
+        Lee & Mangasarian, SSVM: A Smooth Support Vector Machine (2001); Keras ``SquaredHinge``.
+    """
+    check_reduction(reduction)
+    loss = F.relu(1 - _margins(logits, targets)).square()
+    return finish(reduce(loss, reduction).to(logits.dtype), logits=logits)
+
+
+def soft_margin(logits: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tensor:
+    """Soft-margin (logistic) loss with 0/1 targets: ``log(1 + exp(-s_n logits_n))``.
+
+    ``l_n = softplus(-s_n logits_n)`` with ``s_n = 2 targets_n - 1``: **targets 0 and 1 are
+    mapped to -1 and +1**. This is :func:`torch.nn.functional.soft_margin_loss` on
+    ``2 * targets - 1`` and equals :func:`bce_with_logits` on hard targets, which computes it:
+    torch's ``soft_margin_loss`` evaluates ``log1p(exp(-s x))`` and overflows to ``inf`` once
+    ``-s x > 88`` in float32, while the value here is exact (``100.0`` at a margin of -100).
+    ``"mean"`` averages over every element.
+
+    Input: ``logits``, any shape. Target: ``targets`` 0 or 1, the same shape.
+
+    Args:
+        logits: raw scores.
+        targets: 0 or 1.
+        reduction: ``"mean"`` | ``"sum"`` | ``"none"``.
+
+    Returns:
+        A scalar, or the shape of ``logits`` for ``"none"``.
+
+    Raises:
+        LossInputError: shapes differ, targets not in {0, 1}.
+
+    Example:
+        >>> import torch, losskit
+        >>> logits, targets = torch.tensor([2.0, -0.5, 0.3]), torch.tensor([1, 0, 0])
+        >>> losskit.soft_margin(logits, targets)
+        tensor(0.4851)
+    """
+    check_reduction(reduction)
+    targets = binary_inputs("logits", logits, targets, soft=False)
+    # softplus(-s x) == t softplus(-x) + (1 - t) softplus(x) for t in {0, 1}: torch's stable
+    # BCE-with-logits kernel computes exactly this.
+    loss = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+    return finish(reduce(loss, reduction), logits=logits)
+
+
+def perceptron(logits: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tensor:
+    """Perceptron loss with 0/1 targets: ``max(0, -s_n logits_n)``.
+
+    ``s_n = 2 targets_n - 1``: **targets 0 and 1 are mapped to -1 and +1** (optax's
+    ``perceptron_loss`` takes -1/+1). A hinge with margin 0: zero for every correctly
+    classified item, however close to the boundary, so it has no preference among separating
+    boundaries. ``"mean"`` averages over every element.
+
+    Input: ``logits``, any shape. Target: ``targets`` 0 or 1, the same shape.
+
+    Args:
+        logits: raw scores.
+        targets: 0 or 1.
+        reduction: ``"mean"`` | ``"sum"`` | ``"none"``.
+
+    Returns:
+        A scalar, or the shape of ``logits`` for ``"none"``.
+
+    Raises:
+        LossInputError: shapes differ, targets not in {0, 1}.
+
+    Example:
+        >>> import torch, losskit
+        >>> logits, targets = torch.tensor([2.0, -0.5, 0.3]), torch.tensor([1, 0, 0])
+        >>> losskit.perceptron(logits, targets)
+        tensor(0.1000)
+
+    References:
+        Rosenblatt, The Perceptron (Psychological Review 1958).
+    """
+    check_reduction(reduction)
+    loss = F.relu(-_margins(logits, targets))
+    return finish(reduce(loss, reduction).to(logits.dtype), logits=logits)
+
+
+def exponential(logits: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tensor:
+    """Exponential loss (AdaBoost) with 0/1 targets: ``exp(-s_n logits_n)``.
+
+    ``s_n = 2 targets_n - 1``: **targets 0 and 1 are mapped to -1 and +1** (sklearn's private
+    ``ExponentialLoss`` takes 0/1 as here). Half of the minimiser is the log-odds, as for BCE,
+    but a confident mistake costs exponentially, so it is very sensitive to label noise.
+    The value overflows to ``inf`` for a margin below about -88 (float32) or -709 (float64):
+    that is the true value, not representable, and not clamped. ``"mean"`` averages over every
+    element.
+
+    Input: ``logits``, any shape (half precision is computed in float32). Target: ``targets`` 0
+    or 1, the same shape.
+
+    Args:
+        logits: raw scores.
+        targets: 0 or 1.
+        reduction: ``"mean"`` | ``"sum"`` | ``"none"``.
+
+    Returns:
+        A scalar, or the shape of ``logits`` for ``"none"``.
+
+    Raises:
+        LossInputError: shapes differ, targets not in {0, 1}.
+
+    Example:
+        >>> import torch, losskit
+        >>> logits, targets = torch.tensor([2.0, -0.5, 0.3]), torch.tensor([1, 0, 0])
+        >>> losskit.exponential(logits, targets)
+        tensor(0.6972)
+
+    References:
+        Freund & Schapire (1997); Friedman, Hastie & Tibshirani, Additive Logistic Regression
+        (Annals of Statistics 2000).
+    """
+    check_reduction(reduction)
+    loss = torch.exp(-_margins(logits, targets))
+    return finish(reduce(loss, reduction).to(logits.dtype), logits=logits)
+
+
+def brier(probs: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tensor:
+    """Brier score of binary probabilities: ``(probs_n - targets_n) ** 2``.
+
+    The squared error of a probability: a proper scoring rule, bounded in [0, 1], that punishes
+    confident mistakes far less than BCE (1 instead of infinity). ``"mean"`` averages over every
+    element, which is sklearn's binary ``brier_score_loss`` (its multiclass form sums over the C
+    classes, twice this for two classes).
+
+    Input: ``probs`` in [0, 1], any shape. Target: ``targets`` in [0, 1] (soft targets allowed),
+    the same shape.
+
+    Args:
+        probs: predicted probabilities of the positive class.
+        targets: 0/1 or soft targets in [0, 1].
+        reduction: ``"mean"`` | ``"sum"`` | ``"none"``.
+
+    Returns:
+        A scalar, or the shape of ``probs`` for ``"none"``.
+
+    Raises:
+        LossInputError: shapes differ, ``probs`` or ``targets`` outside [0, 1] (logits given by
+            mistake: apply ``torch.sigmoid`` first).
+
+    Example:
+        >>> import torch, losskit
+        >>> losskit.brier(torch.tensor([0.9, 0.2, 0.6]), torch.tensor([1, 0, 0]))
+        tensor(0.1367)
+
+    References:
+        Brier, Verification of Forecasts Expressed in Terms of Probability (1950).
+    """
+    check_reduction(reduction)
+    targets = binary_inputs("probs", probs, targets, soft=True)
+    check_probs("probs", probs)
+    loss = F.mse_loss(probs, targets, reduction="none")
+    return finish(reduce(loss, reduction), probs=probs)
+
+
+# ----------------------------------------------------------------------------- specs
+_HINGE_TARGETS = "binary {0, 1}, mapped to s = -1/+1"
+_MARGIN_NOTE = " Targets 0/1 are mapped to s = -1/+1."
 
 register(
     LossSpec(
@@ -209,7 +554,8 @@ register(
         input_space="logits",
         target_space="binary {0, 1} or soft [0, 1]",
         summary="Binary cross-entropy on logits, via log-sigmoid: stable for any logit.",
-        formula="l_n = -w_n [p_c y_n log sigmoid(x_n) + (1 - y_n) log sigmoid(-x_n)]",
+        formula="l_n = -w_n [p_c t_n log sigmoid(x_n) + (1 - t_n) log sigmoid(-x_n)], "
+        "t_n = y_n (1 - e) + e / 2",
         when_to_use="The default for binary and multilabel classification.",
         activation="sigmoid",
         decode="threshold",
@@ -218,5 +564,143 @@ register(
             {"convex", "smooth", "nonnegative", "proper_scoring_rule", "classification_calibrated"}
         ),
         aliases=("sigmoid_binary_cross_entropy", "binary_cross_entropy_with_logits"),
+    )
+)
+register(
+    LossSpec(
+        name="sigmoid_focal",
+        function=sigmoid_focal,
+        family="binary",
+        input_space="logits",
+        target_space="binary {0, 1} or soft [0, 1]",
+        summary="Focal loss: BCE scaled by (1 - p_t)^gamma, computed in log space.",
+        formula="l_n = a_t (1 - p_t)^gamma bce(x_n, y_n), (1 - p_t)^gamma = "
+        "exp(gamma logaddexp(log y + logsigmoid(-x), log(1 - y) + logsigmoid(x)))",
+        when_to_use="Dense detection and other problems with many easy negatives; gamma = 0 "
+        "is (alpha-weighted) BCE.",
+        activation="sigmoid",
+        decode="threshold",
+        metrics=("accuracy", "average_precision"),
+        properties=frozenset({"smooth", "nonnegative", "classification_calibrated"}),
+        aliases=("sigmoid_focal_loss", "binary_focal"),
+        references=("Lin et al., Focal Loss for Dense Object Detection (ICCV 2017)",),
+    )
+)
+register(
+    LossSpec(
+        name="hinge",
+        function=hinge,
+        family="binary",
+        input_space="logits",
+        target_space=_HINGE_TARGETS,
+        summary="SVM hinge loss max(0, 1 - s x)." + _MARGIN_NOTE,
+        formula="l_n = max(0, 1 - s_n x_n), s_n = 2 y_n - 1",
+        when_to_use="Maximum-margin linear classifiers; scores are not probabilities.",
+        decode="threshold",
+        metrics=("accuracy",),
+        properties=frozenset({"convex", "nonnegative", "classification_calibrated"}),
+        aliases=("binary_hinge", "hinge_loss"),
+        references=("Cortes & Vapnik, Support-Vector Networks (1995)",),
+    )
+)
+register(
+    LossSpec(
+        name="squared_hinge",
+        function=squared_hinge,
+        family="binary",
+        input_space="logits",
+        target_space=_HINGE_TARGETS,
+        summary="L2-SVM loss max(0, 1 - s x)^2: a hinge with a continuous gradient." + _MARGIN_NOTE,
+        formula="l_n = max(0, 1 - s_n x_n)^2, s_n = 2 y_n - 1",
+        when_to_use="A smooth maximum-margin loss (L2-SVM); punishes confident mistakes more.",
+        decode="threshold",
+        metrics=("accuracy",),
+        properties=frozenset({"convex", "smooth", "nonnegative", "classification_calibrated"}),
+        aliases=("squared_hinge_loss",),
+        references=("Lee & Mangasarian, SSVM (2001)",),
+    )
+)
+register(
+    LossSpec(
+        name="soft_margin",
+        function=soft_margin,
+        family="binary",
+        input_space="logits",
+        target_space=_HINGE_TARGETS,
+        summary="Logistic loss log(1 + exp(-s x)), stable (torch's soft_margin_loss overflows)."
+        + _MARGIN_NOTE,
+        formula="l_n = softplus(-s_n x_n), s_n = 2 y_n - 1",
+        when_to_use="Logistic regression written in the SVM convention; equals bce_with_logits "
+        "on 0/1 targets.",
+        activation="sigmoid",
+        decode="threshold",
+        metrics=("accuracy",),
+        properties=frozenset(
+            {"convex", "smooth", "nonnegative", "proper_scoring_rule", "classification_calibrated"}
+        ),
+        aliases=("soft_margin_loss", "logistic"),
+    )
+)
+register(
+    LossSpec(
+        name="perceptron",
+        function=perceptron,
+        family="binary",
+        input_space="logits",
+        target_space=_HINGE_TARGETS,
+        summary="Perceptron loss max(0, -s x): a hinge without a margin." + _MARGIN_NOTE,
+        formula="l_n = max(0, -s_n x_n), s_n = 2 y_n - 1",
+        when_to_use="Teaching and history; zero for every correct decision, so it cannot "
+        "prefer one separating boundary over another.",
+        decode="threshold",
+        metrics=("accuracy",),
+        properties=frozenset({"convex", "nonnegative"}),
+        aliases=("perceptron_loss",),
+        references=("Rosenblatt, The Perceptron (1958)",),
+    )
+)
+register(
+    LossSpec(
+        name="exponential",
+        function=exponential,
+        family="binary",
+        input_space="logits",
+        target_space=_HINGE_TARGETS,
+        summary="Exponential (AdaBoost) loss exp(-s x)." + _MARGIN_NOTE,
+        formula="l_n = exp(-s_n x_n), s_n = 2 y_n - 1",
+        when_to_use="Boosting; very sensitive to label noise and outliers.",
+        decode="threshold",
+        metrics=("accuracy",),
+        properties=frozenset({"convex", "smooth", "nonnegative", "classification_calibrated"}),
+        aliases=("exponential_loss", "adaboost"),
+        references=("Friedman, Hastie & Tibshirani, Additive Logistic Regression (2000)",),
+    )
+)
+register(
+    LossSpec(
+        name="brier",
+        function=brier,
+        family="binary",
+        input_space="probs",
+        target_space="binary {0, 1} or soft [0, 1]",
+        summary="Brier score (p - y)^2: the squared error of a probability.",
+        formula="l_n = (p_n - y_n)^2",
+        when_to_use="Calibration-aware training or evaluation; bounded, so mistakes cost at "
+        "most 1.",
+        decode="threshold",
+        metrics=("accuracy", "brier"),
+        properties=frozenset(
+            {
+                "convex",
+                "smooth",
+                "nonnegative",
+                "zero_at_target",
+                "proper_scoring_rule",
+                "bounded",
+                "classification_calibrated",
+            }
+        ),
+        aliases=("brier_score", "brier_score_loss"),
+        references=("Brier, Verification of Forecasts (Monthly Weather Review 1950)",),
     )
 )

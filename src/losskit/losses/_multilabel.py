@@ -1,5 +1,288 @@
-"""Multilabel losses: logits and targets of shape (N, C), several labels per item."""
+"""Multilabel losses: ``logits`` and ``targets`` of shape ``(N, C)`` (or ``(C,)`` for one
+example), several labels per item; ``targets`` are multi-hot 0/1 (soft in [0, 1] where stated)."""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from losskit._checks import (
+    LossInputError,
+    check_broadcasts_to,
+    check_option,
+    check_reduction,
+    ensure_float,
+    finish,
+    reduce,
+)
+from losskit._spec import LossSpec, register
+from losskit.losses._binary import binary_inputs
+
+__all__ = ["asymmetric_loss", "multilabel_inputs", "multilabel_margin", "multilabel_soft_margin"]
+
+
+def multilabel_inputs(logits: Tensor, targets: Tensor, *, soft: bool) -> Tensor:
+    """Shared checks: ``logits`` ``(N, C)`` or ``(C,)``, ``targets`` of the same shape in
+    {0, 1} (``[0, 1]`` when ``soft``). Returns ``targets`` in the dtype of ``logits``."""
+    targets = binary_inputs("logits", logits, targets, soft=soft)
+    if logits.dim() not in (1, 2):
+        raise LossInputError(
+            f"logits must have shape (N, C) or (C,) for a multilabel loss, got "
+            f"{tuple(logits.shape)}; flatten the other dims into N (e.g. "
+            "`logits.movedim(1, -1).reshape(-1, C)`), or use an elementwise loss such as "
+            "bce_with_logits"
+        )
+    return targets
+
+
+def multilabel_soft_margin(
+    logits: Tensor, targets: Tensor, *, weight: Tensor | None = None, reduction: str = "mean"
+) -> Tensor:
+    """Multilabel soft-margin loss: BCE with logits averaged over the C labels of each item.
+
+    ``l_n = -(1/C) sum_c w_c [t_nc log sigmoid(x_nc) + (1 - t_nc) log sigmoid(-x_nc)]``,
+    computed by :func:`torch.nn.functional.multilabel_soft_margin_loss` (log-sigmoid: stable).
+    One value per item: ``"mean"`` averages those over the N items, which equals
+    ``bce_with_logits(logits, targets, weight=weight)`` (the mean over N * C elements). Unlike
+    torch, a ``targets`` shape that would broadcast is refused.
+
+    Input: ``logits`` ``(N, C)`` or ``(C,)``, floating. Target: ``targets``, the same shape,
+    0/1 or soft in [0, 1]. ``weight`` broadcasts to ``logits`` (typically ``(C,)``).
+
+    Args:
+        logits: raw scores, one per label; the loss applies the sigmoid.
+        targets: multi-hot 0/1 or soft targets in [0, 1].
+        weight: per-label (or per-element) rescaling.
+        reduction: ``"mean"`` | ``"sum"`` | ``"none"``.
+
+    Returns:
+        A scalar, or ``(N,)`` (``()`` for one example) for ``"none"``.
+
+    Raises:
+        LossInputError: shapes differ or are not ``(N, C)``/``(C,)``, targets outside [0, 1],
+            a ``weight`` that does not broadcast to ``logits``.
+
+    Example:
+        >>> import torch, losskit
+        >>> logits = torch.tensor([[2.0, -1.0, 0.5], [0.0, 1.5, -2.0]])
+        >>> targets = torch.tensor([[1, 0, 1], [0, 1, 0]])
+        >>> losskit.multilabel_soft_margin(logits, targets)
+        tensor(0.3226)
+    """
+    check_reduction(reduction)
+    targets = multilabel_inputs(logits, targets, soft=True)
+    check_broadcasts_to("weight", weight, logits.shape, "logits")
+    x = ensure_float(logits)
+    w = None if weight is None else weight.to(x.dtype)
+    loss = F.multilabel_soft_margin_loss(x, targets.to(x.dtype), weight=w, reduction="none")
+    return finish(reduce(loss, reduction).to(logits.dtype), logits=logits, weight=weight)
+
+
+def _padded_indices(hot: Tensor) -> Tensor:
+    """Multi-hot ``(N, C)`` to torch's ``multilabel_margin_loss`` target: the indices of the
+    positive labels first, then -1 (which ends the list)."""
+    num_classes = hot.shape[-1]
+    # a stable sort of (not hot) puts the positive labels first, in class order
+    order = torch.sort((~hot).to(torch.uint8), dim=-1, stable=True).indices
+    count = hot.sum(-1, keepdim=True)
+    rank = torch.arange(num_classes, device=hot.device)
+    return torch.where(rank < count, order, -1)
+
+
+def multilabel_margin(logits: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tensor:
+    """Multilabel hinge: every positive label should beat every negative one by 1.
+
+    ``l_n = sum_{j in Y_n} sum_{i not in Y_n} max(0, 1 - (x_nj - x_ni)) / C`` with
+    ``Y_n = {c : targets_nc = 1}``: the maths of :func:`torch.nn.functional.multilabel_margin_loss`
+    (whose kernel computes it), but with **multi-hot 0/1 targets** of the shape of ``logits``,
+    like every multilabel loss here, instead of torch's list of class indices padded with -1
+    (``[[3, 0, -1, 1]]`` means labels {3, 0}; everything after the first -1 is ignored).
+    An item with no positive (or no negative) label contributes 0. ``"mean"`` averages over the
+    N items.
+
+    Input: ``logits`` ``(N, C)`` or ``(C,)``. Target: ``targets``, the same shape, 0 or 1.
+    From torch's padded format: ``torch.zeros_like(logits).scatter_(1, idx.clamp(min=0), 1)``
+    after cutting each row at its first -1.
+
+    Args:
+        logits: raw scores, one per label.
+        targets: multi-hot 0/1.
+        reduction: ``"mean"`` | ``"sum"`` | ``"none"``.
+
+    Returns:
+        A scalar, or ``(N,)`` (``()`` for one example) for ``"none"``.
+
+    Raises:
+        LossInputError: shapes differ or are not ``(N, C)``/``(C,)``, targets not in {0, 1}
+            (torch's padded index format is refused with a hint).
+
+    Example:
+        >>> import torch, losskit
+        >>> logits = torch.tensor([[2.0, -1.0, 0.5], [0.0, 1.5, -2.0]])
+        >>> targets = torch.tensor([[1, 1, 0], [0, 1, 0]])
+        >>> losskit.multilabel_margin(logits, targets)
+        tensor(0.4167)
+
+    References:
+        Crammer & Singer, A Family of Additive Online Algorithms for Category Ranking (JMLR
+        2003); PyTorch ``MultiLabelMarginLoss``.
+    """
+    check_reduction(reduction)
+    try:
+        targets = multilabel_inputs(logits, targets, soft=False)
+    except LossInputError as err:
+        if (
+            isinstance(targets, Tensor)
+            and not targets.is_floating_point()
+            and bool((targets == -1).any())
+        ):
+            raise LossInputError(
+                f"{err}; this looks like torch's padded index format (labels, then -1): "
+                "losskit takes multi-hot 0/1 targets of the shape of logits"
+            ) from None
+        raise
+    x = ensure_float(logits)
+    loss = F.multilabel_margin_loss(x, _padded_indices(targets != 0), reduction="none")
+    return finish(reduce(loss, reduction).to(logits.dtype), logits=logits)
+
+
+def asymmetric_loss(
+    logits: Tensor,
+    targets: Tensor,
+    *,
+    gamma_pos: float = 0.0,
+    gamma_neg: float = 4.0,
+    clip: float = 0.05,
+    reduction: str = "mean",
+) -> Tensor:
+    """Asymmetric loss (ASL) for multilabel classification with many negative labels.
+
+    With ``p = sigmoid(x)`` and the shifted probability ``p_m = max(p - clip, 0)``:
+    ``l = -t (1 - p)^gamma_pos log p - (1 - t) p_m^gamma_neg log(1 - p_m)``. Negatives are
+    focused harder than positives (``gamma_neg > gamma_pos``) and easy negatives
+    (``p < clip``) are discarded outright. Computed in log space where it matters:
+    ``-log p = softplus(-x)`` and ``(1 - p)^g = exp(g logsigmoid(-x))``; with ``clip = 0`` the
+    negative term is ``softplus(x) exp(g logsigmoid(x))``; with ``clip > 0``,
+    ``1 - p_m = min(sigmoid(-x) + clip, 1) >= clip``, so its log is finite. Every term is
+    finite for logits at +-1e4. Differences from the authors' reference code: no ``eps = 1e-8``
+    clamp inside the logs (their loss per element saturates at 18.4; this one is exact), the
+    gradient flows through the focusing weights (their ``disable_torch_grad_focal_loss=False``),
+    and ``"mean"`` averages over every element where their code returns the sum (pass
+    ``reduction="sum"`` for it). With ``clip = 0`` and ``gamma_pos = gamma_neg = g`` it is
+    ``sigmoid_focal(alpha=None, gamma=g)``; with all three 0 it is :func:`bce_with_logits`.
+
+    Input: ``logits``, any shape (typically ``(N, C)``), half precision computed in float32.
+    Target: ``targets`` 0 or 1, the same shape.
+
+    Args:
+        logits: raw scores, one per label.
+        targets: multi-hot 0/1.
+        gamma_pos: focusing parameter of the positive labels, >= 0.
+        gamma_neg: focusing parameter of the negative labels, >= 0.
+        clip: probability margin in [0, 1) below which a negative costs nothing.
+        reduction: ``"mean"`` | ``"sum"`` | ``"none"``.
+
+    Returns:
+        A scalar, or the shape of ``logits`` for ``"none"``.
+
+    Raises:
+        LossInputError: shapes differ, targets not in {0, 1}, negative gammas, ``clip``
+            outside [0, 1).
+
+    Example:
+        >>> import torch, losskit
+        >>> logits = torch.tensor([[2.0, -1.0, 0.5], [0.0, 1.5, -2.0]])
+        >>> targets = torch.tensor([[1, 0, 1], [0, 1, 0]])
+        >>> losskit.asymmetric_loss(logits, targets)
+        tensor(0.1379)
+
+    References:
+        Ridnik et al., Asymmetric Loss For Multi-Label Classification (ICCV 2021).
+    """
+    check_reduction(reduction)
+    check_option("gamma_pos", gamma_pos, low=0.0)
+    check_option("gamma_neg", gamma_neg, low=0.0)
+    check_option("clip", clip, low=0.0, high=1.0, high_open=True)
+    x = ensure_float(logits)
+    t = binary_inputs("logits", logits, targets, soft=False).to(x.dtype)
+    # positive labels: -(1 - p)^gamma_pos log p, with -log p = softplus(-x)
+    pos = F.softplus(-x)
+    if gamma_pos:
+        pos = pos * torch.exp(gamma_pos * F.logsigmoid(-x))
+    # negative labels: -p_m^gamma_neg log(1 - p_m)
+    if clip == 0:
+        neg = F.softplus(x)  # -log(1 - p) = softplus(x)
+        if gamma_neg:
+            neg = neg * torch.exp(gamma_neg * F.logsigmoid(x))
+    else:
+        one_minus = torch.clamp(torch.sigmoid(-x) + clip, max=1.0)  # 1 - p_m >= clip
+        neg = -torch.log(one_minus)
+        if gamma_neg:
+            p_m = 1 - one_minus
+            shifted = p_m > 0
+            # p_m ** gamma with a zero (not NaN) gradient where p_m = 0, for any gamma > 0
+            safe = torch.where(shifted, p_m, torch.ones_like(p_m))
+            neg = neg * torch.where(shifted, safe.pow(gamma_neg), torch.zeros_like(p_m))
+    loss = t * pos + (1 - t) * neg
+    return finish(reduce(loss, reduction).to(logits.dtype), logits=logits)
+
+
+register(
+    LossSpec(
+        name="multilabel_soft_margin",
+        function=multilabel_soft_margin,
+        family="multilabel",
+        input_space="logits",
+        target_space="multi-hot {0, 1} or soft [0, 1], shape (N, C)",
+        summary="BCE with logits averaged over the C labels of each item (torch's "
+        "MultiLabelSoftMarginLoss).",
+        formula="l_n = -(1/C) sum_c w_c [t_nc log sigmoid(x_nc) + (1 - t_nc) log sigmoid(-x_nc)]",
+        when_to_use="Multilabel classification; the same as bce_with_logits, reduced per item.",
+        activation="sigmoid",
+        decode="threshold",
+        metrics=("accuracy", "f1"),
+        properties=frozenset({"convex", "smooth", "nonnegative", "proper_scoring_rule"}),
+        aliases=("multilabel_soft_margin_loss",),
+        mean_over="items (N): each the mean over its C labels",
+    )
+)
+register(
+    LossSpec(
+        name="multilabel_margin",
+        function=multilabel_margin,
+        family="multilabel",
+        input_space="logits",
+        target_space="multi-hot {0, 1}, shape (N, C) (not torch's -1-padded indices)",
+        summary="Multilabel hinge: each positive label should beat each negative by 1 (torch's "
+        "MultiLabelMarginLoss maths).",
+        formula="l_n = sum_{j in Y_n} sum_{i not in Y_n} max(0, 1 - (x_nj - x_ni)) / C",
+        when_to_use="Multilabel ranking with an SVM-style margin; scores are not probabilities.",
+        decode="identity",
+        metrics=("label_ranking_loss",),
+        properties=frozenset({"convex", "nonnegative"}),
+        aliases=("multilabel_margin_loss",),
+        references=("Crammer & Singer, Additive Online Algorithms for Category Ranking (2003)",),
+        mean_over="items (N): each summed over its (positive, negative) label pairs / C",
+    )
+)
+register(
+    LossSpec(
+        name="asymmetric_loss",
+        function=asymmetric_loss,
+        family="multilabel",
+        input_space="logits",
+        target_space="multi-hot {0, 1}, same shape",
+        summary="ASL: focal-style BCE with separate gammas for positives and negatives and a "
+        "probability margin that drops easy negatives.",
+        formula="l = -t (1 - p)^g+ log p - (1 - t) p_m^g- log(1 - p_m), p_m = max(p - clip, 0)",
+        when_to_use="Multilabel problems with many more negative than positive labels (tagging, "
+        "multilabel detection).",
+        activation="sigmoid",
+        decode="threshold",
+        metrics=("mean_average_precision",),
+        properties=frozenset({"nonnegative"}),
+        aliases=("asl", "asymmetric"),
+        references=("Ridnik et al., Asymmetric Loss For Multi-Label Classification (ICCV 2021)",),
+    )
+)

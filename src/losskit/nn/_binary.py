@@ -6,7 +6,18 @@ from torch import Tensor
 
 from losskit.nn._base import LossModule
 
-__all__ = ["BCELoss", "BCEWithLogitsLoss", "MNISTLoss"]
+__all__ = [
+    "BCELoss",
+    "BCEWithLogitsLoss",
+    "BrierLoss",
+    "ExponentialLoss",
+    "HingeLoss",
+    "MNISTLoss",
+    "PerceptronLoss",
+    "SigmoidFocalLoss",
+    "SoftMarginLoss",
+    "SquaredHingeLoss",
+]
 
 
 class MNISTLoss(LossModule):
@@ -37,6 +48,77 @@ class BCEWithLogitsLoss(LossModule):
         *,
         pos_weight: Tensor | None = None,
         weight: Tensor | None = None,
+        label_smoothing: float = 0.0,
         reduction: str = "mean",
     ) -> None:
-        super().__init__(pos_weight=pos_weight, weight=weight, reduction=reduction)
+        super().__init__(
+            pos_weight=pos_weight,
+            weight=weight,
+            label_smoothing=label_smoothing,
+            reduction=reduction,
+        )
+
+
+class SigmoidFocalLoss(LossModule):
+    """Module form of :func:`losskit.sigmoid_focal`."""
+
+    loss_name = "sigmoid_focal"
+
+    def __init__(
+        self, *, alpha: float | None = 0.25, gamma: float = 2.0, reduction: str = "mean"
+    ) -> None:
+        super().__init__(alpha=alpha, gamma=gamma, reduction=reduction)
+
+
+class HingeLoss(LossModule):
+    """Module form of :func:`losskit.hinge` (targets 0/1, mapped to -1/+1)."""
+
+    loss_name = "hinge"
+
+    def __init__(self, *, reduction: str = "mean") -> None:
+        super().__init__(reduction=reduction)
+
+
+class SquaredHingeLoss(LossModule):
+    """Module form of :func:`losskit.squared_hinge` (targets 0/1, mapped to -1/+1)."""
+
+    loss_name = "squared_hinge"
+
+    def __init__(self, *, reduction: str = "mean") -> None:
+        super().__init__(reduction=reduction)
+
+
+class SoftMarginLoss(LossModule):
+    """Module form of :func:`losskit.soft_margin` (targets 0/1, mapped to -1/+1)."""
+
+    loss_name = "soft_margin"
+
+    def __init__(self, *, reduction: str = "mean") -> None:
+        super().__init__(reduction=reduction)
+
+
+class PerceptronLoss(LossModule):
+    """Module form of :func:`losskit.perceptron` (targets 0/1, mapped to -1/+1)."""
+
+    loss_name = "perceptron"
+
+    def __init__(self, *, reduction: str = "mean") -> None:
+        super().__init__(reduction=reduction)
+
+
+class ExponentialLoss(LossModule):
+    """Module form of :func:`losskit.exponential` (targets 0/1, mapped to -1/+1)."""
+
+    loss_name = "exponential"
+
+    def __init__(self, *, reduction: str = "mean") -> None:
+        super().__init__(reduction=reduction)
+
+
+class BrierLoss(LossModule):
+    """Module form of :func:`losskit.brier`."""
+
+    loss_name = "brier"
+
+    def __init__(self, *, reduction: str = "mean") -> None:
+        super().__init__(reduction=reduction)

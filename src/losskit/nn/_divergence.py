@@ -2,4 +2,34 @@
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from losskit.nn._base import LossModule
+
+__all__ = ["DistillationLoss", "JSDivLoss", "KLDivLoss"]
+
+
+class KLDivLoss(LossModule):
+    """Module form of :func:`losskit.kl_div` (``"mean"`` is the KL per example, not torch's
+    element mean)."""
+
+    loss_name = "kl_div"
+
+    def __init__(self, *, log_targets: bool = False, reduction: str = "mean") -> None:
+        super().__init__(log_targets=log_targets, reduction=reduction)
+
+
+class JSDivLoss(LossModule):
+    """Module form of :func:`losskit.js_div`."""
+
+    loss_name = "js_div"
+
+    def __init__(self, *, log_targets: bool = False, reduction: str = "mean") -> None:
+        super().__init__(log_targets=log_targets, reduction=reduction)
+
+
+class DistillationLoss(LossModule):
+    """Module form of :func:`losskit.distillation`: ``forward(student_logits, teacher_logits)``."""
+
+    loss_name = "distillation"
+
+    def __init__(self, *, temperature: float = 1.0, reduction: str = "mean") -> None:
+        super().__init__(temperature=temperature, reduction=reduction)
