@@ -78,8 +78,11 @@ def test_off_mode_skips_shape_checks_too() -> None:
 
 def test_non_finite_input_is_named() -> None:
     preds = torch.tensor([1.0, float("nan"), 2.0])
-    with pytest.raises(losskit.LossInputError, match=r"preds holds non-finite values \(1 NaN, 0 inf; "
-                       r"the first at index \(1,\)"):
+    with pytest.raises(
+        losskit.LossInputError,
+        match=r"preds holds non-finite values \(1 NaN, 0 inf; "
+        r"the first at index \(1,\)",
+    ):
         losskit.mse(preds, torch.zeros(3))
     with losskit.checks("shapes"):
         assert torch.isnan(losskit.mse(preds, torch.zeros(3)))
@@ -124,7 +127,9 @@ def test_all_ignored_labels_give_zero_not_nan() -> None:
 
 
 def test_all_zero_class_weights_give_zero_not_nan() -> None:
-    out = losskit.cross_entropy(torch.randn(4, 3), torch.tensor([0, 1, 2, 0]), weight=torch.zeros(3))
+    out = losskit.cross_entropy(
+        torch.randn(4, 3), torch.tensor([0, 1, 2, 0]), weight=torch.zeros(3)
+    )
     assert out.item() == 0.0
 
 
@@ -142,9 +147,9 @@ def test_check_option_interval_message() -> None:
 
 
 def test_non_tensor_arguments_are_refused() -> None:
-    with pytest.raises(losskit.LossInputError, match="targets must be a torch.Tensor, got list"):
+    with pytest.raises(losskit.LossInputError, match=r"targets must be a torch\.Tensor, got list"):
         losskit.mse(torch.zeros(2), [0.0, 1.0])  # type: ignore[arg-type]
-    with pytest.raises(losskit.LossInputError, match="preds must be a torch.Tensor"):
+    with pytest.raises(losskit.LossInputError, match=r"preds must be a torch\.Tensor"):
         losskit.mse([0.0], torch.zeros(1))  # type: ignore[arg-type]
 
 
@@ -154,7 +159,11 @@ def test_debug_mode_catches_probabilities_given_to_a_logits_loss() -> None:
     losskit.bce_with_logits(probs, targets)  # full mode cannot tell: accepted
     with losskit.checks("debug"):
         losskit.bce_with_logits(logits, targets)  # real logits pass
-        with pytest.raises(losskit.LossInputError, match="look like probabilities given to a logits loss"):
+        with pytest.raises(
+            losskit.LossInputError, match="look like probabilities given to a logits loss"
+        ):
             losskit.bce_with_logits(probs, targets)
         with pytest.raises(losskit.LossInputError, match="look like probabilities"):
-            losskit.cross_entropy(torch.softmax(torch.randn(8, 4), 1), torch.zeros(8, dtype=torch.long))
+            losskit.cross_entropy(
+                torch.softmax(torch.randn(8, 4), 1), torch.zeros(8, dtype=torch.long)
+            )

@@ -30,7 +30,9 @@ def test_multiclass_argmax_and_top_k() -> None:
     rank = (s > np.take_along_axis(s, y[:, None], 1)).sum(1)  # classes scored above the label
     for k in (1, 2, 4):
         assert losskit.accuracy(scores, labels, top_k=k).item() == pytest.approx(np.mean(rank < k))
-        assert losskit.error_rate(scores, labels, top_k=k).item() == pytest.approx(1 - np.mean(rank < k))
+        assert losskit.error_rate(scores, labels, top_k=k).item() == pytest.approx(
+            1 - np.mean(rank < k)
+        )
 
 
 def test_metric_input_errors() -> None:

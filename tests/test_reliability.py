@@ -82,13 +82,18 @@ def test_low_precision_against_float64_reference(name: str) -> None:
                 want = _ref(name, sample.args, sample.kwargs, reduction)
                 assert tuple(got.shape) == want.shape
                 np.testing.assert_allclose(
-                    got.detach().double().numpy(), want, rtol=rtol, atol=atol,
+                    got.detach().double().numpy(),
+                    want,
+                    rtol=rtol,
+                    atol=atol,
                     err_msg=f"{name} {dtype} {sample.desc} {reduction}",
                 )
 
 
 # ----------------------------------------------------------------------------- gradients
-def _numeric_vjp(name: str, sample: Sample, reduction: str, upstream: np.ndarray) -> list[np.ndarray]:
+def _numeric_vjp(
+    name: str, sample: Sample, reduction: str, upstream: np.ndarray
+) -> list[np.ndarray]:
     """Central differences of the float64 *reference*, contracted with the upstream gradient."""
     args = [to_numpy(a).copy() if torch.is_tensor(a) else a for a in sample.args]
     kwargs = {k: to_numpy(v) for k, v in sample.kwargs.items()}
@@ -124,8 +129,13 @@ def test_random_upstream_gradient_matches_reference(name: str) -> None:
             want = _numeric_vjp(name, sample, reduction, upstream.numpy())
             for got, expected in zip(grads, want, strict=True):
                 got_np = np.zeros_like(expected) if got is None else got.numpy()
-                np.testing.assert_allclose(got_np, expected, rtol=1e-5, atol=1e-6,
-                                           err_msg=f"{name} {sample.desc} {reduction}")
+                np.testing.assert_allclose(
+                    got_np,
+                    expected,
+                    rtol=1e-5,
+                    atol=1e-6,
+                    err_msg=f"{name} {sample.desc} {reduction}",
+                )
 
 
 @pytest.mark.parametrize("name", [n for n in NAMES if INFOS.get(n) and INFOS[n].gradgrad])
@@ -164,8 +174,10 @@ def test_non_contiguous_inputs_give_the_same_result(name: str) -> None:
 @pytest.mark.parametrize("name", NAMES)
 def test_inputs_are_never_mutated(name: str) -> None:
     for sample in _samples(name):
-        args, kwargs, leaves = _grad_tensors(sample)
-        tensors = [a for a in args if torch.is_tensor(a)] + [v for v in kwargs.values() if torch.is_tensor(v)]
+        args, kwargs, _ = _grad_tensors(sample)
+        tensors = [a for a in args if torch.is_tensor(a)] + [
+            v for v in kwargs.values() if torch.is_tensor(v)
+        ]
         versions = [t._version for t in tensors]
         copies = [t.detach().clone() for t in tensors]
         out = _fn(name)(*args, **kwargs)
@@ -214,7 +226,9 @@ def _batched(sample: Sample) -> bool:
     if not tensors or any(t.dim() == 0 for t in tensors) or len({t.shape[0] for t in tensors}) != 1:
         return False
     n = tensors[0].shape[0]
-    return not any(torch.is_tensor(v) and v.dim() >= 2 and v.shape[0] == n for v in sample.kwargs.values())
+    return not any(
+        torch.is_tensor(v) and v.dim() >= 2 and v.shape[0] == n for v in sample.kwargs.values()
+    )
 
 
 @pytest.mark.parametrize("name", [n for n in NAMES if INFOS.get(n) and INFOS[n].empty_ok])
@@ -222,7 +236,9 @@ def test_empty_batch_policy(name: str) -> None:
     samples = [s for s in _samples(name) if _batched(s)]
     assert samples, f"{name}: no batched sample to slice"
     for sample in samples:
-        args = [a[:0].clone().requires_grad_(i in sample.grad_args) for i, a in enumerate(sample.args)]
+        args = [
+            a[:0].clone().requires_grad_(i in sample.grad_args) for i, a in enumerate(sample.args)
+        ]
         for reduction in _reductions(name):
             out = _fn(name)(*args, **sample.kwargs, reduction=reduction)
             if reduction == "none":
@@ -236,7 +252,12 @@ def test_empty_batch_policy(name: str) -> None:
 def _label_sample(name: str) -> Sample | None:
     for sample in _samples(name):
         labels = sample.args[1] if len(sample.args) > 1 else None
-        if labels is not None and not labels.is_floating_point() and labels.dim() >= 1 and labels.numel() > 3:
+        if (
+            labels is not None
+            and not labels.is_floating_point()
+            and labels.dim() >= 1
+            and labels.numel() > 3
+        ):
             return sample
     return None
 
@@ -278,7 +299,10 @@ def test_ignored_items_equal_slicing_and_do_not_leak(name: str) -> None:
     if losskit.get_spec(name).input_space == "log_probs":
         noise = -noise.abs()  # stay in the input space
     ignored = ~keep.unsqueeze(1).expand_as(logits) if logits.dim() >= 2 else ~keep
-    a, b = logits.clone().requires_grad_(), torch.where(ignored, logits + noise, logits).requires_grad_()
+    a, b = (
+        logits.clone().requires_grad_(),
+        torch.where(ignored, logits + noise, logits).requires_grad_(),
+    )
     la, lb = fn(a, labels, **sample.kwargs), fn(b, labels, **sample.kwargs)
     torch.testing.assert_close(la, lb)
     (ga,), (gb,) = torch.autograd.grad(la, a), torch.autograd.grad(lb, b)
@@ -306,7 +330,9 @@ def test_micro_batch_sums_over_total_count_equal_full_mean(name: str) -> None:
         full = _fn(name)(*sample.args, **sample.kwargs)
         count = _fn(name)(*sample.args, **sample.kwargs, reduction="none").numel()
         parts = [slice(0, 1), slice(1, n)]
-        total = sum(_fn(name)(*[a[p] for a in sample.args], **sample.kwargs, reduction="sum") for p in parts)
+        total = sum(
+            _fn(name)(*[a[p] for a in sample.args], **sample.kwargs, reduction="sum") for p in parts
+        )
         torch.testing.assert_close(total / count, full)
 
 
@@ -336,8 +362,9 @@ def test_probabilities_at_exactly_zero_and_one_stay_finite(name: str) -> None:
 
 # ----------------------------------------------------------------------------- properties
 SEEDS = st.integers(min_value=0, max_value=2**31 - 1)
-PROPERTY_SETTINGS = settings(max_examples=15, deadline=None,
-                             suppress_health_check=[HealthCheck.function_scoped_fixture])
+PROPERTY_SETTINGS = settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 @pytest.mark.parametrize("name", [s.name for s in SPECS if "nonnegative" in s.properties])
@@ -372,10 +399,14 @@ def test_property_minimum_at_target(name: str, seed: int) -> None:
 def test_property_sum_is_sum_of_none(name: str, seed: int) -> None:
     for sample in _samples(name, seed=seed):
         none = _fn(name)(*sample.args, **sample.kwargs, reduction="none")
-        torch.testing.assert_close(_fn(name)(*sample.args, **sample.kwargs, reduction="sum"), none.sum())
+        torch.testing.assert_close(
+            _fn(name)(*sample.args, **sample.kwargs, reduction="sum"), none.sum()
+        )
 
 
-@pytest.mark.parametrize("name", [n for n in NAMES if INFOS.get(n) and INFOS[n].permutation_invariant])
+@pytest.mark.parametrize(
+    "name", [n for n in NAMES if INFOS.get(n) and INFOS[n].permutation_invariant]
+)
 @PROPERTY_SETTINGS
 @given(seed=SEEDS)
 def test_property_batch_permutation_invariance(name: str, seed: int) -> None:

@@ -17,7 +17,9 @@ def test_aliases_resolve() -> None:
 
 
 def test_unknown_name_suggests_close_names() -> None:
-    with pytest.raises(losskit.UnknownLossError, match="no loss named 'crossentropy'.*cross_entropy"):
+    with pytest.raises(
+        losskit.UnknownLossError, match=r"no loss named 'crossentropy'.*cross_entropy"
+    ):
         losskit.get_spec("crossentropy")
     with pytest.raises(ValueError):  # an UnknownLossError is a LossInputError is a ValueError
         losskit.get_spec("zzz")
@@ -47,7 +49,9 @@ def test_activation_and_decodes() -> None:
     torch.testing.assert_close(probs.sum(1), torch.ones(2))
     assert torch.equal(ce.decodes(probs), torch.tensor([0, 1]))
     bce = BCEWithLogitsLoss()
-    assert torch.equal(bce.decodes(bce.activation(torch.tensor([-1.0, 0.2]))), torch.tensor([False, True]))
+    assert torch.equal(
+        bce.decodes(bce.activation(torch.tensor([-1.0, 0.2]))), torch.tensor([False, True])
+    )
     mse = MSELoss()
     assert torch.equal(mse.decodes(mse.activation(x)), x)
 
