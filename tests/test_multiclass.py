@@ -286,3 +286,21 @@ def test_modules_keep_tensor_options_as_buffers(gen) -> None:
     )
     assert focal.decodes(focal.activation(x)).shape == y.shape
     torch.testing.assert_close(ZLoss()(x), z_loss(x))
+
+
+def test_cross_entropy_and_nll_normalizer_replaces_the_local_count() -> None:
+    """Under DDP or gradient accumulation the mean's denominator is a global count."""
+    gen = torch.Generator().manual_seed(5)
+    logits = torch.randn(6, 4, generator=gen, dtype=torch.float64)
+    labels = torch.tensor([0, 3, -100, 1, -100, 2])
+    ls = torch.log_softmax(logits, 1).numpy()
+    keep = labels.numpy() != -100
+    total = -ls[np.arange(6)[keep], labels.numpy()[keep]].sum()
+    got = losskit.cross_entropy(logits, labels, normalizer=10)
+    assert got.item() == pytest.approx(total / 10, rel=1e-12)
+    got = losskit.nll(torch.log_softmax(logits, 1), labels, normalizer=torch.tensor(10.0))
+    assert got.item() == pytest.approx(total / 10, rel=1e-12)
+    # an empty shard under a zero global count: 0.0, not NaN
+    assert losskit.cross_entropy(logits, torch.full((6,), -100), normalizer=0).item() == 0.0
+    with pytest.raises(losskit.LossInputError, match="normalizer applies to reduction='mean'"):
+        losskit.cross_entropy(logits, labels, normalizer=10, reduction="sum")

@@ -126,10 +126,20 @@ def class_inputs(
 
 
 def class_weighted_mean(
-    total: Tensor, labels: Tensor, *, weight: Tensor | None, ignore_index: int | None
+    total: Tensor,
+    labels: Tensor,
+    *,
+    weight: Tensor | None,
+    ignore_index: int | None,
+    normalizer: float | Tensor | None = None,
 ) -> Tensor:
     """``total`` divided by the number of non-ignored labels, or by the sum of their class
-    weights when ``weight`` is given (PyTorch's denominator); ``0.0`` when that is zero."""
+    weights when ``weight`` is given (PyTorch's denominator); ``0.0`` when that is zero. A given
+    ``normalizer`` (a global count under DDP or gradient accumulation) replaces the local one."""
+    if normalizer is not None:
+        return masked_mean(
+            total, torch.as_tensor(normalizer, dtype=total.dtype, device=total.device)
+        )
     valid = (
         labels != ignore_index
         if ignore_index is not None
@@ -151,6 +161,7 @@ def cross_entropy(
     ignore_index: int = -100,
     label_smoothing: float = 0.0,
     reduction: str = "mean",
+    normalizer: float | Tensor | None = None,
 ) -> Tensor:
     """Softmax cross-entropy with integer class labels.
 
@@ -174,6 +185,9 @@ def cross_entropy(
         ignore_index: label value that is skipped.
         label_smoothing: in [0, 1]; mass moved uniformly over the C classes.
         reduction: ``"mean"`` | ``"sum"`` | ``"none"``.
+        normalizer: with ``reduction="mean"``, divide the summed loss by this instead of the
+            local count (or weight sum): e.g. ``losskit.distributed.normalizer(count)`` under DDP
+            or gradient accumulation (Hugging Face's ``num_items_in_batch``); 0 gives 0.0.
 
     Returns:
         A scalar, or ``(N, *extra)`` for ``"none"``.
@@ -189,6 +203,10 @@ def cross_entropy(
         tensor(0.1755)
     """
     check_reduction(reduction)
+    if normalizer is not None and reduction != "mean":
+        raise LossInputError(
+            f"normalizer applies to reduction='mean' only, got reduction={reduction!r}"
+        )
     check_option("label_smoothing", label_smoothing, low=0.0, high=1.0)
     class_inputs("logits", logits, labels, weight=weight, ignore_index=ignore_index)
     labels = labels.long()
@@ -210,7 +228,9 @@ def cross_entropy(
             label_smoothing=label_smoothing,
             reduction="sum",
         )
-        out = class_weighted_mean(total, labels, weight=weight, ignore_index=ignore_index)
+        out = class_weighted_mean(
+            total, labels, weight=weight, ignore_index=ignore_index, normalizer=normalizer
+        )
     return finish(out, logits=logits, weight=weight)
 
 
@@ -221,6 +241,7 @@ def nll(
     weight: Tensor | None = None,
     ignore_index: int = -100,
     reduction: str = "mean",
+    normalizer: float | Tensor | None = None,
 ) -> Tensor:
     """Negative log-likelihood of integer labels under given log-probabilities.
 
@@ -236,6 +257,9 @@ def nll(
         weight: ``(C,)`` class weights.
         ignore_index: label value that is skipped.
         reduction: ``"mean"`` | ``"sum"`` | ``"none"``.
+        normalizer: with ``reduction="mean"``, divide the summed loss by this instead of the
+            local count (or weight sum): e.g. ``losskit.distributed.normalizer(count)`` under DDP
+            or gradient accumulation (Hugging Face's ``num_items_in_batch``); 0 gives 0.0.
 
     Returns:
         A scalar, or ``(N, *extra)`` for ``"none"``.
@@ -250,6 +274,10 @@ def nll(
         tensor(0.2899)
     """
     check_reduction(reduction)
+    if normalizer is not None and reduction != "mean":
+        raise LossInputError(
+            f"normalizer applies to reduction='mean' only, got reduction={reduction!r}"
+        )
     class_inputs("log_probs", log_probs, labels, weight=weight, ignore_index=ignore_index)
     check_log_probs("log_probs", log_probs)
     labels = labels.long()
@@ -261,7 +289,9 @@ def nll(
         total = F.nll_loss(
             log_probs, labels, weight=weight, ignore_index=ignore_index, reduction="sum"
         )
-        out = class_weighted_mean(total, labels, weight=weight, ignore_index=ignore_index)
+        out = class_weighted_mean(
+            total, labels, weight=weight, ignore_index=ignore_index, normalizer=normalizer
+        )
     return finish(out, log_probs=log_probs, weight=weight)
 
 
