@@ -243,3 +243,22 @@ def test_modules_store_their_options() -> None:
     smooth = BCEWithLogitsLoss(label_smoothing=0.1, pos_weight=torch.ones(3))
     assert "pos_weight" in dict(smooth.named_buffers())
     torch.testing.assert_close(smooth(x, t), bce_with_logits(x, t, label_smoothing=0.1))
+
+
+def test_bce_with_logits_at_infinite_logits_takes_its_limits() -> None:
+    """+-inf logits: 0 where correctly signed (torch's kernel gives NaN there), and a named
+    error where the true loss is infinite (full mode)."""
+    inf = float("inf")
+    x = torch.tensor([inf, -inf, 2.0], dtype=torch.float64, requires_grad=True)
+    t = torch.tensor([1.0, 0.0, 0.3], dtype=torch.float64)
+    assert torch.isnan(F.binary_cross_entropy_with_logits(x, t, reduction="none")[0])
+    out = losskit.bce_with_logits(
+        x, t, pos_weight=torch.tensor(2.0, dtype=torch.float64), reduction="none"
+    )
+    log_sig = lambda v: -math.log1p(math.exp(-v))  # noqa: E731
+    want = [0.0, 0.0, -(0.3 * 2 * log_sig(2.0) + 0.7 * log_sig(-2.0))]
+    assert out.detach().tolist() == pytest.approx(want, rel=1e-12)
+    (grad,) = torch.autograd.grad(out.sum(), x)
+    assert torch.isfinite(grad).all() and grad[:2].abs().sum() == 0
+    with pytest.raises(losskit.LossInputError, match="logits holds non-finite values"):
+        losskit.bce_with_logits(torch.tensor([inf]), torch.tensor([0.0]))

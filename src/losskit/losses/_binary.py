@@ -24,6 +24,7 @@ from losskit._checks import (
     check_same_shape,
     ensure_float,
     finish,
+    get_check_mode,
     reduce,
 )
 from losskit._spec import LossSpec, register
@@ -206,7 +207,30 @@ def bce_with_logits(
     out = F.binary_cross_entropy_with_logits(
         logits, targets, weight=weight, pos_weight=pos_weight, reduction="none"
     )
-    return finish(reduce(out, reduction), logits=logits, weight=weight, pos_weight=pos_weight)
+    result = reduce(out, reduction)
+    if (
+        get_check_mode() in ("full", "debug")
+        and not bool(torch.isfinite(result.detach()).all())
+        and bool(torch.isinf(logits.detach()).any())
+    ):
+        result = reduce(_bce_with_logits_limits(logits, targets, weight, pos_weight), reduction)
+    return finish(result, logits=logits, weight=weight, pos_weight=pos_weight)
+
+
+def _bce_with_logits_limits(
+    logits: Tensor, targets: Tensor, weight: Tensor | None, pos_weight: Tensor | None
+) -> Tensor:
+    """BCE at infinite logits (full check mode, only when the kernel's result is not finite).
+
+    The kernel's ``(1 - t) x`` term is ``0 * inf = NaN`` at ``x = +inf, t = 1`` although the loss
+    is 0 there. Written as ``-[t pw logsigmoid(x) + (1 - t) logsigmoid(-x)]`` with each term set
+    to 0 where its coefficient is 0, the loss takes its limits: 0 for a correctly signed infinite
+    logit (gradient 0), +inf for a wrongly signed one (then ``finish`` names the input)."""
+    pw = 1.0 if pos_weight is None else pos_weight
+    pos = torch.where(targets == 0, 0.0, targets * pw * F.logsigmoid(logits))
+    neg = torch.where(targets == 1, 0.0, (1 - targets) * F.logsigmoid(-logits))
+    loss = -(pos + neg)
+    return loss if weight is None else loss * weight
 
 
 def sigmoid_focal(
