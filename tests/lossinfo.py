@@ -66,6 +66,9 @@ class LossInfo:
     # batch rows are independent: permuting dim 0 of every argument keeps mean and sum
     # (false where rows interact beyond the batch statistics, e.g. a per-batch normaliser)
     permutation_invariant: bool = True
+    # each row's loss depends on that row only (false for in-batch negatives): a batch split
+    # into micro-batches sums to the same total
+    rows_independent: bool = True
 
 
 INFOS: dict[str, LossInfo] = {}

@@ -154,6 +154,7 @@ add(
         _pair_samples("temperature"),
         info_nce_ref,
         errors=lambda: _pair_errors("queries", "keys", "temperature"),
+        rows_independent=False,  # in-batch negatives
     )
 )
 add(
@@ -162,6 +163,7 @@ add(
         _pair_samples("logit_scale"),
         clip_ref,
         errors=lambda: _pair_errors("image_embeddings", "text_embeddings", "logit_scale"),
+        rows_independent=False,  # in-batch negatives
     )
 )
-add(LossInfo("supcon", _supcon_samples, supcon_ref, errors=_supcon_errors))
+add(LossInfo("supcon", _supcon_samples, supcon_ref, errors=_supcon_errors, rows_independent=False))
