@@ -1,4 +1,6 @@
-"""Input validation and reductions shared by every loss: one place, not copied.
+"""Input validation and reductions shared by every loss: one place, not copied. Validators of
+particular kinds of input (embeddings, -1/+1 labels, class weights, ...) are built on these in
+:mod:`losskit._validate`.
 
 Three check modes (see :func:`checks`):
 
@@ -39,20 +41,25 @@ __all__ = [
     "Reduction",
     "check_binary_targets",
     "check_broadcasts_to",
+    "check_choice",
     "check_class_logits",
     "check_floating",
     "check_labels",
     "check_log_probs",
     "check_option",
     "check_probs",
+    "check_real",
     "check_reduction",
     "check_same_shape",
+    "check_tensor",
     "checks",
+    "class_scores",
     "ensure_float",
     "finish",
     "get_check_mode",
     "masked_mean",
     "native_reduction",
+    "ratio",
     "reduce",
 ]
 
@@ -122,18 +129,24 @@ def _shapes_on() -> bool:
     return _state.mode != "off"
 
 
+def _full_on() -> bool:
+    # The value checks of the loss modules (most now in _validate): "debug" runs everything
+    # "full" runs.
+    return _values_on()
+
+
 # ----------------------------------------------------------------------------- option checks
+def check_choice(name: str, value: object, choices: Sequence[object], *, hint: str = "") -> None:
+    """Raise unless an option is one of its documented values (always checked: it is free)."""
+    if value not in choices:
+        raise LossInputError(f"{name} must be one of {tuple(choices)}, got {value!r}{hint}")
+
+
 def check_reduction(reduction: str, *, allowed: Sequence[str] = _REDUCTIONS) -> None:
     """Raise unless ``reduction`` is one of ``allowed`` (always checked: it costs nothing)."""
-    if reduction not in allowed:
-        raise LossInputError(
-            f"reduction must be one of {tuple(allowed)}, got {reduction!r}"
-            + (
-                "; 'elementwise_mean', 'batchmean', size_average and reduce are not used here"
-                if reduction not in _REDUCTIONS
-                else ""
-            )
-        )
+    legacy = reduction not in _REDUCTIONS
+    hint = "; 'elementwise_mean', 'batchmean', size_average and reduce are not used here"
+    check_choice("reduction", reduction, allowed, hint=hint if legacy else "")
 
 
 def check_option(
@@ -163,10 +176,19 @@ def _shape(t: Tensor) -> tuple[int, ...]:
     return tuple(t.shape)
 
 
+def check_tensor(name: str, x: object, *, hint: str = "") -> None:
+    """Raise unless ``x`` is a tensor (in every mode: it reads no data)."""
+    if not isinstance(x, Tensor):
+        raise LossInputError(f"{name} must be a torch.Tensor, got {type(x).__name__}{hint}")
+
+
+def _is_integer(x: Tensor) -> bool:
+    return not (x.is_floating_point() or x.is_complex() or x.dtype == torch.bool)
+
+
 def check_floating(name: str, x: Tensor) -> None:
     """Predictions must be a floating tensor (so they can carry a gradient)."""
-    if not isinstance(x, Tensor):
-        raise LossInputError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    check_tensor(name, x)
     if _shapes_on() and not x.is_floating_point():
         raise LossInputError(
             f"{name} must be a floating tensor, got dtype {x.dtype}; did you mean {name}.float()?"
@@ -183,8 +205,7 @@ def check_floating(name: str, x: Tensor) -> None:
 
 def check_same_shape(name_a: str, a: Tensor, name_b: str, b: Tensor) -> None:
     """Shapes must match exactly: losskit never broadcasts predictions against targets."""
-    if not isinstance(b, Tensor):
-        raise LossInputError(f"{name_b} must be a torch.Tensor, got {type(b).__name__}")
+    check_tensor(name_b, b)
     if not _shapes_on() or a.shape == b.shape:
         return
     sa, sb = _shape(a), _shape(b)
@@ -233,12 +254,15 @@ def _range(x: Tensor) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
+def check_real(name: str, x: Tensor) -> None:
+    """Targets must not be complex (any real or bool dtype)."""
+    if _shapes_on() and x.is_complex():
+        raise LossInputError(f"{name} must be real, got dtype {x.dtype}")
+
+
 def check_binary_targets(name: str, targets: Tensor, *, soft: bool) -> None:
     """Binary targets: ``{0, 1}``, or ``[0, 1]`` when ``soft``. Any real or bool dtype."""
-    if not _shapes_on():
-        return
-    if targets.is_complex():
-        raise LossInputError(f"{name} must be real, got dtype {targets.dtype}")
+    check_real(name, targets)
     if not _values_on() or targets.numel() == 0:
         return
     lo, hi = _range(targets)
@@ -290,7 +314,7 @@ def check_labels(name: str, labels: Tensor, num_classes: int, *, ignore_index: i
     """Class labels: an integer tensor with values in ``[0, C)`` or equal to ``ignore_index``."""
     if not _shapes_on():
         return
-    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+    if not _is_integer(labels):
         raise LossInputError(
             f"{name} must hold integer class indices (int64 or int32), got dtype {labels.dtype}; "
             f"for class probabilities use soft_cross_entropy, for integer-valued floats use "
@@ -312,13 +336,25 @@ def check_labels(name: str, labels: Tensor, num_classes: int, *, ignore_index: i
         )
 
 
+def _class_dim(x: Tensor) -> int:
+    return 0 if x.dim() == 1 else 1
+
+
+def _refuse_one_class(name: str, num_classes: int, class_dim: int) -> None:
+    if num_classes < 2:
+        raise LossInputError(
+            f"{name} has a single class (C = 1 in dim {class_dim}): a softmax over one class is "
+            "always 1 and its loss always 0; for a binary problem use bce_with_logits"
+        )
+
+
 def check_class_logits(name: str, logits: Tensor, labels_name: str, labels: Tensor) -> int:
     """``logits`` of shape ``(N, C, *extra)`` (or ``(C,)``) against ``labels`` ``(N, *extra)``
     (or ``()``). Returns C."""
     check_floating(name, logits)
     if logits.dim() == 0:
         raise LossInputError(f"{name} must have a class dimension, got a scalar")
-    class_dim = 0 if logits.dim() == 1 else 1
+    class_dim = _class_dim(logits)
     num_classes = logits.shape[class_dim]
     if not _shapes_on():
         return num_classes
@@ -336,11 +372,22 @@ def check_class_logits(name: str, logits: Tensor, labels_name: str, labels: Tens
             f"{labels_name} must have shape {expected} (that of {name} {_shape(logits)} without "
             f"the class dimension {class_dim}), got {_shape(labels)}{hint}"
         )
-    if num_classes < 2:
+    _refuse_one_class(name, num_classes, class_dim)
+    return num_classes
+
+
+def class_scores(name: str, x: Tensor) -> int:
+    """Scores over a class dim without labels: floating, at least 1-D, C >= 2 in dim 1 (dim 0
+    for a single example). Returns C."""
+    check_floating(name, x)
+    if x.dim() == 0:
         raise LossInputError(
-            f"{name} has a single class (C = 1 in dim {class_dim}): a softmax over one class is "
-            "always 1 and its loss always 0; for a binary problem use bce_with_logits"
+            f"{name} must have a class dimension (dim 1, or dim 0 for one example), got a scalar"
         )
+    class_dim = _class_dim(x)
+    num_classes = x.shape[class_dim]
+    if _shapes_on():
+        _refuse_one_class(name, num_classes, class_dim)
     return num_classes
 
 
@@ -368,6 +415,14 @@ def masked_mean(total: Tensor, denominator: Tensor) -> Tensor:
     (nothing counted) the total is a sum over nothing, so the result is a graph-connected zero."""
     safe = torch.where(denominator == 0, torch.ones_like(denominator), denominator)
     return total / safe
+
+
+def ratio(num: Tensor, den: Tensor) -> Tensor:
+    """``num / den`` with ``0 / 0 = 1`` (an overlap score: empty prediction and empty target
+    overlap fully), a finite value and a zero gradient there: the denominator is made safe before
+    dividing, so no NaN reaches the backward pass through the unselected branch of ``where``."""
+    empty = den <= 0
+    return torch.where(empty, 1.0, num / torch.where(empty, 1.0, den))
 
 
 def finish(result: Tensor, **inputs: Tensor | None) -> Tensor:

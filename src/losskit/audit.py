@@ -40,12 +40,12 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import importlib
 import importlib.util
 import inspect
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -75,6 +75,7 @@ from losskit._spec import (
     get_spec,
     list_specs,
 )
+from losskit._threads import torch_threads
 
 __all__ = [
     "CAVEATS",
@@ -312,16 +313,8 @@ def _build(subject: Subject, options: dict[str, Any], seed: int) -> Problem:
     )
 
 
-@contextlib.contextmanager
-def single_thread() -> Iterator[None]:
-    """The audit's tensors are tiny: on a busy machine, intra-op threads cost 1000x more than
-    the maths (28 ms against 11 us for a cross-entropy of 64 x 3), so it runs on one."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+# The audit's tensors are tiny, so it runs on one intra-op thread (see torch_threads).
+single_thread = functools.partial(torch_threads, 1)
 
 
 def _guard(name: str, fn: Callable[[], Check]) -> Check:

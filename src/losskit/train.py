@@ -17,10 +17,9 @@ the global random state) and the data order from a seeded ``torch.Generator``.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -30,6 +29,7 @@ from tqdm import tqdm
 
 from losskit._checks import LossInputError, check_option
 from losskit._spec import get_spec
+from losskit._threads import torch_threads
 from losskit.data import BinaryDataset
 from losskit.metrics import accuracy, accuracy_as_loss
 
@@ -145,23 +145,6 @@ class TrainResult:
             "final_train_loss": self.final_train_loss,
             "final_valid_accuracy": self.final_valid_accuracy,
         }
-
-
-@contextlib.contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """Run the block with ``n`` torch intra-op threads (None: leave the setting), then restore it.
-
-    The models here are too small to gain from parallel kernels: on 2 cores, one thread trained
-    the linear and the mlp model 4 to 5 times faster than two (less CPU time too).
-    """
-    previous = torch.get_num_threads()
-    if n is not None:
-        check_option("threads", n, low=1)
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 @torch.no_grad()

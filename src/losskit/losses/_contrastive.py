@@ -35,16 +35,16 @@ from torch import Tensor
 from losskit import distributed
 from losskit._checks import (
     LossInputError,
-    check_floating,
-    check_option,
     check_reduction,
     check_same_shape,
+    check_tensor,
     ensure_float,
     finish,
     get_check_mode,
     masked_mean,
 )
 from losskit._spec import LossSpec, register
+from losskit._validate import check_embeddings, scalar_hyper
 
 __all__ = ["clip_loss", "info_nce", "supcon"]
 
@@ -63,55 +63,8 @@ def _check_gather(gather: Any) -> None:
         )
 
 
-def _check_embeddings(name: str, x: Tensor) -> None:
-    """Embeddings are a floating ``(N, D)`` matrix, one row per example."""
-    check_floating(name, x)
-    if get_check_mode() != "off" and x.dim() != 2:
-        hint = (
-            f"; for one example use {name}.unsqueeze(0)"
-            if x.dim() == 1
-            else f"; flatten the features with {name}.flatten(1)"
-            if x.dim() > 2
-            else ""
-        )
-        raise LossInputError(
-            f"{name} must have shape (N, D), one embedding per row, got {tuple(x.shape)}{hint}"
-        )
-
-
-def _scalar_hyper(name: str, value: float | Tensor, *, positive: bool) -> float | Tensor:
-    """A hyper-parameter given as a number or a one-element tensor (a learned parameter):
-    returned as a float or a 0-dim tensor. NaN is refused; so is a non-positive value when
-    ``positive`` (tensors are read only in full mode)."""
-    if isinstance(value, Tensor):
-        if value.numel() != 1 or not value.is_floating_point():
-            raise LossInputError(
-                f"{name} must be a number or a one-element floating tensor, got a "
-                f"{value.dtype} tensor of shape {tuple(value.shape)}"
-            )
-        if get_check_mode() == "full":
-            v = float(value.detach().reshape(()))
-            if (positive and not v > 0) or v != v:
-                raise LossInputError(
-                    f"{name} must be {'> 0' if positive else 'a number'}, got {v!r}"
-                    + (
-                        "; learn its log instead, e.g. temperature = log_t.exp()"
-                        if positive
-                        else ""
-                    )
-                )
-        return value.reshape(())
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise LossInputError(f"{name} must be a number or a tensor, got {type(value).__name__}")
-    check_option(name, float(value), low=0.0 if positive else None, low_open=positive)
-    if math.isinf(value):
-        raise LossInputError(f"{name} must be finite, got {value!r}")
-    return float(value)
-
-
 def _check_row_labels(labels: Tensor, n: int) -> None:
-    if not isinstance(labels, Tensor):
-        raise LossInputError(f"labels must be a torch.Tensor, got {type(labels).__name__}")
+    check_tensor("labels", labels)
     if get_check_mode() == "off":
         return
     if labels.is_floating_point() or labels.is_complex():
@@ -203,9 +156,9 @@ def info_nce(
     """
     check_reduction(reduction)
     _check_gather(gather)
-    _check_embeddings("queries", queries)
+    check_embeddings("queries", queries)
     check_same_shape("queries", queries, "keys", keys)
-    tau = _scalar_hyper("temperature", temperature, positive=True)
+    tau = scalar_hyper("temperature", temperature, positive=True)
     q = F.normalize(ensure_float(queries), dim=1)
     k = F.normalize(ensure_float(keys), dim=1)
     k_all, offset, sizes = _gathered(k, gather)  # (N, D)
@@ -276,9 +229,9 @@ def clip_loss(
     """
     check_reduction(reduction)
     _check_gather(gather)
-    _check_embeddings("image_embeddings", image_embeddings)
+    check_embeddings("image_embeddings", image_embeddings)
     check_same_shape("image_embeddings", image_embeddings, "text_embeddings", text_embeddings)
-    log_scale = _scalar_hyper("logit_scale", logit_scale, positive=False)
+    log_scale = scalar_hyper("logit_scale", logit_scale, positive=False)
     if isinstance(log_scale, Tensor):
         # clamp before exp: exp(large) would be inf and its gradient 0 * inf = NaN
         scale: float | Tensor = torch.exp(log_scale.clamp(max=_LOG_100))
@@ -357,9 +310,9 @@ def supcon(
     """
     check_reduction(reduction)
     _check_gather(gather)
-    _check_embeddings("embeddings", embeddings)
+    check_embeddings("embeddings", embeddings)
     _check_row_labels(labels, embeddings.shape[0])
-    tau = _scalar_hyper("temperature", temperature, positive=True)
+    tau = scalar_hyper("temperature", temperature, positive=True)
     z = F.normalize(ensure_float(embeddings), dim=1)
     z_all, offset, sizes = _gathered(z, gather)
     world = len(sizes) if gather == "local" else 1

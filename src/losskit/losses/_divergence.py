@@ -23,12 +23,13 @@ from losskit._checks import (
     check_option,
     check_reduction,
     check_same_shape,
+    class_scores,
     ensure_float,
     finish,
     reduce,
 )
 from losskit._spec import LossSpec, register
-from losskit.losses._multiclass import class_scores, distribution_inputs
+from losskit._validate import distribution_inputs
 
 __all__ = ["distillation", "js_div", "kl_div"]
 

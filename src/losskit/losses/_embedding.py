@@ -20,8 +20,10 @@ from losskit._checks import (
     LossInputError,
     check_floating,
     check_option,
+    check_real,
     check_reduction,
     check_same_shape,
+    check_tensor,
     ensure_float,
     finish,
     get_check_mode,
@@ -29,6 +31,7 @@ from losskit._checks import (
     reduce,
 )
 from losskit._spec import LossSpec, register
+from losskit._validate import check_embeddings, check_integer, check_sign_targets, check_values
 
 __all__ = [
     "contrastive",
@@ -40,62 +43,7 @@ __all__ = [
 ]
 
 
-# ----------------------------------------------------------------------------- validators
-# Generic, so candidates for ``_checks``; private here until they move.
-def _values_on() -> bool:
-    return get_check_mode() == "full"
-
-
-def _check_tensor(name: str, x: object) -> None:
-    if not isinstance(x, Tensor):
-        raise LossInputError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-
-
-def _check_sign_targets(name: str, targets: Tensor) -> None:
-    """Labels of -1 or +1, the convention of PyTorch's margin losses (0/1 labels are refused: the
-    formulas read 0 as "neither" and return a wrong loss)."""
-    _check_tensor(name, targets)
-    if get_check_mode() == "off":
-        return
-    if targets.is_complex():
-        raise LossInputError(f"{name} must be real, got dtype {targets.dtype}")
-    if not _values_on() or targets.numel() == 0:
-        return
-    bad = (targets != 1) & (targets != -1)
-    if bool(bad.any()):
-        seen = torch.unique(targets.detach()[bad].float())[:4].tolist()
-        zero_one = bool(((targets == 0) | (targets == 1)).all())
-        raise LossInputError(
-            f"{name} must be -1 or +1, got {', '.join(f'{v:g}' for v in seen)}"
-            + (
-                "; 0/1 labels? map them with 2 * targets - 1 (0 is read as neither class)"
-                if zero_one
-                else ""
-            )
-        )
-
-
-def _check_nonnegative(name: str, x: Tensor, hint: str) -> None:
-    """Values >= 0 (full mode); NaN is left to :func:`finish`."""
-    if not _values_on() or x.numel() == 0:
-        return
-    low = float(x.detach().min())
-    if low < 0:
-        raise LossInputError(f"{name} must be >= 0, got a minimum of {low:g}; {hint}")
-
-
-def _check_integer(name: str, x: Tensor, what: str) -> None:
-    """An integer tensor (not bool, not floating)."""
-    _check_tensor(name, x)
-    if get_check_mode() == "off":
-        return
-    if x.is_floating_point() or x.is_complex() or x.dtype == torch.bool:
-        raise LossInputError(
-            f"{name} must be an integer tensor of {what}, got dtype {x.dtype}; "
-            f"for integer-valued floats use {name}.long()"
-        )
-
-
+# ----------------------------------------------------------------------------- helpers
 def _same_float(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
     """Both floating tensors in their promoted dtype (float32 for half precision)."""
     dtype = torch.promote_types(a.dtype, b.dtype)
@@ -151,7 +99,7 @@ def margin_ranking(
     check_floating("scores2", scores2)
     check_same_shape("scores1", scores1, "scores2", scores2)
     check_same_shape("scores1", scores1, "targets", targets)
-    _check_sign_targets("targets", targets)
+    check_sign_targets("targets", targets)
     s1, s2 = _same_float(scores1, scores2)
     loss = F.margin_ranking_loss(s1, s2, targets.to(s1.dtype), margin=margin, reduction="none")
     return finish(reduce(loss, reduction), scores1=scores1, scores2=scores2)
@@ -209,7 +157,7 @@ def cosine_embedding(
     check_floating("embeddings1", embeddings1)
     check_floating("embeddings2", embeddings2)
     check_same_shape("embeddings1", embeddings1, "embeddings2", embeddings2)
-    _check_tensor("targets", targets)
+    check_tensor("targets", targets)
     if embeddings1.dim() == 0:
         raise LossInputError(
             "embeddings1 must have an embedding dimension (the last), got a scalar"
@@ -222,7 +170,7 @@ def cosine_embedding(
             f"embeddings1 {tuple(embeddings1.shape)} without its last dimension), got "
             f"{tuple(targets.shape)}{hint}"
         )
-    _check_sign_targets("targets", targets)
+    check_sign_targets("targets", targets)
     e1, e2 = _same_float(embeddings1, embeddings2)
     dim = e1.shape[-1]
     # PyTorch's kernel takes (N, D) with (N,): flatten the pair dimensions, then restore them.
@@ -281,12 +229,14 @@ def hinge_embedding(
     check_option("margin", margin, low=0.0)
     check_floating("distances", distances)
     check_same_shape("distances", distances, "targets", targets)
-    _check_sign_targets("targets", targets)
-    _check_nonnegative(
+    check_sign_targets("targets", targets)
+    check_values(
         "distances",
         distances,
-        "hinge_embedding takes distances; for scores that can be negative use margin_ranking "
-        "or cosine_embedding",
+        low=0.0,
+        strict=False,
+        hint="; hinge_embedding takes distances; for scores that can be negative use "
+        "margin_ranking or cosine_embedding",
     )
     x = ensure_float(distances)
     loss = F.hinge_embedding_loss(x, targets.to(x.dtype), margin=margin, reduction="none")
@@ -432,29 +382,16 @@ def contrastive(
     check_reduction(reduction)
     check_option("pos_margin", pos_margin, low=0.0)
     check_option("neg_margin", neg_margin, low=0.0)
-    check_floating("embeddings", embeddings)
-    _check_integer("labels", labels, "class indices (equal labels make a positive pair)")
-    if get_check_mode() != "off":
-        if embeddings.dim() != 2:
-            raise LossInputError(
-                f"embeddings must have shape (N, D), one embedding per row, got "
-                f"{tuple(embeddings.shape)}"
-                + (
-                    "; for a single batch of (D,) add a batch dimension"
-                    if embeddings.dim() < 2
-                    else ""
-                )
-            )
-        if labels.shape != embeddings.shape[:1]:
-            hint = (
-                "; did you forget `labels.squeeze(-1)`?"
-                if labels.shape == (len(embeddings), 1)
-                else ""
-            )
-            raise LossInputError(
-                f"labels must have shape ({embeddings.shape[0]},), one per row of embeddings "
-                f"{tuple(embeddings.shape)}, got {tuple(labels.shape)}{hint}"
-            )
+    check_embeddings("embeddings", embeddings)
+    check_integer("labels", labels, "class indices (equal labels make a positive pair)")
+    if get_check_mode() != "off" and labels.shape != embeddings.shape[:1]:
+        hint = (
+            "; did you forget `labels.squeeze(-1)`?" if labels.shape == (len(embeddings), 1) else ""
+        )
+        raise LossInputError(
+            f"labels must have shape ({embeddings.shape[0]},), one per row of embeddings "
+            f"{tuple(embeddings.shape)}, got {tuple(labels.shape)}{hint}"
+        )
     x = ensure_float(embeddings)
     n = x.shape[0]
     # pdist: the exact distance of each pair i < j (no matmul shortcut, so identical rows give
@@ -522,10 +459,13 @@ def ranking_softmax(
     check_same_shape("scores", scores, "relevance", relevance)
     if scores.dim() == 0:
         raise LossInputError("scores must have a list dimension (the last), got a scalar")
-    if get_check_mode() != "off" and relevance.is_complex():
-        raise LossInputError(f"relevance must be real, got dtype {relevance.dtype}")
-    _check_nonnegative(
-        "relevance", relevance, "relevance labels are 0 (irrelevant) or positive grades"
+    check_real("relevance", relevance)
+    check_values(
+        "relevance",
+        relevance,
+        low=0.0,
+        strict=False,
+        hint="; relevance labels are 0 (irrelevant) or positive grades",
     )
     if mask is not None:
         check_same_shape("scores", scores, "mask", mask)

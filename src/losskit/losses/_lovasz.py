@@ -13,16 +13,17 @@ from torch import Tensor
 from losskit._checks import (
     LossInputError,
     check_binary_targets,
+    check_choice,
     check_floating,
     check_reduction,
     check_same_shape,
     ensure_float,
     masked_mean,
+    ratio,
 )
 from losskit.losses._overlap import (
-    _check_choice,
+    _check_activation,
     _done,
-    _ratio,
     _reduce_images,
     _region_inputs,
     _spec,
@@ -43,7 +44,7 @@ def _lovasz_weights(gt: Tensor, valid: Tensor) -> Tensor:
     gts = gt.sum(-1, keepdim=True)
     intersection = gts - gt.cumsum(-1)
     union = gts + ((1 - gt) * valid).cumsum(-1)
-    jaccard_loss = 1 - _ratio(intersection, union)  # union 0 only before any valid pixel
+    jaccard_loss = 1 - ratio(intersection, union)  # union 0 only before any valid pixel
     return torch.cat([jaccard_loss[..., :1], jaccard_loss[..., 1:] - jaccard_loss[..., :-1]], -1)
 
 
@@ -164,8 +165,8 @@ def lovasz_softmax(
         Berman, Rannen Triki & Blaschko, The Lovasz-Softmax loss (CVPR 2018).
     """
     check_reduction(reduction)
-    _check_choice("activation", activation, ("softmax", None))
-    _check_choice("classes", classes, ("present", "all"))
+    _check_activation(activation, ("softmax", None))
+    check_choice("classes", classes, ("present", "all"))
     r = _region_inputs(
         logits,
         labels,

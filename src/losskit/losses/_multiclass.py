@@ -18,12 +18,13 @@ from torch import Tensor
 from losskit._checks import (
     LossInputError,
     check_class_logits,
-    check_floating,
     check_labels,
     check_log_probs,
     check_option,
     check_reduction,
     check_same_shape,
+    check_tensor,
+    class_scores,
     ensure_float,
     finish,
     get_check_mode,
@@ -31,13 +32,12 @@ from losskit._checks import (
     reduce,
 )
 from losskit._spec import LossSpec, register
+from losskit._validate import distribution_inputs
 
 __all__ = [
     "class_inputs",
-    "class_scores",
     "class_weighted_mean",
     "cross_entropy",
-    "distribution_inputs",
     "generalized_cross_entropy",
     "logit_adjusted_cross_entropy",
     "multi_margin",
@@ -55,65 +55,11 @@ def _class_dim(x: Tensor) -> int:
     return 0 if x.dim() == 1 else 1
 
 
-def class_scores(name: str, x: Tensor) -> int:
-    """Scores over a class dim without labels: floating, at least 1-D, C >= 2 in dim 1 (dim 0
-    for a single example). Returns C."""
-    check_floating(name, x)
-    if x.dim() == 0:
-        raise LossInputError(
-            f"{name} must have a class dimension (dim 1, or dim 0 for one example), got a scalar"
-        )
-    num_classes = x.shape[_class_dim(x)]
-    if num_classes < 2 and get_check_mode() != "off":
-        raise LossInputError(
-            f"{name} has a single class (C = 1 in dim {_class_dim(x)}): a softmax over one class "
-            "is always 1 and its loss always 0; for a binary problem use bce_with_logits"
-        )
-    return num_classes
-
-
-def distribution_inputs(
-    name: str, x: Tensor, *, log: bool, log_hint: str = "use their exp"
-) -> None:
-    """Full mode only: ``x`` holds distributions over dim 1 (dim 0 for 1-D): values in
-    ``[0, 1]`` (``<= 0`` when ``log``) and each slice summing to 1, within a tolerance for
-    rounding (1e-3, or 2e-2 in half precision). ``log_hint`` ends the message for
-    log-probabilities given as probabilities."""
-    if get_check_mode() != "full" or x.numel() == 0:
-        return
-    dim = _class_dim(x)
-    values = ensure_float(x.detach())  # no float64 copy of a large tensor
-    if log:
-        check_log_probs(name, x)
-        sums = torch.logsumexp(values, dim).exp()
-    else:
-        lo, hi = (float(v) for v in torch.aminmax(values))
-        if not (lo >= 0.0 and hi <= 1.0):
-            raise LossInputError(
-                f"{name} must be probabilities in [0, 1], got values in [{lo:g}, {hi:g}]; "
-                f"logits? use torch.softmax({name}, {dim}); log-probabilities? {log_hint}"
-            )
-        sums = values.sum(dim, dtype=torch.float64)
-    lo, hi = (float(v) for v in torch.aminmax(sums))
-    tol = 2e-2 if x.dtype in (torch.float16, torch.bfloat16) else 1e-3
-    if not (abs(lo - 1) <= tol and abs(hi - 1) <= tol):
-        how = (
-            f"log_softmax over dim {dim}"
-            if log
-            else f"softmax over dim {dim}, or divide by the sum"
-        )
-        raise LossInputError(
-            f"{name} must hold distributions over dim {dim} (each summing to 1), got sums in "
-            f"[{lo:.6g}, {hi:.6g}]; normalised over another dim? use {how}"
-        )
-
-
 def class_inputs(
     name: str, scores: Tensor, labels: Tensor, *, weight: Tensor | None, ignore_index: int | None
 ) -> int:
     """Shared checks of every loss over class scores with integer labels. Returns C."""
-    if not isinstance(labels, Tensor):
-        raise LossInputError(f"labels must be a torch.Tensor, got {type(labels).__name__}")
+    check_tensor("labels", labels)
     num_classes = check_class_logits(name, scores, "labels", labels)
     check_labels("labels", labels, num_classes, ignore_index=ignore_index)
     if weight is not None and tuple(weight.shape) != (num_classes,):
@@ -728,7 +674,7 @@ def logit_adjusted_cross_entropy(
             f"class_priors must be a tensor of shape ({num_classes},), one frequency or count "
             f"per class, got {got}"
         )
-    if get_check_mode() == "full":
+    if get_check_mode() in ("full", "debug"):
         lo = float(class_priors.detach().min())
         if not (lo > 0 and bool(torch.isfinite(class_priors).all())):
             raise LossInputError(

@@ -38,17 +38,21 @@ from torch import Tensor
 from losskit._checks import (
     LossInputError,
     check_binary_targets,
+    check_choice,
     check_class_logits,
     check_floating,
     check_labels,
     check_option,
     check_reduction,
+    check_tensor,
     ensure_float,
     finish,
     get_check_mode,
     masked_mean,
+    ratio,
 )
 from losskit._spec import LossSpec, register
+from losskit._validate import check_class_weight
 
 __all__ = [
     "dice",
@@ -65,24 +69,19 @@ Score = Callable[[Tensor, Tensor, Tensor], Tensor]
 
 
 # ----------------------------------------------------------------------------- checks
-def _values_on() -> bool:
-    return get_check_mode() in ("full", "debug")
-
-
-def _check_choice(name: str, value: object, choices: tuple[object, ...]) -> None:
-    """A string option must be one of its documented values (always checked: it is free)."""
-    if value not in choices:
-        hint = (
-            "; for inputs that already are probabilities pass activation=None"
-            if name == "activation" and value in ("identity", "none", "probs")
-            else ""
-        )
-        raise LossInputError(f"{name} must be one of {choices}, got {value!r}{hint}")
+def _check_activation(activation: object, choices: tuple[object, ...] = _ACTIVATIONS) -> None:
+    """``activation`` is one of ``choices``; a name for "no activation" gets a hint."""
+    hint = (
+        "; for inputs that already are probabilities pass activation=None"
+        if activation in ("identity", "none", "probs")
+        else ""
+    )
+    check_choice("activation", activation, choices, hint=hint)
 
 
 def _check_unit_interval(x: Tensor) -> None:
     """With ``activation=None`` the first argument holds probabilities: refuse logits."""
-    if not (_values_on() and x.numel()):
+    if not (get_check_mode() in ("full", "debug") and x.numel()):
         return
     lo, hi = torch.aminmax(x.detach())
     if not (float(lo) >= 0.0 and float(hi) <= 1.0):
@@ -91,19 +90,6 @@ def _check_unit_interval(x: Tensor) -> None:
             f"[{float(lo):g}, {float(hi):g}]; for raw scores pass activation='softmax' "
             "(exclusive classes) or 'sigmoid' (independent masks)"
         )
-
-
-def _check_class_weight(weight: Tensor | None, num_classes: int) -> None:
-    if weight is None or get_check_mode() == "off":
-        return
-    if not isinstance(weight, Tensor) or tuple(weight.shape) != (num_classes,):
-        got = tuple(weight.shape) if isinstance(weight, Tensor) else type(weight).__name__
-        raise LossInputError(
-            f"weight must have shape ({num_classes},), one value per class (dim 1 of logits), "
-            f"got {got}"
-        )
-    if _values_on() and num_classes and float(weight.detach().min()) < 0:
-        raise LossInputError("weight must be >= 0 (a class weight scales that class's loss)")
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -127,13 +113,12 @@ def _region_inputs(
 
     Returns probabilities and targets flattened to ``(N, C, P)`` (float32 for half inputs), both
     zeroed where ignored, and the validity mask."""
-    _check_choice("activation", activation, _ACTIVATIONS)
+    _check_activation(activation)
     # with activation=None the first argument holds probabilities: name it so (the debug mode's
     # "logits that look like probabilities" heuristic must not fire on them)
     pred_name = "logits" if activation else "probs"
     check_floating(pred_name, logits)
-    if not isinstance(targets, Tensor):
-        raise LossInputError(f"{name} must be a torch.Tensor, got {type(targets).__name__}")
+    check_tensor(name, targets)
     if logits.dim() < 2:
         raise LossInputError(
             f"logits must have shape (N, C, *spatial), got {tuple(logits.shape)}; for one image "
@@ -204,14 +189,6 @@ def _region_inputs(
 
 
 # ----------------------------------------------------------------------------- shared maths
-def _ratio(num: Tensor, den: Tensor) -> Tensor:
-    """``num / den`` with ``0 / 0 = 1`` (empty prediction and empty target overlap fully), a
-    finite value and a zero gradient there: the denominator is made safe before dividing, so
-    no NaN reaches the backward pass through the unselected branch of ``where``."""
-    empty = den <= 0
-    return torch.where(empty, 1.0, num / torch.where(empty, 1.0, den))
-
-
 def _sums(r: _Region, *, squared: bool = False) -> tuple[Tensor, Tensor, Tensor]:
     """Per image and class (N, C): intersection, prediction mass, target mass."""
     p, t = r.probs, r.targets
@@ -266,12 +243,12 @@ def _region_loss(
 
 
 def _dice_score(smooth: float) -> Score:
-    return lambda i, p, g: _ratio(2 * i + smooth, p + g + smooth)
+    return lambda i, p, g: ratio(2 * i + smooth, p + g + smooth)
 
 
 def _tversky_score(alpha: float, beta: float, smooth: float) -> Score:
     # false positives P - I = sum p (1 - t), false negatives G - I = sum (1 - p) t
-    return lambda i, p, g: _ratio(i + smooth, i + alpha * (p - i) + beta * (g - i) + smooth)
+    return lambda i, p, g: ratio(i + smooth, i + alpha * (p - i) + beta * (g - i) + smooth)
 
 
 def _common_checks(
@@ -280,9 +257,9 @@ def _common_checks(
     check_reduction(reduction)
     check_option("smooth", smooth, low=0.0)
     if average is not None:
-        _check_choice("average", average, ("macro", "micro"))
+        check_choice("average", average, ("macro", "micro"))
     if isinstance(logits, Tensor) and logits.dim() >= 2:
-        _check_class_weight(weight, logits.shape[1])
+        check_class_weight(weight, logits.shape[1])
 
 
 def _done(out: Tensor, logits: Tensor, **inputs: Tensor | None) -> Tensor:
@@ -410,7 +387,7 @@ def jaccard(
     _common_checks(reduction, smooth, average, weight, logits)
     r = _region_inputs(logits, targets, activation=activation, ignore_index=ignore_index)
     per_image, valid = _region_loss(
-        r, lambda i, p, g: _ratio(i + smooth, p + g - i + smooth), weight=weight, average=average
+        r, lambda i, p, g: ratio(i + smooth, p + g - i + smooth), weight=weight, average=average
     )
     return _done(_reduce_images(per_image, valid, reduction), logits, weight=weight)
 
@@ -609,7 +586,7 @@ def generalized_dice(
         loss function for highly unbalanced segmentations (DLMIA 2017).
     """
     _common_checks(reduction, smooth, None, None, logits)
-    _check_choice("weight_type", weight_type, ("square", "simple", "uniform"))
+    check_choice("weight_type", weight_type, ("square", "simple", "uniform"))
     r = _region_inputs(logits, targets, activation=activation, ignore_index=ignore_index)
     inter, pred, true = _sums(r)
     with torch.no_grad():
@@ -623,7 +600,7 @@ def generalized_dice(
         fill = torch.where(fill > 0, fill, 1.0)  # no class present: uniform weights
         w = torch.where(absent, fill, raw)
         w = w / w.sum(-1, keepdim=True)
-    score = _ratio(2 * (w * inter).sum(-1) + smooth, (w * (pred + true)).sum(-1) + smooth)
+    score = ratio(2 * (w * inter).sum(-1) + smooth, (w * (pred + true)).sum(-1) + smooth)
     image_valid = r.valid.flatten(1).any(-1)
     per_image = torch.where(image_valid, 1 - score, 0.0)
     return _done(_reduce_images(per_image, image_valid, reduction), logits)

@@ -22,17 +22,15 @@ from torch import Tensor
 
 from losskit._checks import (
     LossInputError,
-    check_broadcasts_to,
-    check_floating,
     check_option,
     check_reduction,
     finish,
     native_reduction,
 )
+from losskit._validate import check_param, check_values
 from losskit.losses._regression import (
     _INF,
     _as_compute,
-    _check_values,
     _done,
     _scale_option,
     _spec,
@@ -48,19 +46,6 @@ __all__ = [
 ]
 
 _LOG_2PI = math.log(2 * math.pi)
-
-
-# ----------------------------------------------------------------------------- shared helpers
-def _check_param(name: str, x: Tensor, preds_name: str, preds: Tensor) -> None:
-    """A predicted distribution parameter (variance, scale): a floating tensor of the shape of the
-    predictions or one that broadcasts to it (never widening it)."""
-    if not isinstance(x, Tensor):
-        raise LossInputError(
-            f"{name} must be a torch.Tensor, got {type(x).__name__}; for one value everywhere "
-            f"pass torch.full_like({preds_name}, value)"
-        )
-    check_floating(name, x)
-    check_broadcasts_to(name, x, preds.shape, preds_name)
 
 
 # ----------------------------------------------------------------------------- deviances
@@ -112,9 +97,9 @@ def poisson_nll(
     check_reduction(reduction)
     check_option("eps", eps, low=0.0, low_open=True)
     targets = regression_inputs(preds, targets)
-    _check_values("targets", targets, low=0.0, strict=False, hint="; Poisson targets are counts")
+    check_values("targets", targets, low=0.0, strict=False, hint="; Poisson targets are counts")
     if not log_input:
-        _check_values(
+        check_values(
             "preds",
             preds,
             low=0.0,
@@ -191,7 +176,7 @@ def tweedie_deviance(
         )
     targets = regression_inputs(preds, targets)
     if power != 0:
-        _check_values(
+        check_values(
             "preds",
             preds,
             low=0.0,
@@ -199,9 +184,9 @@ def tweedie_deviance(
             hint=f"; with power={power:g} preds are a mean > 0: apply exp to the model output",
         )
     if 1 <= power < 2:
-        _check_values("targets", targets, low=0.0, strict=False, hint=f" for power={power:g}")
+        check_values("targets", targets, low=0.0, strict=False, hint=f" for power={power:g}")
     elif power >= 2:
-        _check_values("targets", targets, low=0.0, strict=True, hint=f" for power={power:g}")
+        check_values("targets", targets, low=0.0, strict=True, hint=f" for power={power:g}")
     mu, y = _as_compute(preds, targets)
     if power == 0:
         loss = (y - mu) ** 2
@@ -279,8 +264,8 @@ def gaussian_nll(
             "dimension: torch's gaussian_nll_loss would unsqueeze it, broadcasting would not; "
             "pass var.unsqueeze(-1) (one variance per row) or a var of the shape of preds"
         )
-    _check_param("var", var, "preds", preds)
-    _check_values(
+    check_param("var", var, "preds", preds)
+    check_values(
         "var",
         var,
         low=0.0,
@@ -370,8 +355,8 @@ def student_t_nll(
     """
     check_reduction(reduction)
     targets = regression_inputs(preds, targets)
-    _check_param("scale", scale, "preds", preds)
-    _check_values(
+    check_param("scale", scale, "preds", preds)
+    check_values(
         "scale", scale, low=0.0, strict=True, hint="; predict it as F.softplus(raw) + 1e-6"
     )
     _scale_option("df", df, preds, "; degrees of freedom must be positive")
@@ -427,8 +412,8 @@ def crps_gaussian(mean: Tensor, targets: Tensor, std: Tensor, *, reduction: str 
     """
     check_reduction(reduction)
     targets = regression_inputs(mean, targets, name="mean")
-    _check_param("std", std, "mean", mean)
-    _check_values(
+    check_param("std", std, "mean", mean)
+    check_values(
         "std",
         std,
         low=0.0,

@@ -25,7 +25,6 @@ from torch import Tensor
 
 from losskit._checks import (
     LossInputError,
-    check_broadcasts_to,
     check_floating,
     check_option,
     check_reduction,
@@ -37,6 +36,7 @@ from losskit._checks import (
     reduce,
 )
 from losskit._spec import LossSpec, register
+from losskit._validate import check_param, check_values
 
 __all__ = [
     "barron",
@@ -65,28 +65,11 @@ def regression_inputs(preds: Tensor, targets: Tensor, *, name: str = "preds") ->
     return targets if targets.dtype == preds.dtype else targets.to(preds.dtype)
 
 
-def _check_values(name: str, x: Tensor, *, low: float, strict: bool, hint: str = "") -> None:
-    """Full mode only: every value of ``x`` is ``> low`` (``strict``) or ``>= low``. NaN passes
-    here (``finish`` names it if the loss is not finite); one pass over ``x``.
-
-    A generic validator ``_checks`` does not have yet (a candidate to move there)."""
-    if get_check_mode() != "full" or x.numel() == 0:
-        return
-    x = x.detach()
-    bad = x <= low if strict else x < low
-    if bool(bad.any()):
-        lowest = float(x[bad].min())
-        raise LossInputError(
-            f"{name} must be {'>' if strict else '>='} {low:g}, got a minimum of {lowest:g}{hint}"
-        )
-
-
 def _scale_option(name: str, x: float | Tensor, preds: Tensor, hint: str) -> None:
     """A positive hyper-parameter given as a float, or as a tensor broadcasting to ``preds``."""
     if isinstance(x, Tensor):
-        check_floating(name, x)
-        check_broadcasts_to(name, x, preds.shape, "preds")
-        _check_values(name, x, low=0.0, strict=True, hint=hint)
+        check_param(name, x, "preds", preds)
+        check_values(name, x, low=0.0, strict=True, hint=hint)
     else:
         check_option(name, x, low=0.0, high=_INF, low_open=True, high_open=True)
 
@@ -380,9 +363,8 @@ def quantile(
     check_reduction(reduction)
     targets = regression_inputs(preds, targets)
     if isinstance(q, Tensor):
-        check_floating("q", q)
-        check_broadcasts_to("q", q, preds.shape, "preds")
-        if get_check_mode() == "full" and q.numel():
+        check_param("q", q, "preds", preds)
+        if get_check_mode() in ("full", "debug") and q.numel():
             lo, hi = (float(v) for v in torch.aminmax(q.detach()))
             if not (lo >= 0.0 and hi <= 1.0):
                 raise LossInputError(f"q must lie in [0, 1], got values in [{lo:g}, {hi:g}]")
@@ -565,7 +547,7 @@ def msle(preds: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tensor:
     """
     check_reduction(reduction)
     targets = regression_inputs(preds, targets)
-    _check_values(
+    check_values(
         "preds",
         preds,
         low=-1.0,
@@ -573,7 +555,7 @@ def msle(preds: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tensor:
         hint="; msle takes log1p(preds): bound the model output (e.g. softplus), or predict "
         "log1p(y) and use mse",
     )
-    _check_values(
+    check_values(
         "targets",
         targets,
         low=-1.0,
@@ -621,7 +603,7 @@ def mape(preds: Tensor, targets: Tensor, *, eps: float = 0.0, reduction: str = "
     check_reduction(reduction)
     check_option("eps", eps, low=0.0, high=_INF, high_open=True)
     targets = regression_inputs(preds, targets)
-    if eps == 0 and get_check_mode() == "full" and targets.numel():
+    if eps == 0 and get_check_mode() in ("full", "debug") and targets.numel():
         zero = targets.detach() == 0
         if bool(zero.any()):
             first = tuple(int(i) for i in zero.nonzero()[0].tolist())

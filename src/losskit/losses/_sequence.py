@@ -18,7 +18,7 @@ from losskit._checks import (
     get_check_mode,
 )
 from losskit._spec import LossSpec, register
-from losskit.losses._embedding import _check_integer
+from losskit._validate import check_integer
 
 __all__ = ["ctc"]
 
@@ -33,7 +33,7 @@ def _lengths(name: str, lengths: Tensor | Sequence[int] | int) -> Tensor:
             raise LossInputError(
                 f"{name} must be an integer tensor or a sequence of ints, got {lengths!r}"
             ) from err
-    _check_integer(name, lengths, "lengths")
+    check_integer(name, lengths, "lengths")
     return lengths
 
 
@@ -180,7 +180,7 @@ def ctc(
     """
     check_reduction(reduction)
     check_floating("log_probs", log_probs)
-    _check_integer("targets", targets, "labels")
+    check_integer("targets", targets, "labels")
     if log_probs.dim() not in (2, 3):
         raise LossInputError(
             f"log_probs must be time-major (T, N, C), or (T, C) for one sequence, got shape "
@@ -223,7 +223,7 @@ def ctc(
                 f"{tuple(targets.shape)}"
             )
     check_log_probs("log_probs", log_probs)
-    if get_check_mode() == "full":
+    if get_check_mode() in ("full", "debug"):
         _check_ctc_values(
             targets,
             input_lengths.to(device=targets.device, dtype=torch.long),
