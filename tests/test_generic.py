@@ -86,7 +86,10 @@ def test_matches_peer(name: str) -> None:
             assert got.shape == want.shape
             torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
         if not (_info(name).ignore_index or _info(name).weights):
-            torch.testing.assert_close(_call(name, sample), peer(*sample.args, **sample.kwargs))
+            want = peer(*sample.args, **sample.kwargs)
+            if torch.isnan(want).all():  # torch's mean over nothing; ours is 0.0 by policy
+                want = torch.zeros_like(want)
+            torch.testing.assert_close(_call(name, sample), want)
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -1,0 +1,91 @@
+"""How the suite measures: interleaved timing with medians, and peak allocated bytes.
+
+Timing: every variant is warmed up, then calibrated to a batch of calls lasting about
+``target_s``; the rounds run the variants one after another, in an order that alternates every
+round (A B C, C B A, ...), so a slow spell of a shared machine hits each of them alike. The
+figure reported is the median of the rounds, per call.
+
+Memory: the peak of the bytes held by PyTorch's CPU allocator while one call runs, above what
+was held when it started (inputs excluded, gradients included), read from the profiler's
+memory events. It is exact and repeatable: no sampling, no resident-set noise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator
+
+from torch.profiler import ProfilerActivity, profile
+
+Call = Callable[[], object]
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """The profiler's C++ side prints two lines per session on file descriptor 2."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(os.devnull, "w") as null:
+        os.dup2(null.fileno(), 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def peak_bytes(fn: Call) -> int:
+    """Peak of the bytes allocated (above the start) while ``fn()`` runs."""
+    with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
+    now = peak = 0
+    for e in sorted(events, key=lambda e: e.start_ns()):
+        now += e.nbytes()
+        peak = max(peak, now)
+    return peak
+
+
+def _batch(fn: Call, inner: int) -> tuple[float, float]:
+    """Wall and process CPU seconds per call over ``inner`` calls."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    for _ in range(inner):
+        fn()
+    return (time.perf_counter() - wall) / inner, (time.process_time() - cpu) / inner
+
+
+def time_interleaved(
+    calls: dict[str, Call], *, rounds: int = 7, target_s: float = 0.02, warmup: int = 1
+) -> dict[str, dict[str, float]]:
+    """Median (and min, max) wall seconds per call of each variant, measured in interleaved
+    rounds, and the median process CPU seconds (less sensitive to other jobs on the machine,
+    though it counts every thread's time)."""
+    inner: dict[str, int] = {}
+    for name, fn in calls.items():
+        for _ in range(warmup):
+            fn()
+        once = _batch(fn, 1)[0] if target_s > 0 else 1.0
+        inner[name] = max(1, min(10_000, int(target_s / max(once, 1e-7))))
+    walls: dict[str, list[float]] = {name: [] for name in calls}
+    cpus: dict[str, list[float]] = {name: [] for name in calls}
+    order = list(calls)
+    for r in range(rounds):
+        for name in order if r % 2 == 0 else reversed(order):
+            wall, cpu = _batch(calls[name], inner[name])
+            walls[name].append(wall)
+            cpus[name].append(cpu)
+    return {
+        name: {
+            "median_s": statistics.median(walls[name]),
+            "min_s": min(walls[name]),
+            "max_s": max(walls[name]),
+            "median_cpu_s": statistics.median(cpus[name]),
+            "calls_per_round": inner[name],
+            "rounds": rounds,
+        }
+        for name in calls
+    }

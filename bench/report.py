@@ -1,0 +1,190 @@
+"""The suite's outputs: one JSON file with every figure, and Markdown tables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.losses import geomean
+
+NATIVE_TARGET = 1.05  # ours / PyTorch, every size, default checks
+PEER_TARGET = 1.0  # ours / another library, medium and large sizes
+MEMORY_TARGET = 1.0  # peak ours / peak peer, every size (within 1% or 4 KiB)
+
+
+def _x(v: float | None, digits: int = 2) -> str:
+    return "–" if v is None else f"{v:.{digits}f}"
+
+
+def _ms(s: float | None) -> str:
+    if s is None:
+        return "–"
+    return f"{s * 1e3:.3g}"
+
+
+def target_met(entry: dict[str, Any]) -> str:
+    """ "✓" when the time and memory targets hold at every size they apply to, else what fails."""
+    if not entry.get("peer") or entry.get("native") is None:
+        return "no peer"
+    fails = []
+    for size, row in entry["sizes"].items():
+        if "time_ratio" not in row:
+            return "peer error" if "peer_error" in row else "error"
+        limit = NATIVE_TARGET if entry["native"] else PEER_TARGET
+        applies = entry["native"] or size != "small"
+        if applies and row["time_ratio"] > limit:
+            fails.append(f"time {size}")
+        # a few scalars more than the peer are not temporaries: 1% or 4 KiB of slack
+        if row["ours_peak_bytes"] > 1.01 * row["peer_peak_bytes"] + 4096:
+            fails.append(f"mem {size}")
+    return "✓" if not fails else "✗ " + ", ".join(fails)
+
+
+def losses_table(entries: list[dict[str, Any]], sizes: list[str]) -> str:
+    head = (
+        "| loss | peer | "
+        + " | ".join(f"time ours/peer {s}" for s in sizes)
+        + " | "
+        + " | ".join(f"peak mem ours/peer {s}" for s in sizes)
+        + f" | ours ms ({sizes[-1]}) | same value | target |"
+    )
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for e in entries:
+        rows = [e["sizes"].get(s, {}) for s in sizes]
+        diffs = [r["value_rel_diff"] for r in rows if "value_rel_diff" in r]
+        same = "–" if not diffs else ("yes" if max(diffs) < 1e-4 else f"no ({max(diffs):.1e})")
+        peer = e["peer"] or "–"
+        if e.get("native") is True:
+            peer += " (native)"
+        lines.append(
+            f"| {e['loss']} | {peer} | "
+            + " | ".join(_x(r.get("time_ratio")) for r in rows)
+            + " | "
+            + " | ".join(_x(r.get("memory_ratio")) for r in rows)
+            + f" | {_ms(rows[-1].get('ours_s'))} | {same} | {target_met(e)} |"
+        )
+    return "\n".join(lines)
+
+
+def summary(entries: list[dict[str, Any]], sizes: list[str]) -> str:
+    out = []
+    for kind, native in (("PyTorch native", True), ("other libraries", False)):
+        group = [e for e in entries if e.get("native") is native and e.get("peer")]
+        if not group:
+            continue
+        met = sum(target_met(e) == "✓" for e in group)
+        ratios = {
+            s: geomean(
+                [
+                    e["sizes"][s]["time_ratio"]
+                    for e in group
+                    if "time_ratio" in e["sizes"].get(s, {})
+                ]
+            )
+            for s in sizes
+        }
+        cpu = {
+            s: geomean(
+                [
+                    e["sizes"][s]["cpu_time_ratio"]
+                    for e in group
+                    if "cpu_time_ratio" in e["sizes"].get(s, {})
+                ]
+            )
+            for s in sizes
+        }
+        out.append(
+            f"- against {kind}: {met} of {len(group)} losses meet the target; geometric mean "
+            "of time ours/peer: "
+            + ", ".join(f"{s} {v:.2f}" for s, v in ratios.items())
+            + " (of CPU time: "
+            + ", ".join(f"{s} {v:.2f}" for s, v in cpu.items())
+            + ")"
+        )
+    no_peer = [e["loss"] for e in entries if not e.get("peer")]
+    if no_peer:
+        out.append(f"- no peer installed has the same maths ({len(no_peer)}): {', '.join(no_peer)}")
+    return "\n".join(out)
+
+
+def checks_table(rows: list[dict[str, Any]]) -> str:
+    good = [r for r in rows if "full_over_off" in r]
+    lines = [
+        "| loss | full / off | shapes / off | off ms |",
+        "|---|---|---|---|",
+    ]
+    for r in sorted(good, key=lambda r: -r["full_over_off"]):
+        lines.append(
+            f"| {r['loss']} | {_x(r['full_over_off'])} | {_x(r['shapes_over_off'])} | "
+            f"{_ms(r['off_s'])} |"
+        )
+    if good:
+        lines.append(
+            f"| **geometric mean** | **{geomean([r['full_over_off'] for r in good]):.2f}** | "
+            f"**{geomean([r['shapes_over_off'] for r in good]):.2f}** | |"
+        )
+    return "\n".join(lines)
+
+
+def lce_table(runs: dict[str, dict[str, Any]]) -> str:
+    lines = []
+    for r in runs.values():
+        s = r["shape"]
+        lines.append(
+            f"**N={s['N']}, D={s['D']}, V={s['V']}** (chunk {r['chunk_size']} rows; logits "
+            f"{r['logits_bytes'] / 2**20:.0f} MiB; gradients {r['gradient_bytes'] / 2**20:.0f} "
+            f"MiB; {r['threads']} threads; median of {r['rounds']} interleaved rounds, torch_chunked: "
+            "one call)\n"
+        )
+        lines.append("| variant | median s | GFLOP/s (6NDV) | extra peak MiB | ours / this (time) "
+                     "| ours / this (memory) |")  # fmt: skip
+        lines.append("|---|---|---|---|---|---|")
+        ours = r["variants"]["losskit"]
+        for v, row in r["variants"].items():
+            peak = row["peak_bytes"]
+            lines.append(
+                f"| {v} | {row['median_s']:.2f} | {row['gflops']:.1f} | "
+                f"{'–' if peak is None else f'{peak / 2**20:.0f}'} | "
+                f"{'' if v == 'losskit' else _x(ours['median_s'] / row['median_s'])} | "
+                f"{'' if v == 'losskit' or not peak else _x(ours['peak_bytes'] / peak, 3)} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def training_text(t: dict[str, Any]) -> str:
+    if "pending" in t:
+        return f"pending: {t['pending']}"
+    return (
+        f"`losskit.train.fit` ({t['model']} model, {t['loss']}, {t['n_train']} {t['data']} "
+        f"images, batches of {t['batch_size']}, {t['threads']} thread): "
+        f"{t['losskit_fit_s_per_epoch'] * 1e3:.2f} ms per epoch vs "
+        f"{t['hand_written_s_per_epoch'] * 1e3:.2f} ms for the hand-written loop: "
+        f"ratio **{t['ratio']:.2f}** (target <= 1.1)."
+    )
+
+
+def markdown(result: dict[str, Any]) -> str:
+    meta = result["meta"]
+    parts = [
+        "# losskit benchmark",
+        "",
+        f"{meta['date']}; torch {meta['versions']['torch']}, {meta['threads']} threads, "
+        f"{meta['cpu']}; peers: "
+        + ", ".join(f"{k} {v}" for k, v in meta["versions"].items() if k != "torch")
+        + f"; `{meta['command']}`. Forward + backward, fp32, default check mode, medians of "
+        f"{meta['rounds']} interleaved rounds; peak = allocator bytes above the inputs.",
+        "",
+    ]
+    if "losses" in result:
+        sizes = meta["sizes"]
+        parts += ["## Every loss against its peer", "", summary(result["losses"], sizes), ""]
+        parts += [losses_table(result["losses"], sizes), ""]
+        if result.get("missing"):
+            parts += [f"Registered losses without a bench case: {', '.join(result['missing'])}", ""]
+    if "check_modes" in result:
+        parts += ["## Cost of the check modes", "", checks_table(result["check_modes"]), ""]
+    if "lce" in result:
+        parts += ["## linear_cross_entropy", "", lce_table(result["lce"]), ""]
+    if "training" in result:
+        parts += ["## Training loop overhead", "", training_text(result["training"]), ""]
+    return "\n".join(parts)
