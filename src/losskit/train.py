@@ -27,7 +27,7 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from losskit._checks import LossInputError, check_option
+from losskit._checks import LossInputError, check_option, checks, get_check_mode
 from losskit._spec import get_spec
 from losskit._threads import torch_threads
 from losskit.data import BinaryDataset
@@ -153,6 +153,8 @@ def evaluate(model: nn.Module, x: Tensor, y: Tensor) -> float:
     counts as a 3 when its logit is above 0 (its sigmoid above 0.5)."""
     model.eval()
     logits = model(x).squeeze(-1)  # (N, 1) -> (N,)
+    if not bool(torch.isfinite(logits).all()):
+        return math.nan  # the model has overflowed: no accuracy to speak of
     return float(accuracy(logits, y, logits=True))
 
 
@@ -190,6 +192,7 @@ def fit(
     start = time.perf_counter()
 
     diverged = False
+    hot_mode = "shapes" if get_check_mode() in ("full", "debug") else get_check_mode()
     bar = tqdm(range(epochs), desc=f"{loss:>16}", unit="epoch", disable=not progress)
     for _ in bar:  # 6. repeat: one pass over the shuffled training set per epoch
         model.train()
@@ -201,11 +204,10 @@ def fit(
 
             # 2. predict: one logit per image
             logits = model(xb).squeeze(-1)  # (B, 1) -> (B,)
-            diverged = not bool(torch.isfinite(logits).all())
-            if diverged:
-                break
-            # 3. loss: how far the predictions are from the targets
-            batch_loss = loss_fn(logits, yb)
+            # 3. loss: how far the predictions are from the targets (inputs fully checked on
+            # the first batch, shapes only after it: the checks cost nothing in the hot loop)
+            with checks(hot_mode if i or train_loss else get_check_mode()):  # type: ignore[arg-type]
+                batch_loss = loss_fn(logits, yb)
             # 4. gradient: d(loss)/d(weight) for every weight, into p.grad
             batch_loss.backward()  # type: ignore[no-untyped-call]
             # 5. step: move each weight a little against its gradient, then forget the gradient
@@ -216,13 +218,15 @@ def fit(
                     p.grad = None
 
             total += batch_loss.item() * len(idx)
-        # 7. stop: early if the outputs or the loss overflowed (a learning rate too large for this
-        # loss), else after the last epoch; the validation curve says whether that was enough
-        if diverged or not math.isfinite(total):
-            diverged = True
+        # 7. stop: early if the loss or the outputs overflowed (a learning rate too large for this
+        # loss; evaluate gives NaN for non-finite outputs), else after the last epoch; the
+        # validation curve says whether that was enough
+        accuracy_now = evaluate(model, data.x_valid, data.y_valid)
+        diverged = not (math.isfinite(total) and math.isfinite(accuracy_now))
+        if diverged:
             break
         train_loss.append(total / n)
-        valid_accuracy.append(evaluate(model, data.x_valid, data.y_valid))
+        valid_accuracy.append(accuracy_now)
         bar.set_postfix(loss=f"{train_loss[-1]:.4f}", valid_acc=f"{valid_accuracy[-1]:.3f}")
     bar.close()
 
