@@ -263,8 +263,16 @@ def check_real(name: str, x: Tensor) -> None:
 def check_binary_targets(name: str, targets: Tensor, *, soft: bool) -> None:
     """Binary targets: ``{0, 1}``, or ``[0, 1]`` when ``soft``. Any real or bool dtype."""
     check_real(name, targets)
-    if not _values_on() or targets.numel() == 0:
+    if not _values_on() or targets.numel() == 0 or targets.dtype == torch.bool:
         return
+    if not soft and targets.is_floating_point():
+        # Fast path, one fused kernel and one reduction: t - t*t is exactly 0 for t in {0, 1},
+        # positive for fractions and negative outside [0, 1] (NaN for NaN). Only a failure pays
+        # for the passes below, which say what is wrong.
+        t = targets.detach()
+        lo0, hi0 = torch.aminmax(torch.addcmul(t, t, t, value=-1))
+        if float(lo0) == 0.0 and float(hi0) == 0.0:
+            return
     lo, hi = _range(targets)
     if not (lo >= 0.0 and hi <= 1.0):  # also false for NaN
         hint = (
@@ -276,7 +284,7 @@ def check_binary_targets(name: str, targets: Tensor, *, soft: bool) -> None:
             f"{name} must lie in [0, 1]{'' if soft else ' (0 or 1)'}, got values in [{lo:g}, {hi:g}]"
             + hint
         )
-    if not soft:
+    if not soft and targets.is_floating_point():  # integers in [0, 1] are 0 or 1
         off = ((targets != 0) & (targets != 1)).any()
         if bool(off):
             raise LossInputError(
