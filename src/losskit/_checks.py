@@ -28,6 +28,7 @@ parameter). It is never a silent NaN. PyTorch returns NaN there; losskit differs
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 from collections.abc import Sequence
 from typing import Literal
@@ -39,6 +40,7 @@ __all__ = [
     "CheckMode",
     "LossInputError",
     "Reduction",
+    "all_finite",
     "check_binary_targets",
     "check_broadcasts_to",
     "check_choice",
@@ -330,9 +332,13 @@ def check_labels(name: str, labels: Tensor, num_classes: int, *, ignore_index: i
         )
     if not _values_on() or labels.numel() == 0:
         return
-    keep = labels if ignore_index is None else labels[labels != ignore_index]
-    if keep.numel() == 0:
+    # Fast path without a sync-heavy boolean index: ignored labels are read as 0 (a valid class),
+    # so one `where` and one `aminmax` decide; only a failure pays for the exact range below.
+    mapped = labels if ignore_index is None else torch.where(labels == ignore_index, 0, labels)
+    lo0, hi0 = torch.aminmax(mapped)
+    if int(lo0) >= 0 and int(hi0) < num_classes:
         return
+    keep = labels if ignore_index is None else labels[labels != ignore_index]
     lo, hi = _range(keep)
     if lo < 0 or hi >= num_classes:
         ign = "" if ignore_index is None else f" or ignore_index={ignore_index}"
@@ -433,12 +439,18 @@ def ratio(num: Tensor, den: Tensor) -> Tensor:
     return torch.where(empty, 1.0, num / torch.where(empty, 1.0, den))
 
 
+def all_finite(x: Tensor) -> bool:
+    """Whether every value of ``x`` is finite. A one-element tensor is read with ``.item()``
+    (about 1 us, against about 25 us for ``isfinite(x).all()`` on a scalar)."""
+    if x.numel() == 1:
+        return math.isfinite(x.item())
+    return bool(torch.isfinite(x.detach()).all())
+
+
 def finish(result: Tensor, **inputs: Tensor | None) -> Tensor:
     """Final check in ``"full"`` mode: a non-finite result caused by non-finite input is refused,
     naming the argument. Cost when the result is finite: one test on the (usually scalar) result."""
-    if not _values_on() or result.numel() == 0:
-        return result
-    if bool(torch.isfinite(result.detach()).all()):
+    if not _values_on() or result.numel() == 0 or all_finite(result):
         return result
     for name, x in inputs.items():
         if x is None or not x.is_floating_point():

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from losskit._checks import (
+    all_finite,
     check_binary_targets,
     check_broadcasts_to,
     check_floating,
@@ -210,7 +211,7 @@ def bce_with_logits(
     result = reduce(out, reduction)
     if (
         get_check_mode() in ("full", "debug")
-        and not bool(torch.isfinite(result.detach()).all())
+        and not all_finite(result)
         and bool(torch.isinf(logits.detach()).any())
     ):
         result = reduce(_bce_with_logits_limits(logits, targets, weight, pos_weight), reduction)
