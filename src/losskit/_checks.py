@@ -212,7 +212,7 @@ def check_same_shape(name_a: str, a: Tensor, name_b: str, b: Tensor) -> None:
         return
     sa, sb = _shape(a), _shape(b)
     try:
-        wide: tuple[int, ...] | None = tuple(torch.broadcast_shapes(a.shape, b.shape))
+        wide: tuple[int, ...] | None = tuple(torch.broadcast_shapes(a.shape, b.shape))  # type: ignore[no-untyped-call]
     except RuntimeError:
         wide = None
     msg = f"{name_a} {sa} vs {name_b} {sb}: shapes must match exactly"
@@ -240,7 +240,7 @@ def check_broadcasts_to(name: str, x: Tensor | None, shape: torch.Size, what: st
     if not isinstance(x, Tensor):
         raise LossInputError(f"{name} must be a torch.Tensor or None, got {type(x).__name__}")
     try:
-        ok = torch.broadcast_shapes(x.shape, shape) == shape
+        ok = torch.broadcast_shapes(x.shape, shape) == shape  # type: ignore[no-untyped-call]
     except RuntimeError:
         ok = False
     if not ok:

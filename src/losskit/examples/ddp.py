@@ -82,7 +82,7 @@ def train(sizes: list[int], rank: int) -> tuple[list[float], nn.Module]:
         # backward: DDP averages the ranks' gradients; each loss above is this rank's share,
         # so the average is the gradient of the single-process loss
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]
 
         # update
         optimizer.step()
