@@ -18,6 +18,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from torch.profiler import ProfilerActivity, profile
 
@@ -60,10 +61,11 @@ def _batch(fn: Call, inner: int) -> tuple[float, float]:
 
 def time_interleaved(
     calls: dict[str, Call], *, rounds: int = 7, target_s: float = 0.02, warmup: int = 1
-) -> dict[str, dict[str, float]]:
+) -> dict[str, dict[str, Any]]:
     """Median (and min, max) wall seconds per call of each variant, measured in interleaved
     rounds, and the median process CPU seconds (less sensitive to other jobs on the machine,
-    though it counts every thread's time)."""
+    though it counts every thread's time). ``round_s`` keeps each round's figure, in order, for
+    ratios taken round by round (:func:`paired_ratio`)."""
     inner: dict[str, int] = {}
     for name, fn in calls.items():
         for _ in range(warmup):
@@ -84,8 +86,16 @@ def time_interleaved(
             "min_s": min(walls[name]),
             "max_s": max(walls[name]),
             "median_cpu_s": statistics.median(cpus[name]),
+            "round_s": walls[name],
             "calls_per_round": inner[name],
             "rounds": rounds,
         }
         for name in calls
     }
+
+
+def paired_ratio(times: dict[str, dict[str, Any]], num: str, den: str) -> float:
+    """Median over rounds of ``num``'s time over ``den``'s in the same round: the two ran
+    back to back, so a slow spell of the machine slows both and cancels in the ratio."""
+    pairs = zip(times[num]["round_s"], times[den]["round_s"], strict=True)
+    return statistics.median(a / b for a, b in pairs)

@@ -11,6 +11,9 @@ result is returned in the dtype of the logits.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -56,12 +59,24 @@ def _class_dim(x: Tensor) -> int:
 
 
 def class_inputs(
-    name: str, scores: Tensor, labels: Tensor, *, weight: Tensor | None, ignore_index: int | None
+    name: str,
+    scores: Tensor,
+    labels: Tensor,
+    *,
+    weight: Tensor | None,
+    ignore_index: int | None,
+    kernel_bounds: bool = False,
 ) -> int:
-    """Shared checks of every loss over class scores with integer labels. Returns C."""
+    """Shared checks of every loss over class scores with integer labels. Returns C.
+
+    ``kernel_bounds``: the loss calls a PyTorch kernel that bounds-checks the labels itself on
+    CPU (``nll_loss``, ``cross_entropy``) inside :func:`labels_explained`; there the range is
+    not read twice: a failure of the kernel is explained after the fact. On other devices (a
+    CUDA device-side assert cannot be caught) the range is checked first, as for every loss."""
     check_tensor("labels", labels)
     num_classes = check_class_logits(name, scores, "labels", labels)
-    check_labels("labels", labels, num_classes, ignore_index=ignore_index)
+    if not (kernel_bounds and labels.device.type == "cpu"):
+        check_labels("labels", labels, num_classes, ignore_index=ignore_index)
     if weight is not None and tuple(weight.shape) != (num_classes,):
         raise LossInputError(
             f"weight must have shape ({num_classes},), one value per class, got "
@@ -69,6 +84,21 @@ def class_inputs(
             "the result yourself"
         )
     return num_classes
+
+
+@contextlib.contextmanager
+def labels_explained(labels: Tensor, num_classes: int, ignore_index: int | None) -> Iterator[None]:
+    """Around a kernel that bounds-checks labels (see ``class_inputs(kernel_bounds=True)``): its
+    error becomes losskit's message naming the values, the likely cause and the fix. In
+    ``"shapes"`` and ``"off"`` modes the kernel's own error passes unchanged."""
+    try:
+        yield
+    except (IndexError, RuntimeError):
+        try:
+            check_labels("labels", labels, num_classes, ignore_index=ignore_index)
+        except LossInputError as clear:
+            raise clear from None  # the kernel's error says less; do not chain it
+        raise
 
 
 def class_weighted_mean(
@@ -154,28 +184,25 @@ def cross_entropy(
             f"normalizer applies to reduction='mean' only, got reduction={reduction!r}"
         )
     check_option("label_smoothing", label_smoothing, low=0.0, high=1.0)
-    class_inputs("logits", logits, labels, weight=weight, ignore_index=ignore_index)
+    num_classes = class_inputs(
+        "logits", logits, labels, weight=weight, ignore_index=ignore_index, kernel_bounds=True
+    )
     labels = labels.long()
-    if reduction != "mean":
-        out = F.cross_entropy(
-            logits,
-            labels,
-            weight=weight,
-            ignore_index=ignore_index,
-            label_smoothing=label_smoothing,
-            reduction=reduction,
-        )
-    else:
+    with labels_explained(labels, num_classes, ignore_index):
         total = F.cross_entropy(
             logits,
             labels,
             weight=weight,
             ignore_index=ignore_index,
             label_smoothing=label_smoothing,
-            reduction="sum",
+            reduction="sum" if reduction == "mean" else reduction,
         )
-        out = class_weighted_mean(
-            total, labels, weight=weight, ignore_index=ignore_index, normalizer=normalizer
+        out = (
+            class_weighted_mean(
+                total, labels, weight=weight, ignore_index=ignore_index, normalizer=normalizer
+            )
+            if reduction == "mean"
+            else total
         )
     return finish(out, logits=logits, weight=weight)
 
@@ -224,19 +251,25 @@ def nll(
         raise LossInputError(
             f"normalizer applies to reduction='mean' only, got reduction={reduction!r}"
         )
-    class_inputs("log_probs", log_probs, labels, weight=weight, ignore_index=ignore_index)
+    num_classes = class_inputs(
+        "log_probs", log_probs, labels, weight=weight, ignore_index=ignore_index, kernel_bounds=True
+    )
     check_log_probs("log_probs", log_probs)
     labels = labels.long()
-    if reduction != "mean":
-        out = F.nll_loss(
-            log_probs, labels, weight=weight, ignore_index=ignore_index, reduction=reduction
-        )
-    else:
+    with labels_explained(labels, num_classes, ignore_index):
         total = F.nll_loss(
-            log_probs, labels, weight=weight, ignore_index=ignore_index, reduction="sum"
+            log_probs,
+            labels,
+            weight=weight,
+            ignore_index=ignore_index,
+            reduction="sum" if reduction == "mean" else reduction,
         )
-        out = class_weighted_mean(
-            total, labels, weight=weight, ignore_index=ignore_index, normalizer=normalizer
+        out = (
+            class_weighted_mean(
+                total, labels, weight=weight, ignore_index=ignore_index, normalizer=normalizer
+            )
+            if reduction == "mean"
+            else total
         )
     return finish(out, log_probs=log_probs, weight=weight)
 

@@ -50,6 +50,7 @@ from losskit._checks import (
     get_check_mode,
     masked_mean,
     ratio,
+    spot,
 )
 from losskit._spec import LossSpec, register
 from losskit._validate import check_class_weight
@@ -83,8 +84,9 @@ def _check_unit_interval(x: Tensor) -> None:
     """With ``activation=None`` the first argument holds probabilities: refuse logits."""
     if not (get_check_mode() in ("full", "debug") and x.numel()):
         return
-    lo, hi = torch.aminmax(x.detach())
+    lo, hi = torch.aminmax(spot(x))
     if not (float(lo) >= 0.0 and float(hi) <= 1.0):
+        lo, hi = torch.aminmax(x.detach())
         raise LossInputError(
             f"with activation=None, logits must be probabilities in [0, 1], got values in "
             f"[{float(lo):g}, {float(hi):g}]; for raw scores pass activation='softmax' "

@@ -81,10 +81,17 @@ def _as_compute(preds: Tensor, *others: Tensor | float) -> list[Any]:
     return [p, *(o.to(p.dtype) if isinstance(o, Tensor) else o for o in others)]
 
 
-def _done(loss: Tensor, reduction: str, like: Tensor, /, **inputs: Tensor | None) -> Tensor:
+def _done(
+    loss: Tensor,
+    reduction: str,
+    like: Tensor,
+    /,
+    explain: Callable[[], None] | None = None,
+    **inputs: Tensor | None,
+) -> Tensor:
     """Reduce, return in the dtype of ``like`` (the predictions), and diagnose non-finite
-    input."""
-    return finish(reduce(loss, reduction).to(like.dtype), **inputs)
+    input (``explain`` first, see :func:`losskit._checks.finish`)."""
+    return finish(reduce(loss, reduction).to(like.dtype), explain, **inputs)
 
 
 # ----------------------------------------------------------------------------- squared / absolute
@@ -603,18 +610,24 @@ def mape(preds: Tensor, targets: Tensor, *, eps: float = 0.0, reduction: str = "
     check_reduction(reduction)
     check_option("eps", eps, low=0.0, high=_INF, high_open=True)
     targets = regression_inputs(preds, targets)
-    if eps == 0 and get_check_mode() in ("full", "debug") and targets.numel():
+
+    def zero_targets() -> None:
+        # Run by finish() only when the result is not finite: a zero target with eps=0 always
+        # makes it so (x/0 is inf, 0/0 NaN), so the check costs nothing on finite results.
         zero = targets.detach() == 0
-        if bool(zero.any()):
+        if eps == 0 and bool(zero.any()):
             first = tuple(int(i) for i in zero.nonzero()[0].tolist())
             raise LossInputError(
                 f"targets hold {int(zero.sum())} zero(s) (the first at index {first}): mape "
                 "divides by |targets|, so its value there is infinite; drop those elements, use "
                 "mae, or pass eps (e.g. eps=1e-7, as Keras) to clamp the denominator"
             )
+
     p, t = _as_compute(preds, targets)
     denom = t.abs().clamp(min=eps) if eps > 0 else t.abs()
-    return _done((p - t).abs() / denom, reduction, preds, preds=preds, targets=targets)
+    return _done(
+        (p - t).abs() / denom, reduction, preds, zero_targets, preds=preds, targets=targets
+    )
 
 
 # ----------------------------------------------------------------------------- the registry
