@@ -107,7 +107,6 @@ def bench_check_modes(
         )
     except Exception as exc:
         return {"loss": name, "error": f"{type(exc).__name__}: {str(exc)[:200]}"}
-    off = times["off"]["median_s"]
     return {
         "loss": name,
         "elements": SIZES[size],

@@ -3,6 +3,7 @@ for a mean over nothing."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 
 import pytest
@@ -167,3 +168,139 @@ def test_debug_mode_catches_probabilities_given_to_a_logits_loss() -> None:
             losskit.cross_entropy(
                 torch.softmax(torch.randn(8, 4), 1), torch.zeros(8, dtype=torch.long)
             )
+
+
+# ----------------------------------------------------------------------------- the spot sample
+def _positions_read(x: torch.Tensor) -> set[int]:
+    """Flat indices of ``x`` that ``spot`` reads, found by marking every element with its index."""
+    from losskit._checks import spot
+
+    marked = torch.arange(x.numel(), dtype=torch.float64).reshape(x.shape)
+    if not x.is_contiguous():
+        marked = marked.t().contiguous().t()  # the same layout as x
+    return {int(v) for v in spot(marked).flatten().tolist()}
+
+
+@pytest.mark.parametrize("n", [4097, 100_000, 1_234_567])
+def test_spot_reads_first_last_and_evenly_spread_blocks(n: int) -> None:
+    read = _positions_read(torch.zeros(n))
+    assert {0, n - 1} <= read
+    assert 4096 <= len(read) <= 16 * (256 + 15)
+    # 16 runs of consecutive indices, no gap wider than n / 15
+    ordered = sorted(read)
+    gaps = [b - a for a, b in itertools.pairwise(ordered) if b - a > 1]
+    assert len(gaps) <= 15 and max(gaps, default=0) <= n // 15 + 1
+
+
+def test_spot_of_a_small_or_debug_tensor_is_all_of_it() -> None:
+    assert len(_positions_read(torch.zeros(4096))) == 4096
+    with losskit.checks("debug"):
+        assert len(_positions_read(torch.zeros(50_000))) == 50_000
+
+
+def test_spot_of_a_non_contiguous_tensor_spans_both_dims() -> None:
+    from losskit._checks import spot
+
+    x = torch.arange(1000 * 300, dtype=torch.float64).reshape(300, 1000).t()  # (1000, 300)
+    s = spot(x)
+    assert 1000 <= s.numel() <= 8192
+    rows = {int(v) % 1000 for v in s.flatten().tolist()}  # x[i, j] = j * 1000 + i
+    cols = {int(v) // 1000 for v in s.flatten().tolist()}
+    assert min(rows) == 0 and max(rows) > 900 and min(cols) == 0 and max(cols) > 250
+
+
+def test_full_mode_catches_systematic_errors_in_large_tensors() -> None:
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(100_000, generator=g)
+    targets = torch.randint(0, 2, (100_000,), generator=g).float()
+    with pytest.raises(losskit.LossInputError, match="probabilities in"):
+        losskit.bce(logits, targets)  # logits where probabilities belong
+    with pytest.raises(losskit.LossInputError, match=r"must be 0 or 1|lie in"):
+        losskit.hinge(logits, targets * 255)  # a 0/255 mask
+    with pytest.raises(losskit.LossInputError, match="-1 or \\+1"):
+        losskit.margin_ranking(logits, logits.flip(0), targets)  # 0/1 where -1/+1 belong
+    log_probs = torch.log_softmax(torch.randn(1000, 100, generator=g), 0)  # the wrong dim
+    with pytest.raises(losskit.LossInputError, match="summing to 1"):
+        losskit.kl_div(log_probs, torch.softmax(torch.randn(1000, 100, generator=g), 1))
+    with pytest.raises(losskit.LossInputError, match="log-probabilities"):
+        losskit.nll(torch.randn(1000, 100, generator=g), torch.zeros(1000, dtype=torch.long))
+
+
+def test_a_lone_bad_value_outside_the_sample_needs_debug_mode() -> None:
+    # The documented price of the sample: one bad value between the blocks of a large floating
+    # tensor passes "full" and is refused by "debug", which reads every value.
+    n = 100_000
+    probs = torch.full((n,), 0.5)
+    targets = torch.ones(n)
+    middle = 16 * 256 // 2 + n // 30  # between block 0 and block 1 (blocks start n/15 apart)
+    assert middle not in _positions_read(probs)
+    probs[middle] = 1.5
+    losskit.brier(probs, targets)  # full: not seen
+    with losskit.checks("debug"), pytest.raises(losskit.LossInputError, match="probabilities"):
+        losskit.brier(probs, targets)
+    soft = torch.ones(n)
+    soft[middle] = 0.5
+    logits = torch.randn(n, generator=torch.Generator().manual_seed(0))
+    losskit.hinge(logits, soft)
+    with losskit.checks("debug"), pytest.raises(losskit.LossInputError, match="0 or 1"):
+        losskit.hinge(logits, soft)
+    row = torch.log_softmax(torch.randn(1000, 10), 1)
+    row[500] -= 1.0  # one unnormalised row, not among the 4 sampled
+    target = torch.softmax(torch.randn(1000, 10), 1)
+    losskit.kl_div(row, target)
+    with losskit.checks("debug"), pytest.raises(losskit.LossInputError, match="summing to 1"):
+        losskit.kl_div(row, target)
+
+
+def test_integer_labels_are_read_whole_in_full_mode() -> None:
+    labels = torch.zeros(100_000, dtype=torch.long)
+    labels[54_321] = 7
+    with pytest.raises(losskit.LossInputError, match=r"\[0, 5\)"):
+        losskit.cross_entropy(torch.randn(100_000, 5), labels)
+    with pytest.raises(losskit.LossInputError, match=r"\[0, 5\)"):
+        losskit.softmax_focal(torch.randn(100_000, 5), labels)
+
+
+# ----------------------------------------------------------------------------- cheap diagnosis
+def test_all_finite_survives_an_overflowing_sum() -> None:
+    from losskit._checks import all_finite
+
+    big = torch.full((100_000,), 60_000.0, dtype=torch.float16)  # finite; the fp16 sum is inf
+    assert torch.isinf(big.sum())
+    assert all_finite(big)
+    for bad in (float("inf"), float("-inf"), float("nan")):
+        x = torch.zeros(1000)
+        x[123] = bad
+        assert not all_finite(x)
+    pair = torch.zeros(1000)
+    pair[1], pair[2] = float("inf"), float("-inf")  # sums to NaN, still non-finite
+    assert not all_finite(pair)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_mape_zero_targets_refused_after_the_fact(reduction: str) -> None:
+    preds = torch.tensor([1.0, 0.0, 2.0, 3.0])
+    targets = torch.tensor([1.0, 0.0, 0.0, 3.0])
+    with pytest.raises(losskit.LossInputError, match=r"2 zero\(s\) \(the first at index \(1,\)\)"):
+        losskit.mape(preds, targets, reduction=reduction)
+    with losskit.checks("off"):
+        out = losskit.mape(preds, targets, reduction=reduction)
+    assert not torch.isfinite(out).all()
+    # with eps the denominator is clamped and the result finite: nothing to refuse
+    assert torch.isfinite(losskit.mape(preds, targets, eps=1e-3, reduction=reduction)).all()
+
+
+def test_kernel_label_errors_become_clear_messages() -> None:
+    logits = torch.randn(4, 3)
+    bad = torch.tensor([0, 1, 2, 3])
+    for call in (
+        lambda: losskit.cross_entropy(logits, bad),
+        lambda: losskit.cross_entropy(logits, bad, reduction="none"),
+        lambda: losskit.cross_entropy(logits, bad, label_smoothing=0.1, weight=torch.ones(3)),
+        lambda: losskit.nll(torch.log_softmax(logits, 1), bad),
+    ):
+        with pytest.raises(losskit.LossInputError, match=r"must lie in \[0, 3\)") as info:
+            call()
+        assert info.value.__suppress_context__  # the kernel's terser error is not chained
+    with losskit.checks("shapes"), pytest.raises(IndexError, match="out of bounds"):
+        losskit.cross_entropy(logits, bad)  # raw PyTorch behaviour below "full"

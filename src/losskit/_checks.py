@@ -306,20 +306,27 @@ _SPOT_BLOCKS, _SPOT_BLOCK = 16, 256  # a spot check reads 4096 values of a large
 
 
 def spot(x: Tensor) -> Tensor:
-    """The values a ``"full"``-mode check of *predictions* reads: all of ``x`` up to 4096
-    elements (and in ``"debug"`` mode), else a view of 16 blocks of 256 consecutive elements
-    spread evenly from the first to (about) the last. Predictions of the wrong kind (logits where
-    probabilities belong, probabilities where log-probabilities belong) come from a missing or
-    doubled activation, which shows on every value; a pass over all of them would cost 10-20 %
-    of a forward+backward of a cheap loss at 1e5 elements, the sample about 2 %. Targets and
-    labels, whose errors can sit in one element, are always read whole."""
+    """The values a ``"full"``-mode check of a floating tensor reads: all of ``x`` up to 4096
+    elements (and in ``"debug"`` mode), else a detached view of 16 evenly spaced blocks of about
+    256 consecutive elements, the first starting at element 0 and the last ending at the last
+    element (a non-contiguous ``x``: an evenly strided sub-grid of about 4096 elements).
+
+    Why a sample: the input errors a value check exists for (logits where probabilities belong,
+    0/255 masks, -1/+1 labels in a 0/1 loss, a softmax over the wrong dim) come from a missing
+    or wrong transform and show on nearly every value. Reading every value costs a pass over the
+    tensor plus its dispatch, 10-25 % of a forward+backward of a cheap loss at 1e5 elements and
+    more per call as tensors grow; the sample costs the same few microseconds at any size.
+    ``"debug"`` reads everything. Integer labels are always read whole (one value per item, and
+    an out-of-range label is a device assert on CUDA)."""
     n = x.numel()
     x = x.detach()
     if n <= _SPOT_BLOCKS * _SPOT_BLOCK or _state.mode == "debug":
         return x
     if x.is_contiguous():
-        stride = (n - _SPOT_BLOCK) // (_SPOT_BLOCKS - 1)
-        return x.as_strided((_SPOT_BLOCKS, _SPOT_BLOCK), (stride, 1), x.storage_offset())
+        # blocks `stride` apart, lengthened by the remainder (< 16) so the last ends at n
+        stride, extra = divmod(n - _SPOT_BLOCK, _SPOT_BLOCKS - 1)
+        size = (_SPOT_BLOCKS, _SPOT_BLOCK + extra)
+        return x.as_strided(size, (stride, 1), x.storage_offset())
     per_dim = max(2, round((_SPOT_BLOCKS * _SPOT_BLOCK) ** (1 / x.dim())))
     index = tuple(slice(None, None, max(1, -(-size // per_dim))) for size in x.shape)
     return x[index]
