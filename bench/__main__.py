@@ -99,11 +99,13 @@ def main(argv: list[str] | None = None) -> int:
         section_s["losses"] = round(time.perf_counter() - t0, 1)
     if "checks" in sections:
         t0 = time.perf_counter()
-        size = "small" if args.quick else "medium"
+        # the target is stated from 1e5 elements up: medium and large unless --sizes says
+        check_sizes = ["small"] if args.quick else [s for s in sizes if s != "small"]
         # a ratio near 1 needs more rounds than a ratio of two libraries to be read to 0.01
         check_rounds = args.rounds or (1 if args.quick else 15)
         result["check_modes"] = [
             r
+            for size in check_sizes
             for n in names
             if (r := losses.bench_check_modes(n, size, rounds=check_rounds, target_s=target_s))
         ]

@@ -106,9 +106,10 @@ def bench_check_modes(
             {m: in_mode(m) for m in ("full", "shapes", "off")}, rounds=rounds, target_s=target_s
         )
     except Exception as exc:
-        return {"loss": name, "error": f"{type(exc).__name__}: {str(exc)[:200]}"}
+        return {"loss": name, "size": size, "error": f"{type(exc).__name__}: {str(exc)[:200]}"}
     return {
         "loss": name,
+        "size": size,
         "elements": SIZES[size],
         **{f"{m}_s": t["median_s"] for m, t in times.items()},
         "full_over_off": paired_ratio(times, "full", "off"),

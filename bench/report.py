@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from bench.losses import geomean
@@ -107,26 +108,56 @@ def summary(entries: list[dict[str, Any]], sizes: list[str]) -> str:
     return "\n".join(out)
 
 
+def _e(n: int) -> str:
+    """1000 -> 1e3, 100000 -> 1e5 (sizes are powers of ten)."""
+    return f"1e{round(math.log10(n))}"
+
+
 def checks_table(rows: list[dict[str, Any]]) -> str:
+    """One line per loss, the full / off and shapes / off ratios and the "off" time at each size
+    measured; sorted by the worst full / off; then the count within the target per size."""
     good = [r for r in rows if "full_over_off" in r]
-    lines = [
-        "| loss | full / off | shapes / off | off ms | full - off us |",
-        "|---|---|---|---|---|",
-    ]
-    for r in sorted(good, key=lambda r: -r["full_over_off"]):
-        lines.append(
-            f"| {r['loss']} | {_x(r['full_over_off'])} | {_x(r['shapes_over_off'])} | "
-            f"{_ms(r['off_s'])} | {(r['full_s'] - r['off_s']) * 1e6:.0f} |"
+    sizes = sorted({r["elements"] for r in good})
+    by_loss: dict[str, dict[int, dict[str, Any]]] = {}
+    for r in good:
+        by_loss.setdefault(r["loss"], {})[r["elements"]] = r
+    head = "| loss |" + "".join(
+        f" full / off {_e(n)} | shapes / off {_e(n)} | off ms {_e(n)} |" for n in sizes
+    )
+    lines = [head, "|---|" + "---|---|---|" * len(sizes)]
+
+    def worst(loss: str) -> float:
+        return -max(r["full_over_off"] for r in by_loss[loss].values())
+
+    for loss in sorted(by_loss, key=worst):
+        cells = []
+        for n in sizes:
+            r = by_loss[loss].get(n)
+            cells.append(
+                f" {_x(r['full_over_off'])} | {_x(r['shapes_over_off'])} | {_ms(r['off_s'])} |"
+                if r
+                else " – | – | – |"
+            )
+        lines.append(f"| {loss} |" + "".join(cells))
+    if not good:
+        return "\n".join(lines)
+    geo = ["| **geometric mean** |"]
+    for n in sizes:
+        at = [r for r in good if r["elements"] == n]
+        geo.append(
+            f" **{geomean([r['full_over_off'] for r in at]):.2f}** | "
+            f"**{geomean([r['shapes_over_off'] for r in at]):.2f}** | |"
         )
-    if good:
-        over = [r["loss"] for r in good if r["full_over_off"] > CHECKS_TARGET]
+    lines += ["".join(geo), ""]
+    for n in sizes:
+        at = [r for r in good if r["elements"] == n]
+        over = [
+            f"{r['loss']} {r['full_over_off']:.2f}"
+            for r in at
+            if r["full_over_off"] > CHECKS_TARGET
+        ]
         lines.append(
-            f"| **geometric mean** | **{geomean([r['full_over_off'] for r in good]):.2f}** | "
-            f"**{geomean([r['shapes_over_off'] for r in good]):.2f}** | | |"
-        )
-        lines.append("")
-        lines.append(
-            f"{len(good) - len(over)} of {len(good)} losses within the target "
+            f"- {_e(n)} elements: {len(at) - len(over)} of {len(at)} losses within the target "
             f"(full / off <= {CHECKS_TARGET})" + (f"; above it: {', '.join(over)}" if over else "")
         )
     return "\n".join(lines)
@@ -192,7 +223,8 @@ def markdown(result: dict[str, Any]) -> str:
         parts += [
             "## Cost of the check modes",
             "",
-            "Forward + backward at 1e5 elements in each mode; a ratio is the median over the "
+            "Forward + backward in each mode, from 1e5 elements up (the target: the default "
+            f'"full" within {CHECKS_TARGET} of "off"); a ratio is the median over the '
             "interleaved rounds of the two modes' times in the same round.",
             "",
             checks_table(result["check_modes"]),

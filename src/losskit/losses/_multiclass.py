@@ -75,8 +75,8 @@ def class_inputs(
     CUDA device-side assert cannot be caught) the range is checked first, as for every loss."""
     check_tensor("labels", labels)
     num_classes = check_class_logits(name, scores, "labels", labels)
-    if not (kernel_bounds and labels.device.type == "cpu"):
-        check_labels("labels", labels, num_classes, ignore_index=ignore_index)
+    read = not (kernel_bounds and labels.device.type == "cpu")
+    check_labels("labels", labels, num_classes, ignore_index=ignore_index, read_values=read)
     if weight is not None and tuple(weight.shape) != (num_classes,):
         raise LossInputError(
             f"weight must have shape ({num_classes},), one value per class, got "
