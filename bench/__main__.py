@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         # the target is stated from 1e5 elements up: medium and large unless --sizes says
         check_sizes = ["small"] if args.quick else [s for s in sizes if s != "small"]
         # a ratio near 1 needs more rounds than a ratio of two libraries to be read to 0.01
-        check_rounds = args.rounds or (1 if args.quick else 15)
+        check_rounds = args.rounds or (1 if args.quick else 25)
         result["check_modes"] = [
             r
             for size in check_sizes
