@@ -63,6 +63,7 @@ __all__ = [
     "ensure_float",
     "finish",
     "get_check_mode",
+    "grid",
     "masked_mean",
     "native_reduction",
     "ratio",
@@ -324,15 +325,25 @@ def spot(x: Tensor) -> Tensor:
     an out-of-range label is a device assert on CUDA)."""
     n = x.numel()
     x = x.detach()
-    if n <= _SPOT_BLOCKS * _SPOT_BLOCK or _state.mode == "debug":
+    if n <= _SPOT_BLOCKS * _SPOT_BLOCK or _debug_on():
         return x
     if x.is_contiguous():
         # blocks `stride` apart, lengthened by the remainder (< 16) so the last ends at n
         stride, extra = divmod(n - _SPOT_BLOCK, _SPOT_BLOCKS - 1)
         size = (_SPOT_BLOCKS, _SPOT_BLOCK + extra)
         return x.as_strided(size, (stride, 1), x.storage_offset())
-    per_dim = max(2, round((_SPOT_BLOCKS * _SPOT_BLOCK) ** (1 / x.dim())))
-    index = tuple(slice(None, None, max(1, -(-size // per_dim))) for size in x.shape)
+    return grid(x, max(2, round((_SPOT_BLOCKS * _SPOT_BLOCK) ** (1 / x.dim()))))
+
+
+def grid(x: Tensor, per_dim: int, *, keep: int | None = None) -> Tensor:
+    """A view of ``x`` with at most about ``per_dim`` evenly spaced entries of each dim, the
+    first and the last included, and every entry of dim ``keep``: a sample, no copy."""
+    index = tuple(
+        slice(
+            None, None, 1 if d == keep or size <= per_dim else max(1, (size - 1) // (per_dim - 1))
+        )
+        for d, size in enumerate(x.shape)
+    )
     return x[index]
 
 
@@ -514,7 +525,7 @@ def all_finite(x: Tensor) -> bool:
 
 
 def finish(
-    result: Tensor, explain: Callable[[], None] | None = None, **inputs: Tensor | None
+    result: Tensor, explain: Callable[[], None] | None = None, /, **inputs: Tensor | None
 ) -> Tensor:
     """Final check in ``"full"`` mode: a non-finite result caused by non-finite input is refused,
     naming the argument. Cost when the result is finite: one test on the (usually scalar) result.

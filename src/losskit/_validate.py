@@ -29,6 +29,7 @@ from losskit._checks import (
     check_real,
     check_tensor,
     ensure_float,
+    grid,
     spot,
 )
 
@@ -132,10 +133,10 @@ def check_values(name: str, x: Tensor, *, low: float, strict: bool, hint: str = 
     in ``"debug"`` mode)."""
     if not _full_on() or x.numel() == 0:
         return
-    x = x.detach()
     lowest = spot(x).amin().item()  # NaN (amin propagates it) takes the exact path below
     if lowest == lowest and (lowest > low if strict else lowest >= low):
         return
+    x = x.detach()
     bad = x <= low if strict else x < low
     if bool(bad.any()):
         lowest = float(x[bad].min())
@@ -170,16 +171,6 @@ def check_sign_targets(name: str, targets: Tensor) -> None:
         )
 
 
-def _spot_slices(x: Tensor, dim: int, per_dim: int = 4) -> Tensor:
-    """A view of ``x`` keeping every entry of ``dim`` and at most ``per_dim`` evenly spaced
-    entries of each other dim (first and last included): a few whole distributions, no copy."""
-    index: list[slice] = []
-    for d, size in enumerate(x.shape):
-        step = 1 if d == dim or size <= per_dim else (size - 1) // (per_dim - 1)
-        index.append(slice(None, None, max(step, 1)))
-    return x[tuple(index)]
-
-
 def distribution_inputs(
     name: str, x: Tensor, *, log: bool, log_hint: str = "use their exp"
 ) -> None:
@@ -189,7 +180,7 @@ def distribution_inputs(
 
     In ``"full"`` mode the values are read on the :func:`losskit._checks.spot` sample (``>= 0``
     for probabilities, ``<= 0`` for log-probabilities) and the sums over dim 1 on at most 4
-    entries of each other dim (first and last included; :func:`_spot_slices`); ``"debug"``
+    entries of each other dim (first and last included; :func:`losskit._checks.grid`); ``"debug"``
     reads every value and every sum. Whole, the two passes (an ``exp`` for log-probabilities)
     cost 10-25 % of a forward+backward of kl_div or soft_cross_entropy. A softmax over the wrong
     dim, logits, or log-probabilities given as probabilities fail on any slice."""
@@ -197,7 +188,7 @@ def distribution_inputs(
         return
     dim = _class_dim(x)
     values = ensure_float(x.detach())  # no float64 copy of a large tensor
-    slices = values if _debug_on() else _spot_slices(values, dim)
+    slices = values if _debug_on() else grid(values, 4, keep=dim)
     if log:
         check_log_probs(name, x)  # values <= 0: the exp below cannot overflow
         sums = slices.exp().sum(dim)
