@@ -17,6 +17,7 @@ area) have IoU 0 and loss 1. float16/bfloat16 boxes are computed, and returned, 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -71,19 +72,31 @@ def _box_inputs(boxes: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
     return b, targets.to(b.dtype)
 
 
-def _overlap(b: Tensor, t: Tensor, eps: float) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """IoU, union, and the width and height of the smallest enclosing box."""
+class _Overlap(NamedTuple):
+    iou: Tensor
+    union: Tensor
+    enclose_w: Tensor  # the smallest box enclosing both
+    enclose_h: Tensor
+    w: Tensor  # the sizes of the boxes and of the targets, for CIoU's aspect term
+    h: Tensor
+    w_t: Tensor
+    h_t: Tensor
+
+
+def _overlap(b: Tensor, t: Tensor, eps: float) -> _Overlap:
+    """IoU, union, the enclosing box and both boxes' sizes, each computed once."""
     x1, y1, x2, y2 = b.unbind(-1)
     x1g, y1g, x2g, y2g = t.unbind(-1)
     inter_w = torch.minimum(x2, x2g) - torch.maximum(x1, x1g)
     inter_h = torch.minimum(y2, y2g) - torch.maximum(y1, y1g)
     # torchvision's mask: no overlap (or a touching edge) is 0, with no gradient through it
     inter = torch.where((inter_w > 0) & (inter_h > 0), inter_w * inter_h, 0.0)
-    union = (x2 - x1) * (y2 - y1) + (x2g - x1g) * (y2g - y1g) - inter
+    w, h, w_t, h_t = x2 - x1, y2 - y1, x2g - x1g, y2g - y1g
+    union = w * h + w_t * h_t - inter
     iou = inter / (union + eps)
     enclose_w = torch.maximum(x2, x2g) - torch.minimum(x1, x1g)
     enclose_h = torch.maximum(y2, y2g) - torch.minimum(y1, y1g)
-    return iou, union, enclose_w, enclose_h
+    return _Overlap(iou, union, enclose_w, enclose_h, w, h, w_t, h_t)
 
 
 def _center_penalty(
@@ -143,9 +156,9 @@ def giou(boxes: Tensor, targets: Tensor, *, eps: float = 1e-7, reduction: str = 
     check_reduction(reduction)
     check_option("eps", eps, low=0.0, low_open=True)
     b, t = _box_inputs(boxes, targets)
-    iou, union, enclose_w, enclose_h = _overlap(b, t, eps)
-    enclose = enclose_w * enclose_h
-    loss = 1 - iou + (enclose - union) / (enclose + eps)
+    o = _overlap(b, t, eps)
+    enclose = o.enclose_w * o.enclose_h
+    loss = 1 - o.iou + (enclose - o.union) / (enclose + eps)
     return finish(reduce(loss, reduction), boxes=boxes, targets=targets)
 
 
@@ -184,8 +197,8 @@ def diou(boxes: Tensor, targets: Tensor, *, eps: float = 1e-7, reduction: str = 
     check_reduction(reduction)
     check_option("eps", eps, low=0.0, low_open=True)
     b, t = _box_inputs(boxes, targets)
-    iou, _, enclose_w, enclose_h = _overlap(b, t, eps)
-    loss = 1 - iou + _center_penalty(b, t, enclose_w, enclose_h, eps)
+    o = _overlap(b, t, eps)
+    loss = 1 - o.iou + _center_penalty(b, t, o.enclose_w, o.enclose_h, eps)
     return finish(reduce(loss, reduction), boxes=boxes, targets=targets)
 
 
@@ -233,13 +246,11 @@ def ciou(boxes: Tensor, targets: Tensor, *, eps: float = 1e-7, reduction: str = 
     check_reduction(reduction)
     check_option("eps", eps, low=0.0, low_open=True)
     b, t = _box_inputs(boxes, targets)
-    iou, _, enclose_w, enclose_h = _overlap(b, t, eps)
-    x1, y1, x2, y2 = b.unbind(-1)
-    x1g, y1g, x2g, y2g = t.unbind(-1)
-    angle_gap = _aspect_angle(x2g - x1g, y2g - y1g) - _aspect_angle(x2 - x1, y2 - y1)
+    o = _overlap(b, t, eps)
+    angle_gap = _aspect_angle(o.w_t, o.h_t) - _aspect_angle(o.w, o.h)
     v = (4 / math.pi**2) * angle_gap**2
-    alpha = v / (1 - iou + v + eps)
-    loss = 1 - iou + _center_penalty(b, t, enclose_w, enclose_h, eps) + alpha * v
+    alpha = v / (1 - o.iou + v + eps)
+    loss = 1 - o.iou + _center_penalty(b, t, o.enclose_w, o.enclose_h, eps) + alpha * v
     return finish(reduce(loss, reduction), boxes=boxes, targets=targets)
 
 
