@@ -274,8 +274,8 @@ def check_real(name: str, x: Tensor) -> None:
 
 def check_binary_targets(name: str, targets: Tensor, *, soft: bool) -> None:
     """Binary targets: ``{0, 1}``, or ``[0, 1]`` when ``soft``. Any real or bool dtype. Floating
-    targets are read on the :func:`spot` sample in ``"full"`` mode (whole when it passes would
-    cost 10-15 % of a cheap loss), integer ones whole."""
+    targets are read on the :func:`spot` sample in ``"full"`` mode (reading them whole cost
+    10-15 % of a cheap loss), integer ones whole."""
     check_real(name, targets)
     if not _values_on() or targets.numel() == 0 or targets.dtype == torch.bool:
         return
