@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import losskit
-from losskit._checks import check_option, masked_mean
+from losskit._checks import _state, check_option, masked_mean, read_values
 
 
 def test_check_mode_as_setting_and_context_manager() -> None:
@@ -250,6 +250,86 @@ def test_a_lone_bad_value_outside_the_sample_needs_debug_mode() -> None:
     losskit.kl_div(row, target)
     with losskit.checks("debug"), pytest.raises(losskit.LossInputError, match="summing to 1"):
         losskit.kl_div(row, target)
+
+
+# ----------------------------------------------------------------------------- reads in time
+def _calls_until_refused(loss, good: tuple, bad: tuple, *, warm: int, limit: int = 60) -> int:
+    """Call ``loss(*good)`` ``warm`` times, then ``loss(*bad)`` until it is refused; the number
+    of bad calls that passed (``limit`` if none was refused)."""
+    for _ in range(warm):
+        loss(*good)
+    for passed in range(limit):
+        try:
+            loss(*bad)
+        except losskit.LossInputError:
+            return passed
+    return limit
+
+
+def test_large_values_are_read_on_the_first_11_calls_then_every_11th() -> None:
+    n = 100_000
+    targets = torch.randint(0, 2, (n,), generator=torch.Generator().manual_seed(0)).float()
+    good, bad = (torch.full((n,), 0.3), targets), (torch.full((n,), 3.0), targets)
+    # calls 0-10 of a signature are read: a bad 11th call (index 10) is refused at once
+    assert _calls_until_refused(losskit.brier, good, bad, warm=10) == 0
+    # after 12 calls (0-11) the next read is call 22: calls 12-21 pass unread
+    _state.reads.clear()
+    assert _calls_until_refused(losskit.brier, good, bad, warm=12) == 10
+    with losskit.checks("debug"):  # debug reads every call
+        assert _calls_until_refused(losskit.brier, good, bad, warm=30) == 0
+    # the same schedule, independently: read at count c iff c < 11 or c % 11 == 0
+    _state.reads.clear()
+    big = torch.zeros(5000)
+    got = [read_values("x", big) for _ in range(60)]
+    assert got == [c < 11 or c % 11 == 0 for c in range(60)]
+    assert all(read_values("x", torch.zeros(4096)) for _ in range(40))  # small: every call
+    with losskit.checks("shapes"):
+        assert not any(read_values("x", big) for _ in range(5))
+    with losskit.checks("off"):
+        assert not read_values("x", big)
+    assert not read_values("x", torch.zeros(0))
+
+
+def test_a_new_signature_is_read_from_its_first_call() -> None:
+    n = 50_000
+    for _ in range(30):
+        losskit.brier(torch.full((n,), 0.3), torch.ones(n))
+    # another shape, another dtype, another argument name: read at once
+    with pytest.raises(losskit.LossInputError, match="probabilities"):
+        losskit.brier(torch.full((n + 1,), 3.0), torch.ones(n + 1))
+    with pytest.raises(losskit.LossInputError, match="probabilities"):
+        losskit.brier(
+            torch.full((n,), 3.0, dtype=torch.float64), torch.ones(n, dtype=torch.float64)
+        )
+    big = torch.zeros(n)
+    for _ in range(30):
+        read_values("a", big)
+    assert read_values("b", big)
+
+
+def test_losses_taking_turns_on_one_signature_are_each_read() -> None:
+    # Two or three checks alternating on one signature advance a shared count; 11 is prime, so
+    # each still gets a read every 11 of its own calls after the first 11.
+    for k in (2, 3, 5):
+        _state.reads.clear()
+        big = torch.zeros(5000)
+        reads = [[read_values("probs", big) for _ in range(k)] for _ in range(11 * 12)]
+        for j in range(k):
+            later = [r[j] for r in reads[11:]]  # past the warm-up of every caller
+            assert 10 <= sum(later) <= 12  # about one in 11 of 121 calls
+
+
+def test_labels_and_non_finite_inputs_are_checked_on_every_call() -> None:
+    logits = torch.randn(20_000, 5)  # 1e5 elements: thinned if they had a value check
+    labels = torch.zeros(20_000, dtype=torch.long)
+    bad_labels = labels.clone()
+    bad_labels[12_345] = 5
+    for loss in (losskit.cross_entropy, losskit.softmax_focal):
+        assert _calls_until_refused(loss, (logits, labels), (logits, bad_labels), warm=30) == 0
+    probs, targets = torch.full((100_000,), 0.3), torch.ones(100_000)
+    nan_probs = probs.clone()
+    nan_probs[77_777] = float("nan")  # outside the spot sample, found after the fact
+    assert _calls_until_refused(losskit.brier, (probs, targets), (nan_probs, targets), warm=30) == 0
 
 
 def test_integer_labels_are_read_whole_in_full_mode() -> None:

@@ -64,9 +64,11 @@ __all__ = [
     "finish",
     "get_check_mode",
     "grid",
+    "log_probs_below_zero",
     "masked_mean",
     "native_reduction",
     "ratio",
+    "read_values",
     "reduce",
     "spot",
 ]
@@ -85,6 +87,11 @@ class LossInputError(ValueError):
 # ----------------------------------------------------------------------------- the check mode
 class _State(threading.local):
     mode: str = "full"
+
+    def __init__(self) -> None:
+        # calls per (argument, shape, dtype, device) of value checks of tensors larger than the
+        # spot sample, in "full" mode, on this thread: see read_values
+        self.reads: dict[tuple[object, ...], int] = {}
 
 
 _state = _State()
@@ -277,7 +284,7 @@ def check_binary_targets(name: str, targets: Tensor, *, soft: bool) -> None:
     targets are read on the :func:`spot` sample in ``"full"`` mode (reading them whole cost
     10-15 % of a cheap loss), integer ones whole."""
     check_real(name, targets)
-    if not _values_on() or targets.numel() == 0 or targets.dtype == torch.bool:
+    if targets.dtype == torch.bool or not read_values(name, targets):
         return
     if targets.is_floating_point():
         # Fast path, one fused kernel and one reduction: t - t*t is exactly 0 for t in {0, 1},
@@ -308,6 +315,44 @@ def check_binary_targets(name: str, targets: Tensor, *, soft: bool) -> None:
 
 
 _SPOT_BLOCKS, _SPOT_BLOCK = 16, 256  # a spot check reads 4096 values of a larger tensor
+# Values of a tensor larger than the spot sample are read on the first _EVERY calls of its
+# signature, then on every _EVERY-th. A prime, so that k < _EVERY losses called in turn on
+# tensors of one signature (their counts interleave) each still get every _EVERY-th read.
+_EVERY = 11
+_MAX_SIGNATURES = 4096
+
+
+def read_values(name: str, x: Tensor) -> bool:
+    """Whether this call's value check of ``x`` reads its values.
+
+    ``"debug"``: always. ``"shapes"``, ``"off"``, or an empty ``x``: never. ``"full"``: always
+    for a tensor of up to 4096 elements; a larger one is read on the first 11 calls with its
+    signature (argument name, shape, dtype, device) and on every 11th call after that, counted
+    per thread in ``"full"`` mode over the life of the process.
+
+    Why: a value check is a few PyTorch dispatches and a host sync, 20-60 us in a training loop
+    whatever the tensor size, 10-25 % of a forward+backward of a cheap loss at 1e5 elements on
+    one CPU thread. The errors it is for (an activation missing or doubled, 0/255 masks,
+    -1/+1 labels in a 0/1 loss, a softmax over the wrong dim) are systematic: they show on the
+    first call, and on any later one. A new shape or dtype (the last partial batch, the
+    validation loop) is read again from its first call. Integer class labels are not thinned
+    (:func:`check_labels`), nor is the after-the-fact test of a non-finite result
+    (:func:`finish`)."""
+    mode = _state.mode
+    if mode == "debug":
+        return x.numel() > 0
+    if mode != "full":
+        return False
+    n = x.numel()
+    if n <= _SPOT_BLOCKS * _SPOT_BLOCK:
+        return n > 0
+    reads = _state.reads
+    key = (name, x.shape, x.dtype, x.device)
+    count = reads.get(key, 0)
+    if count == 0 and len(reads) >= _MAX_SIGNATURES:  # shapes that never repeat
+        reads.clear()
+    reads[key] = count + 1
+    return count < _EVERY or count % _EVERY == 0
 
 
 def spot(x: Tensor) -> Tensor:
@@ -350,7 +395,7 @@ def grid(x: Tensor, per_dim: int, *, keep: int | None = None) -> Tensor:
 def check_probs(name: str, probs: Tensor) -> None:
     """Probabilities lie in ``[0, 1]``; logits passed by mistake are refused (read on the
     :func:`spot` sample in ``"full"`` mode, whole in ``"debug"``)."""
-    if not (_values_on() and probs.numel()):
+    if not read_values(name, probs):
         return
     lo, hi = _range(spot(probs))
     if not (lo >= 0.0 and hi <= 1.0):
@@ -365,8 +410,12 @@ def check_probs(name: str, probs: Tensor) -> None:
 def check_log_probs(name: str, log_probs: Tensor) -> None:
     """Log-probabilities are <= 0; logits given by mistake are refused (read on the
     :func:`spot` sample in ``"full"`` mode, whole in ``"debug"``)."""
-    if not (_values_on() and log_probs.numel()):
-        return
+    if read_values(name, log_probs):
+        log_probs_below_zero(name, log_probs)
+
+
+def log_probs_below_zero(name: str, log_probs: Tensor) -> None:
+    """The value test of :func:`check_log_probs`, for a caller that has decided to read."""
     top = float(spot(log_probs).amax())  # amax: a quarter faster than max() on CPU
     if not top <= 1e-4:
         top = float(log_probs.detach().amax())
@@ -382,10 +431,10 @@ def check_labels(
     num_classes: int,
     *,
     ignore_index: int | None,
-    read_values: bool = True,
+    read: bool = True,
 ) -> None:
     """Class labels: an integer tensor with values in ``[0, C)`` or equal to ``ignore_index``
-    (the values are not read when ``read_values`` is false: a kernel checks them)."""
+    (the values are not read when ``read`` is false: a kernel checks them)."""
     if not _shapes_on():
         return
     if not _is_integer(labels):
@@ -394,7 +443,7 @@ def check_labels(
             f"for class probabilities use soft_cross_entropy, for integer-valued floats use "
             f"{name}.long()"
         )
-    if not (read_values and _values_on()) or labels.numel() == 0:
+    if not (read and _values_on()) or labels.numel() == 0:
         return
     # Fast path, one `aminmax` and no boolean index: when every label is a class, nothing more.
     # A negative ignore_index (PyTorch's -100) makes ignored labels fail it; they are then read

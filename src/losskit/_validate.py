@@ -24,12 +24,13 @@ from losskit._checks import (
     _values_on,
     check_broadcasts_to,
     check_floating,
-    check_log_probs,
     check_option,
     check_real,
     check_tensor,
     ensure_float,
     grid,
+    log_probs_below_zero,
+    read_values,
     spot,
 )
 
@@ -131,7 +132,7 @@ def check_values(name: str, x: Tensor, *, low: float, strict: bool, hint: str = 
     """Full mode only: every value of ``x`` is ``> low`` (``strict``) or ``>= low``. NaN passes
     here (``finish`` names it if the loss is not finite). Reads the :func:`spot` sample (whole
     in ``"debug"`` mode)."""
-    if not _full_on() or x.numel() == 0:
+    if not read_values(name, x):
         return
     lowest = spot(x).amin().item()  # NaN (amin propagates it) takes the exact path below
     if lowest == lowest and (lowest > low if strict else lowest >= low):
@@ -151,7 +152,7 @@ def check_sign_targets(name: str, targets: Tensor) -> None:
     in ``"debug"`` mode)."""
     check_tensor(name, targets)
     check_real(name, targets)
-    if not _full_on() or targets.numel() == 0:
+    if not read_values(name, targets):
         return
     t = spot(targets)
     lo2, hi2 = torch.aminmax(t * t)  # t^2 is 1 everywhere exactly when every t is -1 or +1
@@ -184,13 +185,13 @@ def distribution_inputs(
     reads every value and every sum. Whole, the two passes (an ``exp`` for log-probabilities)
     cost 10-25 % of a forward+backward of kl_div or soft_cross_entropy. A softmax over the wrong
     dim, logits, or log-probabilities given as probabilities fail on any slice."""
-    if not _full_on() or x.numel() == 0:
+    if not read_values(name, x):
         return
     dim = _class_dim(x)
     values = ensure_float(x.detach())  # no float64 copy of a large tensor
     slices = values if _debug_on() else grid(values, 4, keep=dim)
     if log:
-        check_log_probs(name, x)  # values <= 0: the exp below cannot overflow
+        log_probs_below_zero(name, x)  # values <= 0: the exp below cannot overflow
         sums = slices.exp().sum(dim)
     else:
         if not float(spot(values).amin()) >= 0.0:  # NaN fails too, and takes the message below

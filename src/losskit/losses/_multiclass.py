@@ -12,6 +12,7 @@ result is returned in the dtype of the logits.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterator
 
 import torch
@@ -76,7 +77,7 @@ def class_inputs(
     check_tensor("labels", labels)
     num_classes = check_class_logits(name, scores, "labels", labels)
     read = not (kernel_bounds and labels.device.type == "cpu")
-    check_labels("labels", labels, num_classes, ignore_index=ignore_index, read_values=read)
+    check_labels("labels", labels, num_classes, ignore_index=ignore_index, read=read)
     if weight is not None and tuple(weight.shape) != (num_classes,):
         raise LossInputError(
             f"weight must have shape ({num_classes},), one value per class, got "
@@ -700,7 +701,9 @@ def logit_adjusted_cross_entropy(
     """
     check_reduction(reduction)
     check_option("tau", tau, low=0.0)
-    num_classes = class_inputs("logits", logits, labels, weight=None, ignore_index=ignore_index)
+    num_classes = class_inputs(
+        "logits", logits, labels, weight=None, ignore_index=ignore_index, kernel_bounds=True
+    )
     if not isinstance(class_priors, Tensor) or tuple(class_priors.shape) != (num_classes,):
         got = tuple(class_priors.shape) if isinstance(class_priors, Tensor) else class_priors
         raise LossInputError(
@@ -708,21 +711,22 @@ def logit_adjusted_cross_entropy(
             f"per class, got {got}"
         )
     if get_check_mode() in ("full", "debug"):
-        lo = float(class_priors.detach().min())
-        if not (lo > 0 and bool(torch.isfinite(class_priors).all())):
+        lo, hi = (float(v) for v in torch.aminmax(class_priors.detach()))
+        if not (lo > 0 and math.isfinite(hi)):  # NaN fails both
             raise LossInputError(
-                f"class_priors must be positive and finite, got a minimum of {lo:g}; a class "
-                "with no examples? add 1 to every count"
+                f"class_priors must be positive and finite, got values in [{lo:g}, {hi:g}]; a "
+                "class with no examples? add 1 to every count"
             )
     x = ensure_float(logits)
     shape = (num_classes,) + (1,) * (x.dim() - 2) if x.dim() > 1 else (num_classes,)
     adjusted = x + tau * torch.log(class_priors.to(x.dtype)).reshape(shape)  # (N, C, *extra)
     labels = labels.long()
-    if reduction == "mean":
-        total = F.cross_entropy(adjusted, labels, ignore_index=ignore_index, reduction="sum")
-        out = class_weighted_mean(total, labels, weight=None, ignore_index=ignore_index)
-    else:
-        out = F.cross_entropy(adjusted, labels, ignore_index=ignore_index, reduction=reduction)
+    with labels_explained(labels, num_classes, ignore_index):
+        if reduction == "mean":
+            total = F.cross_entropy(adjusted, labels, ignore_index=ignore_index, reduction="sum")
+            out = class_weighted_mean(total, labels, weight=None, ignore_index=ignore_index)
+        else:
+            out = F.cross_entropy(adjusted, labels, ignore_index=ignore_index, reduction=reduction)
     return finish(out.to(logits.dtype), logits=logits, class_priors=class_priors)
 
 
