@@ -266,22 +266,22 @@ def _calls_until_refused(loss, good: tuple, bad: tuple, *, warm: int, limit: int
     return limit
 
 
-def test_large_values_are_read_on_the_first_11_calls_then_every_11th() -> None:
+def test_large_values_are_read_on_the_first_31_calls_then_every_31st() -> None:
     n = 100_000
     targets = torch.randint(0, 2, (n,), generator=torch.Generator().manual_seed(0)).float()
     good, bad = (torch.full((n,), 0.3), targets), (torch.full((n,), 3.0), targets)
-    # calls 0-10 of a signature are read: a bad 11th call (index 10) is refused at once
-    assert _calls_until_refused(losskit.brier, good, bad, warm=10) == 0
-    # after 12 calls (0-11) the next read is call 22: calls 12-21 pass unread
+    # calls 0-30 of a signature are read: a bad 31st call (index 30) is refused at once
+    assert _calls_until_refused(losskit.brier, good, bad, warm=30) == 0
+    # after 32 calls (0-31) the next read is call 62: calls 32-61 pass unread
     _state.reads.clear()
-    assert _calls_until_refused(losskit.brier, good, bad, warm=12) == 10
+    assert _calls_until_refused(losskit.brier, good, bad, warm=32) == 30
     with losskit.checks("debug"):  # debug reads every call
-        assert _calls_until_refused(losskit.brier, good, bad, warm=30) == 0
-    # the same schedule, independently: read at count c iff c < 11 or c % 11 == 0
+        assert _calls_until_refused(losskit.brier, good, bad, warm=40) == 0
+    # the same schedule, independently: read at count c iff c < 31 or c % 31 == 0
     _state.reads.clear()
     big = torch.zeros(5000)
-    got = [read_values("x", big) for _ in range(60)]
-    assert got == [c < 11 or c % 11 == 0 for c in range(60)]
+    got = [read_values("x", big) for _ in range(150)]
+    assert got == [c < 31 or c % 31 == 0 for c in range(150)]
     assert all(read_values("x", torch.zeros(4096)) for _ in range(40))  # small: every call
     with losskit.checks("shapes"):
         assert not any(read_values("x", big) for _ in range(5))
@@ -292,7 +292,7 @@ def test_large_values_are_read_on_the_first_11_calls_then_every_11th() -> None:
 
 def test_a_new_signature_is_read_from_its_first_call() -> None:
     n = 50_000
-    for _ in range(30):
+    for _ in range(40):
         losskit.brier(torch.full((n,), 0.3), torch.ones(n))
     # another shape, another dtype, another argument name: read at once
     with pytest.raises(losskit.LossInputError, match="probabilities"):
@@ -302,21 +302,21 @@ def test_a_new_signature_is_read_from_its_first_call() -> None:
             torch.full((n,), 3.0, dtype=torch.float64), torch.ones(n, dtype=torch.float64)
         )
     big = torch.zeros(n)
-    for _ in range(30):
+    for _ in range(40):
         read_values("a", big)
     assert read_values("b", big)
 
 
 def test_losses_taking_turns_on_one_signature_are_each_read() -> None:
-    # Two or three checks alternating on one signature advance a shared count; 11 is prime, so
-    # each still gets a read every 11 of its own calls after the first 11.
+    # Checks taking turns on one signature advance a shared count; 31 is prime, so each still
+    # gets a read every 31 of its own calls after the first 31.
     for k in (2, 3, 5):
         _state.reads.clear()
         big = torch.zeros(5000)
-        reads = [[read_values("probs", big) for _ in range(k)] for _ in range(11 * 12)]
+        reads = [[read_values("probs", big) for _ in range(k)] for _ in range(31 * 12)]
         for j in range(k):
-            later = [r[j] for r in reads[11:]]  # past the warm-up of every caller
-            assert 10 <= sum(later) <= 12  # about one in 11 of 121 calls
+            later = [r[j] for r in reads[31:]]  # past the warm-up of every caller
+            assert 10 <= sum(later) <= 12  # about one in 31 of 341 calls
 
 
 def test_labels_and_non_finite_inputs_are_checked_on_every_call() -> None:
@@ -325,11 +325,11 @@ def test_labels_and_non_finite_inputs_are_checked_on_every_call() -> None:
     bad_labels = labels.clone()
     bad_labels[12_345] = 5
     for loss in (losskit.cross_entropy, losskit.softmax_focal):
-        assert _calls_until_refused(loss, (logits, labels), (logits, bad_labels), warm=30) == 0
+        assert _calls_until_refused(loss, (logits, labels), (logits, bad_labels), warm=40) == 0
     probs, targets = torch.full((100_000,), 0.3), torch.ones(100_000)
     nan_probs = probs.clone()
     nan_probs[77_777] = float("nan")  # outside the spot sample, found after the fact
-    assert _calls_until_refused(losskit.brier, (probs, targets), (nan_probs, targets), warm=30) == 0
+    assert _calls_until_refused(losskit.brier, (probs, targets), (nan_probs, targets), warm=40) == 0
 
 
 def test_integer_labels_are_read_whole_in_full_mode() -> None:

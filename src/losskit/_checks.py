@@ -9,13 +9,15 @@ Three check modes (see :func:`checks`):
     ``[0, C)`` or ``ignore_index`` (read whole), and on the :func:`spot` sample (all of a tensor
     up to 4096 elements, else 16 evenly spaced blocks of about 256 from the first element to the
     last): binary targets in ``{0, 1}`` or ``[0, 1]``, probabilities in ``[0, 1]``,
-    log-probabilities ``<= 0``, distributions summing to 1, -1/+1 labels, lower bounds. Inputs
-    that are non-finite, or that make the result so (mape's zero targets), are diagnosed *after*
-    the loss is computed, only when the result is not finite, so a finite result costs one
-    scalar test. Cost, measured by ``python -m bench --sections checks``: about one dispatch
-    and a few microseconds per checked tensor at any size.
+    log-probabilities ``<= 0``, distributions summing to 1, -1/+1 labels, lower bounds. A tensor
+    larger than the sample is read on the first 31 calls with its signature (argument, shape,
+    dtype, device) and on every 31st after (:func:`read_values`). Inputs that are non-finite, or
+    that make the result so (mape's zero targets), are diagnosed *after* the loss is computed,
+    on every call, only when the result is not finite, so a finite result costs one scalar
+    test. Cost, measured by ``python -m bench --sections checks``: a few dispatches per checked
+    tensor, whatever its size, on a call that reads.
 ``"debug"``
-    everything in ``"full"``, reading every value of every tensor (not a sample), plus
+    everything in ``"full"``, reading every value of every tensor on every call, plus
     heuristics that cost a pass over the predictions and could in principle misfire: logits
     that all lie in [0, 1] (16 or more of them) are refused as probabilities given to a logits
     loss. This cannot be decided cheaply or surely by default, so it lives here.
@@ -110,6 +112,11 @@ class _CheckContext(contextlib.AbstractContextManager["_CheckContext"]):
 def checks(mode: CheckMode) -> _CheckContext:
     """Set how much input validation losses do: ``"debug"``, ``"full"`` (the default),
     ``"shapes"`` or ``"off"``.
+
+    ``"full"`` reads the values of a tensor larger than 4096 elements on a sample, and on the
+    first 31 calls with its shape and dtype then every 31st (a training loop pays for about
+    one call in 31); ``"debug"`` reads every value on every call. See the module docstring of
+    :mod:`losskit._checks`.
 
     As a call it sets the mode for this thread; as a context manager it restores the previous
     mode on exit:
@@ -318,7 +325,7 @@ _SPOT_BLOCKS, _SPOT_BLOCK = 16, 256  # a spot check reads 4096 values of a large
 # Values of a tensor larger than the spot sample are read on the first _EVERY calls of its
 # signature, then on every _EVERY-th. A prime, so that k < _EVERY losses called in turn on
 # tensors of one signature (their counts interleave) each still get every _EVERY-th read.
-_EVERY = 11
+_EVERY = 31
 _MAX_SIGNATURES = 4096
 
 
@@ -326,8 +333,8 @@ def read_values(name: str, x: Tensor) -> bool:
     """Whether this call's value check of ``x`` reads its values.
 
     ``"debug"``: always. ``"shapes"``, ``"off"``, or an empty ``x``: never. ``"full"``: always
-    for a tensor of up to 4096 elements; a larger one is read on the first 11 calls with its
-    signature (argument name, shape, dtype, device) and on every 11th call after that, counted
+    for a tensor of up to 4096 elements; a larger one is read on the first 31 calls with its
+    signature (argument name, shape, dtype, device) and on every 31st call after that, counted
     per thread in ``"full"`` mode over the life of the process.
 
     Why: a value check is a few PyTorch dispatches and a host sync, 20-60 us in a training loop
