@@ -12,6 +12,7 @@ import torch
 import losskit
 from bench.cases import CASES, SIZES, Case, Inputs
 from bench.measure import paired_ratio, peak_bytes, time_interleaved
+from losskit import _checks
 
 
 def missing_cases() -> list[str]:
@@ -88,7 +89,8 @@ def bench_loss(name: str, sizes: list[str], *, rounds: int, target_s: float) -> 
 def bench_check_modes(
     name: str, size: str, *, rounds: int, target_s: float
 ) -> dict[str, Any] | None:
-    """Forward + backward of one loss in each check mode, interleaved; ratios to ``"off"``."""
+    """Forward + backward of one loss in each check mode, interleaved, after the warm-up calls of
+    ``"full"``; ratios to ``"off"``, and of ``"off"`` to itself (the noise)."""
     case = CASES[name]
     try:
         inp = _prepare(case, SIZES[size])
@@ -102,8 +104,20 @@ def bench_check_modes(
 
             return run
 
+        # A training loop's steady state: "full" reads the values of a large tensor on the first
+        # _EVERY calls of its signature, then every _EVERY-th (losskit._checks.read_values).
+        for _ in range(_checks._EVERY + 1):
+            in_mode("full")()
+        # "off" twice: an A/A control, how far two runs of the same code differ on this machine
         times = time_interleaved(
-            {m: in_mode(m) for m in ("full", "shapes", "off")}, rounds=rounds, target_s=target_s
+            {
+                "full": in_mode("full"),
+                "shapes": in_mode("shapes"),
+                "off": in_mode("off"),
+                "off_again": in_mode("off"),
+            },
+            rounds=rounds,
+            target_s=target_s,
         )
     except Exception as exc:
         return {"loss": name, "size": size, "error": f"{type(exc).__name__}: {str(exc)[:200]}"}
@@ -114,6 +128,7 @@ def bench_check_modes(
         **{f"{m}_s": t["median_s"] for m, t in times.items()},
         "full_over_off": paired_ratio(times, "full", "off"),
         "shapes_over_off": paired_ratio(times, "shapes", "off"),
+        "off_again_over_off": paired_ratio(times, "off_again", "off"),
         "cpu_full_over_off": times["full"]["median_cpu_s"]
         / max(times["off"]["median_cpu_s"], 1e-9),
     }

@@ -332,6 +332,19 @@ def test_labels_and_non_finite_inputs_are_checked_on_every_call() -> None:
     assert _calls_until_refused(losskit.brier, (probs, targets), (nan_probs, targets), warm=40) == 0
 
 
+def test_a_compiled_loss_reads_every_call_and_never_recompiles() -> None:
+    # A count that changes on every call, seen by torch.compile, would be a guard that fails on
+    # every call: a recompilation each time, until dynamo gives up on the function.
+    torch._dynamo.reset()
+    probs, targets = torch.full((50_000,), 0.3), torch.ones(50_000)
+    compiled = torch.compile(losskit.brier, backend="aot_eager")
+    with torch._dynamo.config.patch(error_on_recompile=True):
+        for _ in range(35):
+            compiled(probs, targets)
+    with pytest.raises(losskit.LossInputError, match="probabilities"):
+        compiled(torch.full((50_000,), 3.0), targets)  # past the first 31: still read
+
+
 def test_integer_labels_are_read_whole_in_full_mode() -> None:
     labels = torch.zeros(100_000, dtype=torch.long)
     labels[54_321] = 7

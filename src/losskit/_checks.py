@@ -289,7 +289,7 @@ def check_real(name: str, x: Tensor) -> None:
 def check_binary_targets(name: str, targets: Tensor, *, soft: bool) -> None:
     """Binary targets: ``{0, 1}``, or ``[0, 1]`` when ``soft``. Any real or bool dtype. Floating
     targets are read on the :func:`spot` sample in ``"full"`` mode (reading them whole cost
-    10-15 % of a cheap loss), integer ones whole."""
+    10-15 % of a cheap loss), integer ones whole, on the calls :func:`read_values` picks."""
     check_real(name, targets)
     if targets.dtype == torch.bool or not read_values(name, targets):
         return
@@ -344,14 +344,16 @@ def read_values(name: str, x: Tensor) -> bool:
     first call, and on any later one. A new shape or dtype (the last partial batch, the
     validation loop) is read again from its first call. Integer class labels are not thinned
     (:func:`check_labels`), nor is the after-the-fact test of a non-finite result
-    (:func:`finish`)."""
+    (:func:`finish`). Under ``torch.compile`` every call reads (no count: it would recompile)."""
     mode = _state.mode
     if mode == "debug":
         return x.numel() > 0
     if mode != "full":
         return False
     n = x.numel()
-    if n <= _SPOT_BLOCKS * _SPOT_BLOCK:
+    if n <= _SPOT_BLOCKS * _SPOT_BLOCK or torch.compiler.is_compiling():
+        # torch.compile: a count that changes every call would be a guard that recompiles
+        # every call; a compiled loss reads on every call, as before the schedule
         return n > 0
     reads = _state.reads
     key = (name, x.shape, x.dtype, x.device)
