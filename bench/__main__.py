@@ -107,7 +107,15 @@ def main(argv: list[str] | None = None) -> int:
             r
             for size in check_sizes
             for n in names
-            if (r := losses.bench_check_modes(n, size, rounds=check_rounds, target_s=target_s))
+            if (
+                r := losses.bench_check_modes(
+                    n,
+                    size,
+                    rounds=check_rounds,
+                    target_s=target_s,
+                    count_ops=size == check_sizes[0],
+                )
+            )
         ]
         section_s["checks"] = round(time.perf_counter() - t0, 1)
     if "lce" in sections:

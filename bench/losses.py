@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 import losskit
 from bench.cases import CASES, SIZES, Case, Inputs
@@ -86,8 +87,27 @@ def bench_loss(name: str, sizes: list[str], *, rounds: int, target_s: float) -> 
     return out
 
 
+class _OpCount(TorchDispatchMode):
+    """Counts the PyTorch operators dispatched while active (forward and backward)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ops = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        self.ops += 1
+        return func(*args, **(kwargs or {}))
+
+
+def _ops_per_call(run: Callable[[], Any], calls: int) -> float:
+    with _OpCount() as count:
+        for _ in range(calls):
+            run()
+    return count.ops / calls
+
+
 def bench_check_modes(
-    name: str, size: str, *, rounds: int, target_s: float
+    name: str, size: str, *, rounds: int, target_s: float, count_ops: bool = False
 ) -> dict[str, Any] | None:
     """Forward + backward of one loss in each check mode, interleaved, after the warm-up calls of
     ``"full"``; ratios to ``"off"``, and of ``"off"`` to itself (the noise)."""
@@ -119,6 +139,14 @@ def bench_check_modes(
             rounds=rounds,
             target_s=target_s,
         )
+        # The cost without the noise: operators "full" adds per call in the steady state, over
+        # one period of its reads (the same at every size: "full" reads a fixed sample)
+        extra_ops = (
+            _ops_per_call(in_mode("full"), _checks._EVERY)
+            - _ops_per_call(in_mode("off"), _checks._EVERY)
+            if count_ops
+            else None
+        )
     except Exception as exc:
         return {"loss": name, "size": size, "error": f"{type(exc).__name__}: {str(exc)[:200]}"}
     return {
@@ -129,6 +157,7 @@ def bench_check_modes(
         "full_over_off": paired_ratio(times, "full", "off"),
         "shapes_over_off": paired_ratio(times, "shapes", "off"),
         "off_again_over_off": paired_ratio(times, "off_again", "off"),
+        "full_extra_ops_per_call": extra_ops,
         "cpu_full_over_off": times["full"]["median_cpu_s"]
         / max(times["off"]["median_cpu_s"], 1e-9),
     }

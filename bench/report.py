@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import statistics
 from typing import Any
 
 from bench.losses import geomean
@@ -121,11 +122,16 @@ def checks_table(rows: list[dict[str, Any]]) -> str:
     by_loss: dict[str, dict[int, dict[str, Any]]] = {}
     for r in good:
         by_loss.setdefault(r["loss"], {})[r["elements"]] = r
-    head = "| loss |" + "".join(
+    ops = {
+        r["loss"]: r["full_extra_ops_per_call"]
+        for r in good
+        if r.get("full_extra_ops_per_call") is not None
+    }
+    head = "| loss | full: extra ops / call |" + "".join(
         f" full / off {_e(n)} | shapes / off {_e(n)} | off / off {_e(n)} | off ms {_e(n)} |"
         for n in sizes
     )
-    lines = [head, "|---|" + "---|---|---|---|" * len(sizes)]
+    lines = [head, "|---|---|" + "---|---|---|---|" * len(sizes)]
 
     def worst(loss: str) -> float:
         return -max(r["full_over_off"] for r in by_loss[loss].values())
@@ -140,10 +146,10 @@ def checks_table(rows: list[dict[str, Any]]) -> str:
                 if r
                 else " – | – | – | – |"
             )
-        lines.append(f"| {loss} |" + "".join(cells))
+        lines.append(f"| {loss} | {_x(ops.get(loss))} |" + "".join(cells))
     if not good:
         return "\n".join(lines)
-    geo = ["| **geometric mean** |"]
+    geo = ["| **geometric mean** | |"]
     for n in sizes:
         at = [r for r in good if r["elements"] == n]
         aa = [r["off_again_over_off"] for r in at if "off_again_over_off" in r]
@@ -153,6 +159,13 @@ def checks_table(rows: list[dict[str, Any]]) -> str:
             f"**{geomean(aa):.2f}** | |"
         )
     lines += ["".join(geo), ""]
+    if ops:
+        per_call = sorted(ops.values())
+        lines.append(
+            f'- operators "full" adds to a forward + backward, per call in the steady state '
+            f"(counted, no noise): {per_call[0]:.2f} to {per_call[-1]:.2f}, median "
+            f"{statistics.median(per_call):.2f}"
+        )
     for n in sizes:
         at = [r for r in good if r["elements"] == n]
         over = [
