@@ -182,8 +182,9 @@ def checks_table(rows: list[dict[str, Any]]) -> str:
             f"- {_e(n)} elements: {len(at) - len(over)} of {len(at)} losses within the target "
             f"(full / off <= {CHECKS_TARGET})"
             + (f"; above it: {', '.join(over)}" if over else "")
-            + f". The A/A control (off / off, the same code twice) is {len(noise)} times more than "
-            f"{CHECKS_TARGET - 1:.0%} from 1" + (f" ({', '.join(noise)})" if noise else "")
+            + f". The A/A control (off / off, the same code twice) is more than "
+            f"{CHECKS_TARGET - 1:.0%} from 1 for {len(noise)} losses"
+            + (f" ({', '.join(noise)})" if noise else "")
         )
     return "\n".join(lines)
 
