@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -102,6 +103,38 @@ def labels_explained(labels: Tensor, num_classes: int, ignore_index: int | None)
         raise
 
 
+def kernel_loss(
+    kernel: Callable[..., Tensor],
+    scores: Tensor,
+    labels: Tensor,
+    num_classes: int,
+    *,
+    weight: Tensor | None,
+    ignore_index: int,
+    reduction: str,
+    normalizer: float | Tensor | None = None,
+    **options: Any,
+) -> Tensor:
+    """``kernel`` (``F.cross_entropy`` or ``F.nll_loss``) with losskit's ``"mean"`` (the sum
+    over :func:`class_weighted_mean`: ``0.0`` over nothing) and its label errors explained
+    (:func:`labels_explained`; use with ``class_inputs(kernel_bounds=True)``)."""
+    labels = labels.long()
+    with labels_explained(labels, num_classes, ignore_index):
+        out = kernel(
+            scores,
+            labels,
+            weight=weight,
+            ignore_index=ignore_index,
+            reduction="sum" if reduction == "mean" else reduction,
+            **options,
+        )
+        if reduction != "mean":
+            return out
+        return class_weighted_mean(
+            out, labels, weight=weight, ignore_index=ignore_index, normalizer=normalizer
+        )
+
+
 def class_weighted_mean(
     total: Tensor,
     labels: Tensor,
@@ -188,23 +221,17 @@ def cross_entropy(
     num_classes = class_inputs(
         "logits", logits, labels, weight=weight, ignore_index=ignore_index, kernel_bounds=True
     )
-    labels = labels.long()
-    with labels_explained(labels, num_classes, ignore_index):
-        total = F.cross_entropy(
-            logits,
-            labels,
-            weight=weight,
-            ignore_index=ignore_index,
-            label_smoothing=label_smoothing,
-            reduction="sum" if reduction == "mean" else reduction,
-        )
-        out = (
-            class_weighted_mean(
-                total, labels, weight=weight, ignore_index=ignore_index, normalizer=normalizer
-            )
-            if reduction == "mean"
-            else total
-        )
+    out = kernel_loss(
+        F.cross_entropy,
+        logits,
+        labels,
+        num_classes,
+        weight=weight,
+        ignore_index=ignore_index,
+        reduction=reduction,
+        normalizer=normalizer,
+        label_smoothing=label_smoothing,
+    )
     return finish(out, logits=logits, weight=weight)
 
 
@@ -256,22 +283,16 @@ def nll(
         "log_probs", log_probs, labels, weight=weight, ignore_index=ignore_index, kernel_bounds=True
     )
     check_log_probs("log_probs", log_probs)
-    labels = labels.long()
-    with labels_explained(labels, num_classes, ignore_index):
-        total = F.nll_loss(
-            log_probs,
-            labels,
-            weight=weight,
-            ignore_index=ignore_index,
-            reduction="sum" if reduction == "mean" else reduction,
-        )
-        out = (
-            class_weighted_mean(
-                total, labels, weight=weight, ignore_index=ignore_index, normalizer=normalizer
-            )
-            if reduction == "mean"
-            else total
-        )
+    out = kernel_loss(
+        F.nll_loss,
+        log_probs,
+        labels,
+        num_classes,
+        weight=weight,
+        ignore_index=ignore_index,
+        reduction=reduction,
+        normalizer=normalizer,
+    )
     return finish(out, log_probs=log_probs, weight=weight)
 
 
@@ -720,13 +741,15 @@ def logit_adjusted_cross_entropy(
     x = ensure_float(logits)
     shape = (num_classes,) + (1,) * (x.dim() - 2) if x.dim() > 1 else (num_classes,)
     adjusted = x + tau * torch.log(class_priors.to(x.dtype)).reshape(shape)  # (N, C, *extra)
-    labels = labels.long()
-    with labels_explained(labels, num_classes, ignore_index):
-        if reduction == "mean":
-            total = F.cross_entropy(adjusted, labels, ignore_index=ignore_index, reduction="sum")
-            out = class_weighted_mean(total, labels, weight=None, ignore_index=ignore_index)
-        else:
-            out = F.cross_entropy(adjusted, labels, ignore_index=ignore_index, reduction=reduction)
+    out = kernel_loss(
+        F.cross_entropy,
+        adjusted,
+        labels,
+        num_classes,
+        weight=None,
+        ignore_index=ignore_index,
+        reduction=reduction,
+    )
     return finish(out.to(logits.dtype), logits=logits, class_priors=class_priors)
 
 
