@@ -41,7 +41,7 @@ def test_every_binary_loss_is_listed_in_its_family() -> None:
     assert set(BINARY) <= listed
     for name in ("hinge", "squared_hinge", "soft_margin", "perceptron", "exponential"):
         # the 0/1 -> -1/+1 mapping is stated where users read it
-        assert "-1/+1" in losskit.get_spec(name).summary
+        assert "0/1 targets" in losskit.get_spec(name).summary
         assert "mapped to -1 and +1" in losskit.get_spec(name).function.__doc__
 
 

@@ -119,7 +119,7 @@ def test_explain_mse(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0
     for expected in (
         "formula",
-        "(preds_n - targets_n)^2",
+        "(preds_n - targets_n) ** 2",
         "input space",
         "values",
         "target space",

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 import losskit
 import tests.infos  # noqa: F401  (fills INFOS)
+from losskit._spec import MeanOver
 from losskit.nn import module_for
 from tests.lossinfo import INFOS, LossInfo, Sample, to_numpy
 
@@ -325,7 +326,7 @@ def test_all_zero_weights_give_zero_not_nan(name: str) -> None:
     [
         s.name
         for s in SPECS
-        if s.mean_over == "every element" and INFOS.get(s.name) and INFOS[s.name].rows_independent
+        if s.mean_over == MeanOver.ELEMENT and INFOS.get(s.name) and INFOS[s.name].rows_independent
     ],
 )
 def test_micro_batch_sums_over_total_count_equal_full_mean(name: str) -> None:

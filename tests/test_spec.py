@@ -37,9 +37,17 @@ def test_list_by_family_and_bad_family() -> None:
 
 
 def test_registering_a_name_twice_fails() -> None:
-    spec = losskit.get_spec("mse")
+    def mse(preds: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """A second mse.
+
+        ``l_n = (preds_n - targets_n) ** 2``
+        """
+        return (preds - targets) ** 2
+
+    decorate = losskit.register(family="regression", inputs="values", targets="real")
     with pytest.raises(ValueError, match="registered twice"):
-        losskit.register(spec)
+        decorate(mse)
+    assert losskit.get_spec("mse").function is losskit.mse
 
 
 def test_activation_and_decodes() -> None:
@@ -77,7 +85,7 @@ def test_rmse_is_not_mse() -> None:
     # squares 1, 1, 9, 9: MSE 5, RMSE sqrt(5)
     assert losskit.mse(preds, targets).item() == pytest.approx(5.0)
     assert losskit.rmse(preds, targets).item() == pytest.approx(5.0**0.5)
-    assert "NOT the MSE" in losskit.get_spec("rmse").formula
+    assert "not the MSE" in losskit.get_spec("rmse").formula
 
 
 def test_rmse_gradient_at_zero_error_is_zero_not_nan() -> None:

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from losskit._spec import LossSpec
+from losskit._spec import LossSpec, Targets
 
 __all__ = ["Problem", "as_loss_value", "candidates", "example_call"]
 
@@ -592,7 +592,6 @@ def candidates(
     """The problems to try, in order, for ``fn`` on ``task``: the audit uses the first whose
     call succeeds with a finite value."""
     opts = dict(options or {})
-    words = (spec.target_space if spec else "").lower()
     activation = spec.activation if spec else "identity"
     out: list[Callable[[], Problem | None]] = []
     completed = _completed(fn, spec, opts)
@@ -606,7 +605,7 @@ def candidates(
     elif task == "binary":
         out.append(partial(_binary, fn_task, opts_task, input_space))
     elif task in ("multiclass", "large_vocab") and input_space != "hidden":
-        soft = any(w in words for w in ("probab", "one-hot", "soft", "distribution"))
+        soft = spec is not None and spec.targets == Targets.CLASS_PROBS
         out += [
             partial(_multiclass, fn_task, opts_task, input_space, soft_targets=s)
             for s in (soft, not soft)
@@ -623,7 +622,8 @@ def candidates(
         ]
         out += [*by_label, sig] if activation == "softmax" else [sig, *by_label]
     elif task == "divergence":
-        order = (True, False) if "log" in words else (False, True)
+        # the registered divergences all accept log-probability targets: try those first
+        order = (True, False) if spec is not None else (False, True)
         out += [
             partial(_divergence, fn_task, opts_task, input_space, log_targets=lt) for lt in order
         ]

@@ -68,14 +68,17 @@ from losskit._audit_checks import (
 from losskit._audit_problems import Problem, candidates
 from losskit._checks import LossInputError, checks
 from losskit._spec import (
-    FAMILIES,
-    INPUT_SPACES,
+    Family,
     LossSpec,
+    Space,
     UnknownLossError,
     get_spec,
     list_specs,
 )
 from losskit._threads import torch_threads
+
+FAMILIES = tuple(str(f) for f in Family)
+INPUT_SPACES = tuple(str(s) for s in Space)
 
 __all__ = [
     "CAVEATS",

@@ -23,7 +23,7 @@ from rich.text import Text
 
 import losskit
 from losskit._checks import LossInputError
-from losskit._spec import FAMILIES, PROPERTIES, get_spec, list_specs
+from losskit._spec import Family, get_spec, list_specs
 from losskit.compare import DEFAULT_LOSSES, DEFAULTS, compare
 from losskit.nn import MODULES
 from losskit.report import print_table, write_report
@@ -53,7 +53,7 @@ def _cell(value: str) -> Text:
 # ----------------------------------------------------------------------------- list
 def add_list(subparsers: Subparsers) -> None:
     p = subparsers.add_parser("list", help="the registered losses, as a table")
-    p.add_argument("--family", help=f"only this family: {', '.join(FAMILIES)}")
+    p.add_argument("--family", help=f"only this family: {', '.join(map(str, Family))}")
     p.set_defaults(run=run_list)
 
 
@@ -66,7 +66,10 @@ def run_list(args: argparse.Namespace) -> int:
     table.add_column("summary", ratio=1)  # takes the width the others leave
     for s in specs:
         table.add_row(
-            *map(_cell, (s.name, s.family, s.input_space, s.target_space, s.activation, s.summary))
+            *map(
+                _cell,
+                (s.name, s.family, s.input_space, s.targets.description, s.activation, s.summary),
+            )
         )
     Console().print(table)
     return 0
@@ -91,17 +94,18 @@ def run_explain(args: argparse.Namespace) -> int:
     module = MODULES.get(s.name)
     fn = s.function
     public = getattr(losskit, fn.__name__, None) is fn
-    properties = "\n".join(f"{p}: {PROPERTIES[p]}" for p in sorted(s.properties))
+    properties = "\n".join(f"{p}: {p.description}" for p in sorted(s.properties))
     rows = {
         "summary": s.summary,
         "family": s.family,
         "formula": s.formula,
         "input space": s.input_space,
-        "target space": s.target_space,
+        "target space": s.targets.description,
+        "shapes": s.shapes or "see the docstring",
         "activation": s.activation,
         "decode": s.decode,
         "properties": properties or "none",
-        "mean over": s.mean_over,
+        "mean over": s.mean_over.description,
         "reductions": ", ".join(s.reductions),
         "metrics": ", ".join(s.metrics) or "none",
         "aliases": ", ".join(s.aliases) or "none",

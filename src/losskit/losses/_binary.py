@@ -28,7 +28,8 @@ from losskit._checks import (
     get_check_mode,
     reduce,
 )
-from losskit._spec import LossSpec, register
+from losskit._spec import Activation, Decode, Family, Prop, Space, Targets, register
+from losskit.losses import _examples as ex
 
 __all__ = [
     "bce",
@@ -69,6 +70,16 @@ def _logaddexp(a: Tensor, b: Tensor) -> Tensor:
     return torch.maximum(a, b) + torch.log1p(torch.exp(-(a - b).abs()))
 
 
+@register(
+    family=Family.BINARY,
+    inputs=Space.LOGITS,
+    targets=Targets.BINARY,
+    activation=Activation.SIGMOID,
+    decode=Decode.THRESHOLD,
+    properties={Prop.SMOOTH, Prop.NONNEGATIVE, Prop.BOUNDED, Prop.CALIBRATED},
+    metrics=("accuracy",),
+    example=ex.logits01,
+)
 def mnist_loss(logits: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tensor:
     """The first loss that lets SGD learn MNIST 3s vs 7s: distance of ``sigmoid`` from the target.
 
@@ -80,6 +91,10 @@ def mnist_loss(logits: Tensor, targets: Tensor, *, reduction: str = "mean") -> T
 
     Input: ``logits``, any shape, floating. Target: ``targets``, the same shape, 0 or 1 (bool,
     integer or float).
+
+    When to use:
+        Teaching: the smallest smooth stand-in for accuracy. In practice BCE trains faster
+        because its gradient does not vanish on confident mistakes.
 
     Args:
         logits: raw scores; the loss applies the sigmoid.
@@ -107,6 +122,16 @@ def mnist_loss(logits: Tensor, targets: Tensor, *, reduction: str = "mean") -> T
     return finish(reduce(loss, reduction), logits=logits)
 
 
+@register(
+    family=Family.BINARY,
+    inputs=Space.PROBS,
+    targets=Targets.SOFT_BINARY,
+    decode=Decode.THRESHOLD,
+    properties={Prop.CONVEX, Prop.SMOOTH, Prop.NONNEGATIVE, Prop.PROPER, Prop.CALIBRATED},
+    metrics=("accuracy",),
+    aliases=("binary_cross_entropy", "log_loss"),
+    example=ex.probs01,
+)
 def bce(
     probs: Tensor, targets: Tensor, *, weight: Tensor | None = None, reduction: str = "mean"
 ) -> Tensor:
@@ -120,6 +145,10 @@ def bce(
 
     Input: ``probs`` in [0, 1], any shape. Target: ``targets`` in [0, 1] (soft targets allowed),
     the same shape. ``weight`` broadcasts to the shape of ``probs``.
+
+    When to use:
+        When the model already outputs probabilities; otherwise prefer bce_with_logits, which is
+        stable.
 
     Args:
         probs: predicted probabilities of the positive class.
@@ -147,6 +176,17 @@ def bce(
     return finish(reduce(out, reduction), probs=probs, weight=weight)
 
 
+@register(
+    family=Family.BINARY,
+    inputs=Space.LOGITS,
+    targets=Targets.SOFT_BINARY,
+    activation=Activation.SIGMOID,
+    decode=Decode.THRESHOLD,
+    properties={Prop.CONVEX, Prop.SMOOTH, Prop.NONNEGATIVE, Prop.PROPER, Prop.CALIBRATED},
+    metrics=("accuracy",),
+    aliases=("sigmoid_binary_cross_entropy", "binary_cross_entropy_with_logits"),
+    example=ex.logits01,
+)
 def bce_with_logits(
     logits: Tensor,
     targets: Tensor,
@@ -173,6 +213,9 @@ def bce_with_logits(
     Input: ``logits``, any shape. Target: ``targets`` in [0, 1] (soft targets allowed), the same
     shape. ``weight`` broadcasts to the shape of ``logits``; ``pos_weight`` too (typically
     ``(C,)`` for ``C`` labels in the last dimension).
+
+    When to use:
+        The default for binary and multilabel classification.
 
     Args:
         logits: raw scores; the loss applies the sigmoid.
@@ -234,6 +277,17 @@ def _bce_with_logits_limits(
     return loss if weight is None else loss * weight
 
 
+@register(
+    family=Family.BINARY,
+    inputs=Space.LOGITS,
+    targets=Targets.SOFT_BINARY,
+    activation=Activation.SIGMOID,
+    decode=Decode.THRESHOLD,
+    properties={Prop.SMOOTH, Prop.NONNEGATIVE, Prop.CALIBRATED},
+    metrics=("accuracy", "average_precision"),
+    aliases=("sigmoid_focal_loss", "binary_focal"),
+    example=ex.logits01,
+)
 def sigmoid_focal(
     logits: Tensor,
     targets: Tensor,
@@ -259,6 +313,10 @@ def sigmoid_focal(
 
     Input: ``logits``, any shape, floating (half precision is computed in float32). Target:
     ``targets`` in [0, 1], the same shape (soft targets allowed, as torchvision).
+
+    When to use:
+        Dense detection and other problems with many easy negatives; gamma = 0 is
+        (alpha-weighted) BCE.
 
     Args:
         logits: raw scores; the loss applies the sigmoid.
@@ -308,6 +366,16 @@ def sigmoid_focal(
     return finish(reduce(loss, reduction).to(logits.dtype), logits=logits)
 
 
+@register(
+    family=Family.BINARY,
+    inputs=Space.LOGITS,
+    targets=Targets.BINARY,
+    decode=Decode.THRESHOLD,
+    properties={Prop.CONVEX, Prop.NONNEGATIVE, Prop.CALIBRATED},
+    metrics=("accuracy",),
+    aliases=("binary_hinge", "hinge_loss"),
+    example=ex.logits01,
+)
 def hinge(logits: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tensor:
     """Binary hinge loss (the SVM loss) with 0/1 targets.
 
@@ -319,6 +387,9 @@ def hinge(logits: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tensor
 
     Input: ``logits`` (raw scores, the decision is ``logits > 0``), any shape. Target:
     ``targets`` 0 or 1 (bool, integer or float), the same shape.
+
+    When to use:
+        Maximum-margin linear classifiers; scores are not probabilities.
 
     Args:
         logits: raw scores.
@@ -346,6 +417,16 @@ def hinge(logits: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tensor
     return finish(reduce(loss, reduction).to(logits.dtype), logits=logits)
 
 
+@register(
+    family=Family.BINARY,
+    inputs=Space.LOGITS,
+    targets=Targets.BINARY,
+    decode=Decode.THRESHOLD,
+    properties={Prop.CONVEX, Prop.SMOOTH, Prop.NONNEGATIVE, Prop.CALIBRATED},
+    metrics=("accuracy",),
+    aliases=("squared_hinge_loss",),
+    example=ex.logits01,
+)
 def squared_hinge(logits: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tensor:
     """Squared hinge loss (the L2-SVM loss) with 0/1 targets.
 
@@ -355,6 +436,9 @@ def squared_hinge(logits: Tensor, targets: Tensor, *, reduction: str = "mean") -
     averages over every element.
 
     Input: ``logits``, any shape. Target: ``targets`` 0 or 1, the same shape.
+
+    When to use:
+        A smooth maximum-margin loss (L2-SVM); punishes confident mistakes more.
 
     Args:
         logits: raw scores.
@@ -381,6 +465,17 @@ def squared_hinge(logits: Tensor, targets: Tensor, *, reduction: str = "mean") -
     return finish(reduce(loss, reduction).to(logits.dtype), logits=logits)
 
 
+@register(
+    family=Family.BINARY,
+    inputs=Space.LOGITS,
+    targets=Targets.BINARY,
+    activation=Activation.SIGMOID,
+    decode=Decode.THRESHOLD,
+    properties={Prop.CONVEX, Prop.SMOOTH, Prop.NONNEGATIVE, Prop.PROPER, Prop.CALIBRATED},
+    metrics=("accuracy",),
+    aliases=("soft_margin_loss", "logistic"),
+    example=ex.logits01,
+)
 def soft_margin(logits: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tensor:
     """Soft-margin (logistic) loss with 0/1 targets: ``log(1 + exp(-s_n logits_n))``.
 
@@ -392,6 +487,10 @@ def soft_margin(logits: Tensor, targets: Tensor, *, reduction: str = "mean") -> 
     ``"mean"`` averages over every element.
 
     Input: ``logits``, any shape. Target: ``targets`` 0 or 1, the same shape.
+
+    When to use:
+        Logistic regression written in the SVM convention; equals bce_with_logits on 0/1
+        targets.
 
     Args:
         logits: raw scores.
@@ -418,6 +517,16 @@ def soft_margin(logits: Tensor, targets: Tensor, *, reduction: str = "mean") -> 
     return finish(reduce(loss, reduction), logits=logits)
 
 
+@register(
+    family=Family.BINARY,
+    inputs=Space.LOGITS,
+    targets=Targets.BINARY,
+    decode=Decode.THRESHOLD,
+    properties={Prop.CONVEX, Prop.NONNEGATIVE},
+    metrics=("accuracy",),
+    aliases=("perceptron_loss",),
+    example=ex.logits01,
+)
 def perceptron(logits: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tensor:
     """Perceptron loss with 0/1 targets: ``max(0, -s_n logits_n)``.
 
@@ -427,6 +536,10 @@ def perceptron(logits: Tensor, targets: Tensor, *, reduction: str = "mean") -> T
     boundaries. ``"mean"`` averages over every element.
 
     Input: ``logits``, any shape. Target: ``targets`` 0 or 1, the same shape.
+
+    When to use:
+        Teaching and history; zero for every correct decision, so it cannot prefer one
+        separating boundary over another.
 
     Args:
         logits: raw scores.
@@ -453,6 +566,16 @@ def perceptron(logits: Tensor, targets: Tensor, *, reduction: str = "mean") -> T
     return finish(reduce(loss, reduction).to(logits.dtype), logits=logits)
 
 
+@register(
+    family=Family.BINARY,
+    inputs=Space.LOGITS,
+    targets=Targets.BINARY,
+    decode=Decode.THRESHOLD,
+    properties={Prop.CONVEX, Prop.SMOOTH, Prop.NONNEGATIVE, Prop.CALIBRATED},
+    metrics=("accuracy",),
+    aliases=("exponential_loss", "adaboost"),
+    example=ex.logits01,
+)
 def exponential(logits: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tensor:
     """Exponential loss (AdaBoost) with 0/1 targets: ``exp(-s_n logits_n)``.
 
@@ -465,6 +588,9 @@ def exponential(logits: Tensor, targets: Tensor, *, reduction: str = "mean") -> 
 
     Input: ``logits``, any shape (half precision is computed in float32). Target: ``targets`` 0
     or 1, the same shape.
+
+    When to use:
+        Boosting; very sensitive to label noise and outliers.
 
     Args:
         logits: raw scores.
@@ -492,6 +618,24 @@ def exponential(logits: Tensor, targets: Tensor, *, reduction: str = "mean") -> 
     return finish(reduce(loss, reduction).to(logits.dtype), logits=logits)
 
 
+@register(
+    family=Family.BINARY,
+    inputs=Space.PROBS,
+    targets=Targets.SOFT_BINARY,
+    decode=Decode.THRESHOLD,
+    properties={
+        Prop.CONVEX,
+        Prop.SMOOTH,
+        Prop.NONNEGATIVE,
+        Prop.ZERO_AT_TARGET,
+        Prop.PROPER,
+        Prop.BOUNDED,
+        Prop.CALIBRATED,
+    },
+    metrics=("accuracy", "brier"),
+    aliases=("brier_score", "brier_score_loss"),
+    example=ex.probs01,
+)
 def brier(probs: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tensor:
     """Brier score of binary probabilities: ``(probs_n - targets_n) ** 2``.
 
@@ -502,6 +646,9 @@ def brier(probs: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tensor:
 
     Input: ``probs`` in [0, 1], any shape. Target: ``targets`` in [0, 1] (soft targets allowed),
     the same shape.
+
+    When to use:
+        Calibration-aware training or evaluation; bounded, so mistakes cost at most 1.
 
     Args:
         probs: predicted probabilities of the positive class.
@@ -531,201 +678,4 @@ def brier(probs: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tensor:
 
 
 # ----------------------------------------------------------------------------- specs
-_HINGE_TARGETS = "binary {0, 1}, mapped to s = -1/+1"
 _MARGIN_NOTE = " Targets 0/1 are mapped to s = -1/+1."
-
-register(
-    LossSpec(
-        name="mnist_loss",
-        function=mnist_loss,
-        family="binary",
-        input_space="logits",
-        target_space="binary {0, 1}",
-        summary="Distance of sigmoid(logits) from the 0/1 target: the first loss that lets SGD learn.",
-        formula="l_n = 1 - sigmoid(x_n) if y_n == 1 else sigmoid(x_n)",
-        when_to_use="Teaching: the smallest smooth stand-in for accuracy. In practice BCE trains "
-        "faster because its gradient does not vanish on confident mistakes.",
-        activation="sigmoid",
-        decode="threshold",
-        metrics=("accuracy",),
-        properties=frozenset({"smooth", "nonnegative", "bounded", "classification_calibrated"}),
-        references=("Howard & Gugger, Deep Learning for Coders (2020), ch. 4",),
-    )
-)
-register(
-    LossSpec(
-        name="bce",
-        function=bce,
-        family="binary",
-        input_space="probs",
-        target_space="binary {0, 1} or soft [0, 1]",
-        summary="Binary cross-entropy on probabilities (log clamped at -100).",
-        formula="l_n = -w_n [y_n log p_n + (1 - y_n) log(1 - p_n)]",
-        when_to_use="When the model already outputs probabilities; otherwise prefer "
-        "bce_with_logits, which is stable.",
-        decode="threshold",
-        metrics=("accuracy",),
-        properties=frozenset(
-            {"convex", "smooth", "nonnegative", "proper_scoring_rule", "classification_calibrated"}
-        ),
-        aliases=("binary_cross_entropy", "log_loss"),
-    )
-)
-register(
-    LossSpec(
-        name="bce_with_logits",
-        function=bce_with_logits,
-        family="binary",
-        input_space="logits",
-        target_space="binary {0, 1} or soft [0, 1]",
-        summary="Binary cross-entropy on logits, via log-sigmoid: stable for any logit.",
-        formula="l_n = -w_n [p_c t_n log sigmoid(x_n) + (1 - t_n) log sigmoid(-x_n)], "
-        "t_n = y_n (1 - e) + e / 2",
-        when_to_use="The default for binary and multilabel classification.",
-        activation="sigmoid",
-        decode="threshold",
-        metrics=("accuracy",),
-        properties=frozenset(
-            {"convex", "smooth", "nonnegative", "proper_scoring_rule", "classification_calibrated"}
-        ),
-        aliases=("sigmoid_binary_cross_entropy", "binary_cross_entropy_with_logits"),
-    )
-)
-register(
-    LossSpec(
-        name="sigmoid_focal",
-        function=sigmoid_focal,
-        family="binary",
-        input_space="logits",
-        target_space="binary {0, 1} or soft [0, 1]",
-        summary="Focal loss: BCE scaled by (1 - p_t)^gamma, computed in log space.",
-        formula="l_n = a_t (1 - p_t)^gamma bce(x_n, y_n), (1 - p_t)^gamma = "
-        "exp(gamma logaddexp(log y + logsigmoid(-x), log(1 - y) + logsigmoid(x)))",
-        when_to_use="Dense detection and other problems with many easy negatives; gamma = 0 "
-        "is (alpha-weighted) BCE.",
-        activation="sigmoid",
-        decode="threshold",
-        metrics=("accuracy", "average_precision"),
-        properties=frozenset({"smooth", "nonnegative", "classification_calibrated"}),
-        aliases=("sigmoid_focal_loss", "binary_focal"),
-        references=("Lin et al., Focal Loss for Dense Object Detection (ICCV 2017)",),
-    )
-)
-register(
-    LossSpec(
-        name="hinge",
-        function=hinge,
-        family="binary",
-        input_space="logits",
-        target_space=_HINGE_TARGETS,
-        summary="SVM hinge loss max(0, 1 - s x)." + _MARGIN_NOTE,
-        formula="l_n = max(0, 1 - s_n x_n), s_n = 2 y_n - 1",
-        when_to_use="Maximum-margin linear classifiers; scores are not probabilities.",
-        decode="threshold",
-        metrics=("accuracy",),
-        properties=frozenset({"convex", "nonnegative", "classification_calibrated"}),
-        aliases=("binary_hinge", "hinge_loss"),
-        references=("Cortes & Vapnik, Support-Vector Networks (1995)",),
-    )
-)
-register(
-    LossSpec(
-        name="squared_hinge",
-        function=squared_hinge,
-        family="binary",
-        input_space="logits",
-        target_space=_HINGE_TARGETS,
-        summary="L2-SVM loss max(0, 1 - s x)^2: a hinge with a continuous gradient." + _MARGIN_NOTE,
-        formula="l_n = max(0, 1 - s_n x_n)^2, s_n = 2 y_n - 1",
-        when_to_use="A smooth maximum-margin loss (L2-SVM); punishes confident mistakes more.",
-        decode="threshold",
-        metrics=("accuracy",),
-        properties=frozenset({"convex", "smooth", "nonnegative", "classification_calibrated"}),
-        aliases=("squared_hinge_loss",),
-        references=("Lee & Mangasarian, SSVM (2001)",),
-    )
-)
-register(
-    LossSpec(
-        name="soft_margin",
-        function=soft_margin,
-        family="binary",
-        input_space="logits",
-        target_space=_HINGE_TARGETS,
-        summary="Logistic loss log(1 + exp(-s x)), stable (torch's soft_margin_loss overflows)."
-        + _MARGIN_NOTE,
-        formula="l_n = softplus(-s_n x_n), s_n = 2 y_n - 1",
-        when_to_use="Logistic regression written in the SVM convention; equals bce_with_logits "
-        "on 0/1 targets.",
-        activation="sigmoid",
-        decode="threshold",
-        metrics=("accuracy",),
-        properties=frozenset(
-            {"convex", "smooth", "nonnegative", "proper_scoring_rule", "classification_calibrated"}
-        ),
-        aliases=("soft_margin_loss", "logistic"),
-    )
-)
-register(
-    LossSpec(
-        name="perceptron",
-        function=perceptron,
-        family="binary",
-        input_space="logits",
-        target_space=_HINGE_TARGETS,
-        summary="Perceptron loss max(0, -s x): a hinge without a margin." + _MARGIN_NOTE,
-        formula="l_n = max(0, -s_n x_n), s_n = 2 y_n - 1",
-        when_to_use="Teaching and history; zero for every correct decision, so it cannot "
-        "prefer one separating boundary over another.",
-        decode="threshold",
-        metrics=("accuracy",),
-        properties=frozenset({"convex", "nonnegative"}),
-        aliases=("perceptron_loss",),
-        references=("Rosenblatt, The Perceptron (1958)",),
-    )
-)
-register(
-    LossSpec(
-        name="exponential",
-        function=exponential,
-        family="binary",
-        input_space="logits",
-        target_space=_HINGE_TARGETS,
-        summary="Exponential (AdaBoost) loss exp(-s x)." + _MARGIN_NOTE,
-        formula="l_n = exp(-s_n x_n), s_n = 2 y_n - 1",
-        when_to_use="Boosting; very sensitive to label noise and outliers.",
-        decode="threshold",
-        metrics=("accuracy",),
-        properties=frozenset({"convex", "smooth", "nonnegative", "classification_calibrated"}),
-        aliases=("exponential_loss", "adaboost"),
-        references=("Friedman, Hastie & Tibshirani, Additive Logistic Regression (2000)",),
-    )
-)
-register(
-    LossSpec(
-        name="brier",
-        function=brier,
-        family="binary",
-        input_space="probs",
-        target_space="binary {0, 1} or soft [0, 1]",
-        summary="Brier score (p - y)^2: the squared error of a probability.",
-        formula="l_n = (p_n - y_n)^2",
-        when_to_use="Calibration-aware training or evaluation; bounded, so mistakes cost at "
-        "most 1.",
-        decode="threshold",
-        metrics=("accuracy", "brier"),
-        properties=frozenset(
-            {
-                "convex",
-                "smooth",
-                "nonnegative",
-                "zero_at_target",
-                "proper_scoring_rule",
-                "bounded",
-                "classification_calibrated",
-            }
-        ),
-        aliases=("brier_score", "brier_score_loss"),
-        references=("Brier, Verification of Forecasts (Monthly Weather Review 1950)",),
-    )
-)

@@ -34,7 +34,8 @@ from losskit._checks import (
     read_values,
     reduce,
 )
-from losskit._spec import LossSpec, register
+from losskit._spec import Family, Prop, Space, Targets, register
+from losskit.losses import _examples as ex
 
 __all__ = ["ciou", "diou", "giou"]
 
@@ -120,6 +121,15 @@ def _aspect_angle(w: Tensor, h: Tensor) -> Tensor:
     return torch.atan2(torch.where(point, one, w), torch.where(point, one, h))
 
 
+@register(
+    family=Family.BOXES,
+    inputs=Space.BOXES,
+    targets=Targets.BOXES,
+    properties={Prop.NONNEGATIVE, Prop.BOUNDED},
+    metrics=("iou",),
+    aliases=("generalized_box_iou_loss", "giou_loss"),
+    example=ex.boxes,
+)
 def giou(boxes: Tensor, targets: Tensor, *, eps: float = 1e-7, reduction: str = "mean") -> Tensor:
     """Generalized IoU loss: ``1 - IoU`` plus the part of the smallest enclosing box the two boxes
     leave empty, so disjoint boxes still get a gradient.
@@ -131,6 +141,10 @@ def giou(boxes: Tensor, targets: Tensor, *, eps: float = 1e-7, reduction: str = 
     Input: ``boxes``, floating, ``(*, 4)`` as ``(x1, y1, x2, y2)`` with ``x2 >= x1``,
     ``y2 >= y1`` (checked in full mode). Target: ``targets``, the same shape and format (integer
     dtypes are cast).
+
+    When to use:
+        Box regression in detectors (DETR and others); gives a gradient to disjoint boxes,
+        unlike 1 - IoU.
 
     Args:
         boxes: predicted boxes.
@@ -164,6 +178,15 @@ def giou(boxes: Tensor, targets: Tensor, *, eps: float = 1e-7, reduction: str = 
     return finish(reduce(loss, reduction), boxes=boxes, targets=targets)
 
 
+@register(
+    family=Family.BOXES,
+    inputs=Space.BOXES,
+    targets=Targets.BOXES,
+    properties={Prop.NONNEGATIVE, Prop.BOUNDED},
+    metrics=("iou",),
+    aliases=("distance_box_iou_loss", "diou_loss"),
+    example=ex.boxes,
+)
 def diou(boxes: Tensor, targets: Tensor, *, eps: float = 1e-7, reduction: str = "mean") -> Tensor:
     """Distance IoU loss: ``1 - IoU`` plus the squared distance of the centres over the squared
     diagonal of the enclosing box.
@@ -173,6 +196,9 @@ def diou(boxes: Tensor, targets: Tensor, *, eps: float = 1e-7, reduction: str = 
     ``distance_box_iou_loss``. In [0, 2). ``"mean"`` averages over boxes.
 
     Input, target: as :func:`giou`.
+
+    When to use:
+        Box regression; converges faster than GIoU when one box contains the other.
 
     Args:
         boxes: predicted boxes.
@@ -204,6 +230,15 @@ def diou(boxes: Tensor, targets: Tensor, *, eps: float = 1e-7, reduction: str = 
     return finish(reduce(loss, reduction), boxes=boxes, targets=targets)
 
 
+@register(
+    family=Family.BOXES,
+    inputs=Space.BOXES,
+    targets=Targets.BOXES,
+    properties={Prop.NONNEGATIVE, Prop.BOUNDED},
+    metrics=("iou",),
+    aliases=("complete_box_iou_loss", "ciou_loss"),
+    example=ex.boxes,
+)
 def ciou(boxes: Tensor, targets: Tensor, *, eps: float = 1e-7, reduction: str = "mean") -> Tensor:
     """Complete IoU loss: DIoU plus a penalty on the difference of aspect ratios.
 
@@ -222,6 +257,9 @@ def ciou(boxes: Tensor, targets: Tensor, *, eps: float = 1e-7, reduction: str = 
       every CIoU.)
 
     Input, target: as :func:`giou`.
+
+    When to use:
+        Box regression in YOLO-family detectors; also matches aspect ratios.
 
     Args:
         boxes: predicted boxes.
@@ -258,53 +296,3 @@ def ciou(boxes: Tensor, targets: Tensor, *, eps: float = 1e-7, reduction: str = 
 
 _BOX_TARGETS = "(x1, y1, x2, y2) boxes, same shape, x2 >= x1 and y2 >= y1"
 _BOX_PROPERTIES = frozenset({"nonnegative", "bounded"})
-register(
-    LossSpec(
-        name="giou",
-        function=giou,
-        family="boxes",
-        input_space="boxes",
-        target_space=_BOX_TARGETS,
-        summary="Generalized IoU loss: 1 - IoU plus the empty part of the enclosing box.",
-        formula="l_n = 1 - IoU_n + (C_n - U_n) / (C_n + eps)",
-        when_to_use="Box regression in detectors (DETR and others); gives a gradient to disjoint "
-        "boxes, unlike 1 - IoU.",
-        metrics=("iou",),
-        properties=_BOX_PROPERTIES,
-        aliases=("generalized_box_iou_loss", "giou_loss"),
-        references=("Rezatofighi et al., CVPR 2019", "torchvision.ops.generalized_box_iou_loss"),
-    )
-)
-register(
-    LossSpec(
-        name="diou",
-        function=diou,
-        family="boxes",
-        input_space="boxes",
-        target_space=_BOX_TARGETS,
-        summary="Distance IoU loss: 1 - IoU plus the normalised squared distance of the centres.",
-        formula="l_n = 1 - IoU_n + rho_n^2 / (c_n^2 + eps)",
-        when_to_use="Box regression; converges faster than GIoU when one box contains the other.",
-        metrics=("iou",),
-        properties=_BOX_PROPERTIES,
-        aliases=("distance_box_iou_loss", "diou_loss"),
-        references=("Zheng et al., AAAI 2020", "torchvision.ops.distance_box_iou_loss"),
-    )
-)
-register(
-    LossSpec(
-        name="ciou",
-        function=ciou,
-        family="boxes",
-        input_space="boxes",
-        target_space=_BOX_TARGETS,
-        summary="Complete IoU loss: DIoU plus an aspect-ratio penalty.",
-        formula="l_n = 1 - IoU_n + rho_n^2 / (c_n^2 + eps) + alpha_n v_n, "
-        "v = 4/pi^2 (atan2(w_t, h_t) - atan2(w, h))^2, alpha = v / (1 - IoU + v + eps)",
-        when_to_use="Box regression in YOLO-family detectors; also matches aspect ratios.",
-        metrics=("iou",),
-        properties=_BOX_PROPERTIES,
-        aliases=("complete_box_iou_loss", "ciou_loss"),
-        references=("Zheng et al., AAAI 2020", "torchvision.ops.complete_box_iou_loss"),
-    )
-)

@@ -43,8 +43,9 @@ from losskit._checks import (
     get_check_mode,
     masked_mean,
 )
-from losskit._spec import LossSpec, register
+from losskit._spec import Family, MeanOver, Prop, Space, Targets, register
 from losskit._validate import check_embeddings, scalar_hyper
+from losskit.losses import _examples as ex
 
 __all__ = ["clip_loss", "info_nce", "supcon"]
 
@@ -102,6 +103,14 @@ def _gathered(x: Tensor, gather: str | None) -> tuple[Tensor, int, list[int]]:
 
 
 # ----------------------------------------------------------------------------- info_nce
+@register(
+    family=Family.EMBEDDING,
+    inputs=Space.EMBEDDINGS,
+    targets=Targets.PAIRED,
+    properties={Prop.SMOOTH, Prop.NONNEGATIVE},
+    aliases=("infonce",),
+    example=ex.query_key,
+)
 def info_nce(
     queries: Tensor,
     keys: Tensor,
@@ -123,6 +132,11 @@ def info_nce(
 
     Input: ``queries`` and ``keys`` ``(N, D)``, floating, the same shape; half precision is
     computed in float32. Target: none (the pairing is the row order).
+
+    When to use:
+        Self-supervised or retrieval training from pairs (two views, query and document): each
+        pair's other rows serve as negatives. Larger batches (or gather under DDP) give more
+        negatives.
 
     Args:
         queries: ``(N, D)`` embeddings of one view.
@@ -177,6 +191,14 @@ def _tensor_or_none(x: Any) -> Tensor | None:
 
 
 # ----------------------------------------------------------------------------- clip_loss
+@register(
+    family=Family.EMBEDDING,
+    inputs=Space.EMBEDDINGS,
+    targets=Targets.PAIRED,
+    properties={Prop.SMOOTH, Prop.NONNEGATIVE},
+    aliases=("clip", "clip_contrastive"),
+    example=ex.query_key,
+)
 def clip_loss(
     image_embeddings: Tensor,
     text_embeddings: Tensor,
@@ -199,6 +221,10 @@ def clip_loss(
 
     Input: ``image_embeddings`` and ``text_embeddings`` ``(N, D)``, floating, the same shape.
     Target: none (the pairing is the row order).
+
+    When to use:
+        Contrastive training of two encoders on paired data (image-text, audio-text), with a
+        learned temperature.
 
     Args:
         image_embeddings: ``(N, D)`` image features.
@@ -259,6 +285,15 @@ def clip_loss(
 
 
 # ----------------------------------------------------------------------------- supcon
+@register(
+    family=Family.EMBEDDING,
+    inputs=Space.EMBEDDINGS,
+    targets=Targets.GROUPS,
+    mean_over=MeanOver.ANCHOR,
+    properties={Prop.SMOOTH, Prop.NONNEGATIVE},
+    aliases=("supervised_contrastive", "sup_con"),
+    example=ex.embeddings_labels,
+)
 def supcon(
     embeddings: Tensor,
     labels: Tensor,
@@ -283,6 +318,10 @@ def supcon(
 
     Input: ``embeddings`` ``(N, D)``, floating. Target: ``labels`` ``(N,)``, any integer dtype
     (class ids are only compared for equality).
+
+    When to use:
+        Representation learning with labels (a pre-training stage before a linear classifier),
+        or several augmented views per labelled example.
 
     Args:
         embeddings: ``(N, D)`` features, normalised inside.
@@ -351,63 +390,3 @@ def _anchors_with_positive(labels: Tensor) -> Tensor:
 
 # ----------------------------------------------------------------------------- registry
 _REFS_DDP = "losskit.distributed; anchors/reliability.md (c)"
-register(
-    LossSpec(
-        name="info_nce",
-        function=info_nce,
-        family="embedding",
-        input_space="embeddings",
-        target_space="none: row i of keys is the positive of query i",
-        summary="InfoNCE (NT-Xent) with in-batch negatives: cosine / temperature, DDP-exact.",
-        formula="l_i = logsumexp_j(cos(q_i, k_j) / t) - cos(q_i, k_i) / t",
-        when_to_use="Self-supervised or retrieval training from pairs (two views, query and "
-        "document): each pair's other rows serve as negatives. Larger batches (or gather under "
-        "DDP) give more negatives.",
-        properties=frozenset({"smooth", "nonnegative"}),
-        aliases=("infonce",),
-        references=(
-            "van den Oord et al., Representation Learning with Contrastive Predictive Coding (2018)",
-            "Chen et al., A Simple Framework for Contrastive Learning (SimCLR, 2020)",
-            _REFS_DDP,
-        ),
-    )
-)
-register(
-    LossSpec(
-        name="clip_loss",
-        function=clip_loss,
-        family="embedding",
-        input_space="embeddings",
-        target_space="none: text i describes image i",
-        summary="CLIP's symmetric InfoNCE over image-text pairs, scale exp(logit_scale) <= 100.",
-        formula="l_i = (CE_j(a cos(img_i, txt_j), i) + CE_j(a cos(txt_i, img_j), i)) / 2, "
-        "a = min(exp(logit_scale), 100)",
-        when_to_use="Contrastive training of two encoders on paired data (image-text, "
-        "audio-text), with a learned temperature.",
-        properties=frozenset({"smooth", "nonnegative"}),
-        aliases=("clip", "clip_contrastive"),
-        references=(
-            "Radford et al., Learning Transferable Visual Models From Natural Language "
-            "Supervision (CLIP, 2021)",
-            _REFS_DDP,
-        ),
-    )
-)
-register(
-    LossSpec(
-        name="supcon",
-        function=supcon,
-        family="embedding",
-        input_space="embeddings",
-        target_space="integer class ids, one per row",
-        summary="Supervised contrastive loss: same-class rows are positives (Khosla et al.).",
-        formula="l_i = -1/|P(i)| sum_{p in P(i)} [s_ip / t - logsumexp_{a != i} s_ia / t], "
-        "s = cos, P(i) = other rows with label_i",
-        when_to_use="Representation learning with labels (a pre-training stage before a linear "
-        "classifier), or several augmented views per labelled example.",
-        properties=frozenset({"smooth", "nonnegative"}),
-        aliases=("supervised_contrastive", "sup_con"),
-        references=("Khosla et al., Supervised Contrastive Learning (NeurIPS 2020)", _REFS_DDP),
-        mean_over="anchors with at least one positive (0.0 when there is none)",
-    )
-)

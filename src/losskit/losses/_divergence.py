@@ -28,8 +28,9 @@ from losskit._checks import (
     finish,
     reduce,
 )
-from losskit._spec import LossSpec, register
+from losskit._spec import Activation, Decode, Family, MeanOver, Prop, Space, Targets, register
 from losskit._validate import distribution_inputs
+from losskit.losses import _examples as ex
 
 __all__ = ["distillation", "js_div", "kl_div"]
 
@@ -51,6 +52,17 @@ def _pair_inputs(log_preds: Tensor, targets: Tensor, *, log_targets: bool) -> in
     return 0 if log_preds.dim() == 1 else 1
 
 
+@register(
+    family=Family.DIVERGENCE,
+    inputs=Space.LOG_PROBS,
+    targets=Targets.CLASS_PROBS,
+    activation=Activation.EXP,
+    decode=Decode.ARGMAX,
+    mean_over=MeanOver.ROW,
+    properties={Prop.CONVEX, Prop.SMOOTH, Prop.NONNEGATIVE},
+    aliases=("kl_divergence", "kld"),
+    example=ex.two_distributions,
+)
 def kl_div(
     log_preds: Tensor, targets: Tensor, *, log_targets: bool = False, reduction: str = "mean"
 ) -> Tensor:
@@ -69,6 +81,10 @@ def kl_div(
     or log-probabilities with ``log_targets=True`` (exact where targets underflow). Both are
     checked in full mode to be distributions over dim 1 (a log-softmax over another dim is
     refused).
+
+    When to use:
+        Matching a target distribution (soft labels, distillation, VAEs' categorical terms);
+        predictions as log-probabilities.
 
     Args:
         log_preds: log-probabilities of the predicted distribution.
@@ -114,6 +130,17 @@ def _log_and_probs(x: Tensor, *, is_log: bool) -> tuple[Tensor, Tensor, Tensor]:
     return torch.log(torch.where(positive, x, torch.ones_like(x))), x, positive
 
 
+@register(
+    family=Family.DIVERGENCE,
+    inputs=Space.LOG_PROBS,
+    targets=Targets.CLASS_PROBS,
+    activation=Activation.EXP,
+    decode=Decode.ARGMAX,
+    mean_over=MeanOver.ROW,
+    properties={Prop.SMOOTH, Prop.NONNEGATIVE, Prop.BOUNDED},
+    aliases=("js_divergence", "jensen_shannon"),
+    example=ex.two_distributions,
+)
 def js_div(
     log_preds: Tensor, targets: Tensor, *, log_targets: bool = False, reduction: str = "mean"
 ) -> Tensor:
@@ -130,6 +157,10 @@ def js_div(
     Input: ``log_preds`` ``(N, C, *extra)`` or ``(C,)``, log-probabilities over dim 1. Target:
     ``targets``, the same shape, probabilities over dim 1 (log-probabilities with
     ``log_targets=True``). Both checked in full mode to be distributions over dim 1.
+
+    When to use:
+        Comparing two distributions symmetrically (consistency losses, heat-maps); its gradient
+        vanishes when the supports are disjoint.
 
     Args:
         log_preds: log-probabilities of one distribution.
@@ -171,6 +202,18 @@ def js_div(
     return finish(reduce(loss, reduction).to(log_preds.dtype), log_preds=log_preds, targets=targets)
 
 
+@register(
+    family=Family.DIVERGENCE,
+    inputs=Space.LOGITS,
+    targets=Targets.TEACHER_LOGITS,
+    activation=Activation.SOFTMAX,
+    decode=Decode.ARGMAX,
+    mean_over=MeanOver.ROW,
+    properties={Prop.CONVEX, Prop.SMOOTH, Prop.NONNEGATIVE, Prop.ZERO_AT_TARGET},
+    metrics=("accuracy",),
+    aliases=("knowledge_distillation", "kd"),
+    example=ex.teacher_student,
+)
 def distillation(
     student_logits: Tensor,
     teacher_logits: Tensor,
@@ -193,6 +236,10 @@ def distillation(
 
     Input: ``student_logits`` ``(N, C, *extra)`` or ``(C,)``, C >= 2. Target:
     ``teacher_logits``, the same shape.
+
+    When to use:
+        Training a student on a teacher's soft predictions, mixed with the hard-label
+        cross-entropy.
 
     Args:
         student_logits: raw class scores of the student.
@@ -238,63 +285,4 @@ def distillation(
 _PER_DISTRIBUTION = (
     "items (N, *extra): the divergence summed over dim 1, averaged over the rest (torch's "
     "'batchmean' for (N, C); not its element 'mean')"
-)
-register(
-    LossSpec(
-        name="kl_div",
-        function=kl_div,
-        family="divergence",
-        input_space="log_probs",
-        target_space="probabilities over dim 1 (log-probabilities with log_targets=True)",
-        summary="KL(targets || preds) summed over the distribution dim; mean = KL per example.",
-        formula="l_n = sum_c t_nc (log t_nc - log_preds_nc)",
-        when_to_use="Matching a target distribution (soft labels, distillation, VAEs' "
-        "categorical terms); predictions as log-probabilities.",
-        activation="exp",
-        decode="argmax",
-        properties=frozenset({"convex", "smooth", "nonnegative"}),
-        aliases=("kl_divergence", "kld"),
-        references=("Kullback & Leibler (1951)",),
-        mean_over=_PER_DISTRIBUTION,
-    )
-)
-register(
-    LossSpec(
-        name="js_div",
-        function=js_div,
-        family="divergence",
-        input_space="log_probs",
-        target_space="probabilities over dim 1 (log-probabilities with log_targets=True)",
-        summary="Jensen-Shannon divergence: symmetric, bounded by log 2, finite for disjoint "
-        "supports.",
-        formula="l_n = KL(P || M) / 2 + KL(Q || M) / 2, M = (P + Q) / 2",
-        when_to_use="Comparing two distributions symmetrically (consistency losses, heat-maps); "
-        "its gradient vanishes when the supports are disjoint.",
-        activation="exp",
-        decode="argmax",
-        properties=frozenset({"smooth", "nonnegative", "bounded"}),
-        aliases=("js_divergence", "jensen_shannon"),
-        references=("Lin, Divergence Measures Based on the Shannon Entropy (1991)",),
-        mean_over=_PER_DISTRIBUTION,
-    )
-)
-register(
-    LossSpec(
-        name="distillation",
-        function=distillation,
-        family="divergence",
-        input_space="logits",
-        target_space="teacher logits, same shape",
-        summary="Hinton distillation: T^2 KL(softmax(t/T) || softmax(s/T)).",
-        formula="l_n = T^2 sum_c softmax(t_n/T)_c (log softmax(t_n/T)_c - log softmax(s_n/T)_c)",
-        when_to_use="Training a student on a teacher's soft predictions, mixed with the "
-        "hard-label cross-entropy.",
-        activation="softmax",
-        decode="argmax",
-        metrics=("accuracy",),
-        properties=frozenset({"convex", "smooth", "nonnegative", "zero_at_target"}),
-        aliases=("knowledge_distillation", "kd"),
-        references=("Hinton, Vinyals & Dean, Distilling the Knowledge in a Neural Network (2015)",),
-        mean_over=_PER_DISTRIBUTION,
-    )
 )

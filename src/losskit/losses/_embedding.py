@@ -30,8 +30,9 @@ from losskit._checks import (
     masked_mean,
     reduce,
 )
-from losskit._spec import LossSpec, register
+from losskit._spec import Family, MeanOver, Prop, Space, Targets, register
 from losskit._validate import check_embeddings, check_integer, check_sign_targets, check_values
+from losskit.losses import _examples as ex
 
 __all__ = [
     "contrastive",
@@ -51,6 +52,15 @@ def _same_float(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
 
 
 # ----------------------------------------------------------------------------- pairwise
+@register(
+    family=Family.RANKING,
+    inputs=Space.SCORES,
+    targets=Targets.SIGNS,
+    properties={Prop.CONVEX, Prop.NONNEGATIVE},
+    metrics=("pairwise_accuracy",),
+    aliases=("margin_ranking_loss",),
+    example=ex.ranking_pairs,
+)
 def margin_ranking(
     scores1: Tensor,
     scores2: Tensor,
@@ -69,6 +79,9 @@ def margin_ranking(
     Input: ``scores1`` and ``scores2``, floating, any shape, the same shape. Target: ``targets``,
     the same shape, -1 or +1 (any real dtype). 0/1 labels are refused: PyTorch accepts them and
     reads 0 as a constant ``margin`` loss.
+
+    When to use:
+        Learning to rank from preference pairs, Siamese scoring models.
 
     Args:
         scores1: scores of the first item of each pair.
@@ -105,6 +118,15 @@ def margin_ranking(
     return finish(reduce(loss, reduction), scores1=scores1, scores2=scores2)
 
 
+@register(
+    family=Family.EMBEDDING,
+    inputs=Space.EMBEDDINGS,
+    targets=Targets.SIGNS,
+    properties={Prop.NONNEGATIVE, Prop.BOUNDED},
+    metrics=("recall_at_k",),
+    aliases=("cosine_embedding_loss",),
+    example=ex.cosine_pairs,
+)
 def cosine_embedding(
     embeddings1: Tensor,
     embeddings2: Tensor,
@@ -126,6 +148,9 @@ def cosine_embedding(
 
     Input: ``embeddings1`` and ``embeddings2``, floating, ``(*, D)``, the same shape (PyTorch takes
     only ``(N, D)`` or ``(D,)``). Target: ``targets`` of shape ``(*)``, one -1 or +1 per pair.
+
+    When to use:
+        Siamese embeddings compared by angle (text, retrieval) with pair labels.
 
     Args:
         embeddings1: first embedding of each pair.
@@ -184,6 +209,14 @@ def cosine_embedding(
     return finish(reduce(loss, reduction), embeddings1=embeddings1, embeddings2=embeddings2)
 
 
+@register(
+    family=Family.EMBEDDING,
+    inputs=Space.VALUES,
+    targets=Targets.SIGNS,
+    properties={Prop.CONVEX, Prop.NONNEGATIVE},
+    aliases=("hinge_embedding_loss",),
+    example=ex.sign_values,
+)
 def hinge_embedding(
     distances: Tensor,
     targets: Tensor,
@@ -200,6 +233,10 @@ def hinge_embedding(
     Input: ``distances``, floating, any shape, >= 0 (checked in full mode: a negative "distance"
     with ``y = 1`` makes the loss unbounded below, and PyTorch takes it silently). Target:
     ``targets``, the same shape (PyTorch broadcasts silently), -1 or +1.
+
+    When to use:
+        When a distance per pair is already computed (e.g. L1 between embeddings); not the SVM
+        hinge.
 
     Args:
         distances: a distance per pair, e.g. ``torch.pairwise_distance(a, b, p=1)`` or
@@ -244,6 +281,15 @@ def hinge_embedding(
 
 
 # ----------------------------------------------------------------------------- triplets
+@register(
+    family=Family.EMBEDDING,
+    inputs=Space.EMBEDDINGS,
+    targets=Targets.EMBEDDINGS,
+    properties={Prop.NONNEGATIVE},
+    metrics=("recall_at_k",),
+    aliases=("triplet_margin_loss", "triplet"),
+    example=ex.triplets,
+)
 def triplet_margin(
     anchors: Tensor,
     positives: Tensor,
@@ -270,6 +316,9 @@ def triplet_margin(
 
     Input: ``anchors``, ``positives``, ``negatives``, floating, ``(*, D)``, all the same shape
     (PyTorch broadcasts a ``(1, D)`` among ``(N, D)``; losskit refuses).
+
+    When to use:
+        Metric learning with mined triplets (faces, retrieval, local descriptors).
 
     Args:
         anchors: anchor embeddings.
@@ -323,6 +372,15 @@ def triplet_margin(
 
 
 # ----------------------------------------------------------------------------- batch pairs
+@register(
+    family=Family.EMBEDDING,
+    inputs=Space.EMBEDDINGS,
+    targets=Targets.GROUPS,
+    mean_over=MeanOver.PAIR,
+    properties={Prop.NONNEGATIVE},
+    metrics=("recall_at_k",),
+    example=ex.embeddings_labels,
+)
 def contrastive(
     embeddings: Tensor,
     labels: Tensor,
@@ -354,6 +412,10 @@ def contrastive(
 
     Input: ``embeddings``, floating, ``(N, D)``. Target: ``labels``, integer, ``(N,)``; any
     values (equal labels make a positive pair).
+
+    When to use:
+        Metric learning from class labels without mining triplets; for NT-Xent / InfoNCE see
+        info_nce.
 
     Args:
         embeddings: one embedding per row.
@@ -405,6 +467,16 @@ def contrastive(
 
 
 # ----------------------------------------------------------------------------- lists
+@register(
+    family=Family.RANKING,
+    inputs=Space.SCORES,
+    targets=Targets.RELEVANCE,
+    mean_over=MeanOver.LIST,
+    properties={Prop.CONVEX, Prop.SMOOTH, Prop.NONNEGATIVE},
+    metrics=("ndcg", "mrr"),
+    aliases=("ranking_softmax_loss", "listwise_softmax"),
+    example=ex.ranking_lists,
+)
 def ranking_softmax(
     scores: Tensor,
     relevance: Tensor,
@@ -427,6 +499,9 @@ def ranking_softmax(
 
     Input: ``scores``, floating, ``(*, L)``. Target: ``relevance``, the same shape, >= 0 (integer,
     float or bool). ``mask``: optional bool, the same shape, True for a real item.
+
+    When to use:
+        Learning to rank lists (search, recommendation) with binary or graded relevance.
 
     Args:
         scores: a score per item; the loss applies the log-softmax over the last dimension.
@@ -494,111 +569,3 @@ def ranking_softmax(
 
 # ----------------------------------------------------------------------------- registry
 _SIGNED = "+1 / -1 labels, same shape"
-register(
-    LossSpec(
-        name="margin_ranking",
-        function=margin_ranking,
-        family="ranking",
-        input_space="scores",
-        target_space=_SIGNED,
-        summary="Pairwise ranking hinge: the preferred item of a pair should score higher by a margin.",
-        formula="l_n = max(0, -y_n (s1_n - s2_n) + margin)",
-        when_to_use="Learning to rank from preference pairs, Siamese scoring models.",
-        metrics=("pairwise_accuracy",),
-        properties=frozenset({"convex", "nonnegative"}),
-        aliases=("margin_ranking_loss",),
-        references=("Herbrich et al., Large margin rank boundaries for ordinal regression (2000)",),
-    )
-)
-register(
-    LossSpec(
-        name="cosine_embedding",
-        function=cosine_embedding,
-        family="embedding",
-        input_space="embeddings",
-        target_space="+1 / -1 label per pair of embeddings",
-        summary="Pulls similar pairs to cosine 1 and pushes dissimilar pairs below a margin.",
-        formula="l_n = 1 - cos(a_n, b_n) if y_n = 1 else max(0, cos(a_n, b_n) - margin)",
-        when_to_use="Siamese embeddings compared by angle (text, retrieval) with pair labels.",
-        metrics=("recall_at_k",),
-        properties=frozenset({"nonnegative", "bounded"}),
-        aliases=("cosine_embedding_loss",),
-        references=("torch.nn.CosineEmbeddingLoss",),
-    )
-)
-register(
-    LossSpec(
-        name="hinge_embedding",
-        function=hinge_embedding,
-        family="embedding",
-        input_space="values",
-        target_space=_SIGNED,
-        summary="Distance loss: similar pairs pulled to 0, dissimilar ones pushed beyond a margin.",
-        formula="l_n = x_n if y_n = 1 else max(0, margin - x_n)",
-        when_to_use="When a distance per pair is already computed (e.g. L1 between embeddings); "
-        "not the SVM hinge.",
-        properties=frozenset({"convex", "nonnegative"}),
-        aliases=("hinge_embedding_loss",),
-        references=("torch.nn.HingeEmbeddingLoss",),
-    )
-)
-register(
-    LossSpec(
-        name="triplet_margin",
-        function=triplet_margin,
-        family="embedding",
-        input_space="embeddings",
-        target_space="positive and negative embeddings, same shape as the anchors",
-        summary="Each anchor nearer its positive than its negative by a margin (Lp distance).",
-        formula="l_n = max(0, ||a_n - p_n + eps||_p - ||a_n - n_n + eps||_p + margin)",
-        when_to_use="Metric learning with mined triplets (faces, retrieval, local descriptors).",
-        metrics=("recall_at_k",),
-        properties=frozenset({"nonnegative"}),
-        aliases=("triplet_margin_loss", "triplet"),
-        references=("Schroff et al., FaceNet (2015)", "Balntas et al., BMVC 2016 (swap)"),
-    )
-)
-register(
-    LossSpec(
-        name="contrastive",
-        function=contrastive,
-        family="embedding",
-        input_space="embeddings",
-        target_space="integer labels (N,); equal labels make a positive pair",
-        summary="Pair-margin contrastive loss over every pair of a batch (PML's two margins).",
-        formula="l_ij = max(0, d_ij - m_pos) if y_i = y_j else max(0, m_neg - d_ij), "
-        "d_ij = ||e_i - e_j||_2, i < j",
-        when_to_use="Metric learning from class labels without mining triplets; for NT-Xent / "
-        "InfoNCE see info_nce.",
-        properties=frozenset({"nonnegative"}),
-        metrics=("recall_at_k",),
-        references=(
-            "Hadsell, Chopra & LeCun, CVPR 2006",
-            "pytorch-metric-learning ContrastiveLoss",
-        ),
-        mean_over="every pair i < j of the batch (the N(N-1)/2 elements of reduction='none'; "
-        "pairs couple rows, so micro-batches do not add up to the full batch)",
-    )
-)
-register(
-    LossSpec(
-        name="ranking_softmax",
-        function=ranking_softmax,
-        family="ranking",
-        input_space="scores",
-        target_space="relevance >= 0 per item, same shape; optional bool mask of real items",
-        summary="Listwise softmax cross-entropy of the scores of a list against its relevance.",
-        formula="l_b = -sum_i y_bi log softmax(s_b)_i",
-        when_to_use="Learning to rank lists (search, recommendation) with binary or graded "
-        "relevance.",
-        metrics=("ndcg", "mrr"),
-        properties=frozenset({"convex", "smooth", "nonnegative"}),
-        aliases=("ranking_softmax_loss", "listwise_softmax"),
-        references=(
-            "Cao et al., ICML 2007",
-            "Bruch et al., ICTIR 2019",
-            "optax ranking_softmax_loss",
-        ),
-        mean_over="lists with at least one valid item (every list when mask is None)",
-    )
-)

@@ -28,7 +28,8 @@ from losskit._checks import (
     get_check_mode,
     masked_mean,
 )
-from losskit._spec import LossSpec, register
+from losskit._spec import Activation, Decode, Family, MeanOver, Prop, Space, Targets, register
+from losskit.losses import _examples as ex
 
 __all__ = ["default_chunk_size", "linear_cross_entropy"]
 
@@ -339,6 +340,18 @@ def _check_inputs(
     return vocab
 
 
+@register(
+    family=Family.LARGE_VOCAB,
+    inputs=Space.HIDDEN,
+    targets=Targets.CLASS_LABELS,
+    activation=Activation.SOFTMAX,
+    decode=Decode.ARGMAX,
+    mean_over=MeanOver.ITEM,
+    properties={Prop.SMOOTH, Prop.NONNEGATIVE, Prop.PROPER},
+    metrics=("accuracy", "perplexity"),
+    aliases=("fused_linear_cross_entropy", "lm_head_cross_entropy"),
+    example=ex.lm_head,
+)
 def linear_cross_entropy(
     hidden: Tensor,
     weight: Tensor,
@@ -379,6 +392,11 @@ def linear_cross_entropy(
     Input: ``hidden`` ``(*, D)``, floating; ``weight`` ``(V, D)`` (``nn.Linear(D, V).weight``);
     ``bias`` ``(V,)`` or None, all of one dtype. Target: ``labels`` ``(*)`` (``hidden``'s shape
     without the last dim), int64/int32, in ``[0, V)`` or ``ignore_index``.
+
+    When to use:
+        Training a language model (or any classifier with a large number of classes V): same
+        value and gradients as cross_entropy(hidden @ weight.T, labels) with a fraction of the
+        memory.
 
     Args:
         hidden: the last hidden states, one row per token.
@@ -463,32 +481,3 @@ def linear_cross_entropy(
     if reduction == "none":
         out = out.reshape(shape)
     return finish(out, hidden=hidden, weight=weight, bias=bias)
-
-
-register(
-    LossSpec(
-        name="linear_cross_entropy",
-        function=linear_cross_entropy,
-        family="large_vocab",
-        input_space="hidden",
-        target_space="integer class (token) labels in [0, V) or ignore_index",
-        summary="Cross-entropy of a linear head (LM head) computed in token chunks: the (N, V) "
-        "logits are never held.",
-        formula="l_t = (1 - e)(lse_t - z_{t,y_t}) + e (lse_t - mean_c z_tc) + z_loss lse_t^2, "
-        "z_t = softcap tanh((W h_t + b) / softcap), lse_t = logsumexp_c z_tc",
-        when_to_use="Training a language model (or any classifier with a large number of "
-        "classes V): same value and gradients as cross_entropy(hidden @ weight.T, labels) with a "
-        "fraction of the memory.",
-        activation="softmax",
-        decode="argmax",
-        metrics=("accuracy", "perplexity"),
-        properties=frozenset({"smooth", "nonnegative", "proper_scoring_rule"}),
-        aliases=("fused_linear_cross_entropy", "lm_head_cross_entropy"),
-        references=(
-            "Wijmans et al., Cut Your Losses in Large-Vocabulary Language Models, ICLR 2025",
-            "Hsu et al., Liger Kernel: Efficient Triton Kernels for LLM Training, 2024",
-            "Chowdhery et al., PaLM, 2022 (z-loss)",
-        ),
-        mean_over="non-ignored tokens: sum_t l_t / #{t : y_t != ignore_index}",
-    )
-)

@@ -21,12 +21,13 @@ from losskit._checks import (
     masked_mean,
     ratio,
 )
+from losskit._spec import Activation, Decode, Family, MeanOver, Prop, Space, Targets, register
+from losskit.losses import _examples as ex
 from losskit.losses._overlap import (
     _check_activation,
     _done,
     _reduce_images,
     _region_inputs,
-    _spec,
 )
 
 __all__ = [
@@ -58,6 +59,17 @@ def _lovasz(errors: Tensor, gt: Tensor, valid: Tensor, low: float) -> Tensor:
     return (errors_sorted * weights).sum(-1)
 
 
+@register(
+    family=Family.OVERLAP,
+    inputs=Space.LOGITS,
+    targets=Targets.BINARY_MASKS,
+    activation=Activation.SIGMOID,
+    decode=Decode.THRESHOLD,
+    mean_over=MeanOver.IMAGE,
+    properties={Prop.CONVEX, Prop.NONNEGATIVE},
+    metrics=("dice_score", "iou"),
+    example=ex.binary_masks,
+)
 def lovasz_hinge(
     logits: Tensor, targets: Tensor, *, ignore_index: int = -100, reduction: str = "mean"
 ) -> Tensor:
@@ -73,6 +85,9 @@ def lovasz_hinge(
 
     Input: ``logits`` ``(N, *spatial)``, floating; one logit per pixel (dim 0 is the image).
     Target: ``targets``, the same shape, 0 or 1 (any real or bool dtype), or ``ignore_index``.
+
+    When to use:
+        Binary segmentation optimised for IoU, typically after pretraining with BCE.
 
     Args:
         logits: raw scores (no activation: the hinge acts on the logits).
@@ -118,6 +133,17 @@ def lovasz_hinge(
     return _done(_reduce_images(per_image, valid.any(-1), reduction), logits)
 
 
+@register(
+    family=Family.OVERLAP,
+    inputs=Space.LOGITS,
+    targets=Targets.CLASS_LABELS,
+    activation=Activation.SOFTMAX,
+    decode=Decode.ARGMAX,
+    mean_over=MeanOver.IMAGE,
+    properties={Prop.NONNEGATIVE, Prop.BOUNDED},
+    metrics=("dice_score", "iou"),
+    example=ex.with_options(ex.segmentation, classes="all"),
+)
 def lovasz_softmax(
     logits: Tensor,
     labels: Tensor,
@@ -139,6 +165,9 @@ def lovasz_softmax(
 
     Input: ``logits`` ``(N, C, *spatial)``, C >= 2, floating. Target: ``labels``
     ``(N, *spatial)``, integer, in ``[0, C)`` or ``ignore_index``.
+
+    When to use:
+        Multi-class segmentation optimised for mean IoU, often as a fine-tuning loss.
 
     Args:
         logits: raw scores (or softmax probabilities with ``activation=None``).
@@ -181,31 +210,3 @@ def lovasz_softmax(
     counted = counted.to(per_class.dtype)
     per_image = masked_mean((counted * per_class).sum(-1), counted.sum(-1))
     return _done(_reduce_images(per_image, r.valid.flatten(1).any(-1), reduction), logits)
-
-
-# ----------------------------------------------------------------------------- specs
-_spec(
-    "lovasz_hinge",
-    lovasz_hinge,
-    "Lovasz hinge: convex surrogate of the binary Jaccard loss on sorted hinge errors.",
-    "l_n = sum_i max(0, 1 - s_i x_i)_(sorted desc) * grad Lovasz-Jaccard_i",
-    "Binary segmentation optimised for IoU, typically after pretraining with BCE.",
-    target_space="binary {0, 1} masks of the shape of logits, or ignore_index",
-    activation="sigmoid",
-    decode="threshold",
-    properties=frozenset({"convex", "nonnegative"}),
-    references=("Berman, Rannen Triki & Blaschko (CVPR 2018)",),
-    mean_over="images (dim 0) with at least one non-ignored pixel",
-)
-_spec(
-    "lovasz_softmax",
-    lovasz_softmax,
-    "Lovasz-softmax: surrogate of the per-class Jaccard loss on sorted softmax errors.",
-    "l_n = mean_c sum_i |[y_i = c] - p_ic|_(sorted desc) * grad Lovasz-Jaccard_i",
-    "Multi-class segmentation optimised for mean IoU, often as a fine-tuning loss.",
-    target_space="integer labels (N, *spatial) in [0, C) or ignore_index",
-    properties=frozenset({"nonnegative", "bounded"}),
-    references=("Berman, Rannen Triki & Blaschko (CVPR 2018)",),
-    mean_over="images (dim 0) with at least one non-ignored pixel; each image's loss averages "
-    "the classes present in its labels ('present') or all classes",
-)

@@ -36,8 +36,9 @@ from losskit._checks import (
     masked_mean,
     reduce,
 )
-from losskit._spec import LossSpec, register
+from losskit._spec import Activation, Decode, Family, MeanOver, Prop, Space, Targets, register
 from losskit._validate import distribution_inputs
+from losskit.losses import _examples as ex
 
 __all__ = [
     "class_inputs",
@@ -163,6 +164,18 @@ def class_weighted_mean(
     return masked_mean(total, denom)
 
 
+@register(
+    family=Family.MULTICLASS,
+    inputs=Space.LOGITS,
+    targets=Targets.CLASS_LABELS,
+    activation=Activation.SOFTMAX,
+    decode=Decode.ARGMAX,
+    mean_over=MeanOver.WEIGHTED_ITEM,
+    properties={Prop.CONVEX, Prop.SMOOTH, Prop.NONNEGATIVE, Prop.PROPER, Prop.CALIBRATED},
+    metrics=("accuracy", "top_k_accuracy"),
+    aliases=("ce", "softmax_cross_entropy", "categorical_cross_entropy"),
+    example=ex.class_logits,
+)
 def cross_entropy(
     logits: Tensor,
     labels: Tensor,
@@ -187,6 +200,9 @@ def cross_entropy(
     ``(N, *extra)`` or ``()``, int64/int32, in ``[0, C)`` or ``ignore_index``. Class
     probabilities are not accepted here (PyTorch infers them from the dtype; losskit asks for
     ``soft_cross_entropy``).
+
+    When to use:
+        The default for single-label classification with C >= 2 classes.
 
     Args:
         logits: raw class scores; the loss applies log-softmax over dim 1.
@@ -235,6 +251,18 @@ def cross_entropy(
     return finish(out, logits=logits, weight=weight)
 
 
+@register(
+    family=Family.MULTICLASS,
+    inputs=Space.LOG_PROBS,
+    targets=Targets.CLASS_LABELS,
+    activation=Activation.EXP,
+    decode=Decode.ARGMAX,
+    mean_over=MeanOver.WEIGHTED_ITEM,
+    properties={Prop.CONVEX, Prop.SMOOTH, Prop.NONNEGATIVE, Prop.PROPER},
+    metrics=("accuracy",),
+    aliases=("nll_loss", "negative_log_likelihood"),
+    example=ex.class_log_probs,
+)
 def nll(
     log_probs: Tensor,
     labels: Tensor,
@@ -251,6 +279,9 @@ def nll(
 
     Input: ``log_probs`` ``(N, C, *extra)`` or ``(C,)``, values <= 0 (checked in full mode: logits
     given by mistake are refused). Target: ``labels`` as for :func:`cross_entropy`.
+
+    When to use:
+        When the model ends in log_softmax; otherwise use cross_entropy on logits.
 
     Args:
         log_probs: log-probabilities over dim 1, e.g. ``torch.log_softmax(x, 1)``.
@@ -334,6 +365,18 @@ def _reduce_items(
     return class_weighted_mean(total, labels, weight=weight, ignore_index=ignore_index)
 
 
+@register(
+    family=Family.MULTICLASS,
+    inputs=Space.LOGITS,
+    targets=Targets.CLASS_PROBS,
+    activation=Activation.SOFTMAX,
+    decode=Decode.ARGMAX,
+    mean_over=MeanOver.ROW,
+    properties={Prop.CONVEX, Prop.SMOOTH, Prop.NONNEGATIVE, Prop.PROPER},
+    metrics=("accuracy",),
+    aliases=("soft_target_cross_entropy", "categorical_cross_entropy_soft"),
+    example=ex.class_probs,
+)
 def soft_cross_entropy(logits: Tensor, target_probs: Tensor, *, reduction: str = "mean") -> Tensor:
     """Softmax cross-entropy against class probabilities (soft or one-hot targets).
 
@@ -348,6 +391,10 @@ def soft_cross_entropy(logits: Tensor, target_probs: Tensor, *, reduction: str =
     Input: ``logits`` ``(N, C, *extra)`` or ``(C,)``, floating, C >= 2. Target:
     ``target_probs``, the same shape, each slice over dim 1 in [0, 1] and summing to 1
     (checked in full mode).
+
+    When to use:
+        Targets that are distributions: label smoothing done by hand, mixup, distillation
+        targets; one-hot targets give cross_entropy.
 
     Args:
         logits: raw class scores; the loss applies log-softmax over dim 1.
@@ -379,6 +426,18 @@ def soft_cross_entropy(logits: Tensor, target_probs: Tensor, *, reduction: str =
     )
 
 
+@register(
+    family=Family.MULTICLASS,
+    inputs=Space.LOGITS,
+    targets=Targets.CLASS_LABELS,
+    activation=Activation.SOFTMAX,
+    decode=Decode.ARGMAX,
+    mean_over=MeanOver.WEIGHTED_ITEM,
+    properties={Prop.SMOOTH, Prop.NONNEGATIVE, Prop.CALIBRATED},
+    metrics=("accuracy",),
+    aliases=("softmax_focal_loss", "multiclass_focal"),
+    example=ex.class_logits,
+)
 def softmax_focal(
     logits: Tensor,
     labels: Tensor,
@@ -402,6 +461,9 @@ def softmax_focal(
 
     Input: ``logits`` ``(N, C, *extra)`` or ``(C,)``, floating, C >= 2. Target: ``labels``
     ``(N, *extra)`` or ``()``, integer, in ``[0, C)`` or ``ignore_index``.
+
+    When to use:
+        Class imbalance with many easy examples (dense prediction); gamma = 0 is cross_entropy.
 
     Args:
         logits: raw class scores.
@@ -440,6 +502,18 @@ def softmax_focal(
     return finish(out.to(logits.dtype), logits=logits, weight=weight)
 
 
+@register(
+    family=Family.MULTICLASS,
+    inputs=Space.LOGITS,
+    targets=Targets.CLASS_LABELS,
+    activation=Activation.SOFTMAX,
+    decode=Decode.ARGMAX,
+    mean_over=MeanOver.ITEM,
+    properties={Prop.SMOOTH, Prop.NONNEGATIVE},
+    metrics=("accuracy",),
+    aliases=("poly1", "poly_loss"),
+    example=ex.class_logits,
+)
 def poly1_cross_entropy(
     logits: Tensor,
     labels: Tensor,
@@ -460,6 +534,10 @@ def poly1_cross_entropy(
 
     Input: ``logits`` ``(N, C, *extra)`` or ``(C,)``, C >= 2. Target: ``labels``
     ``(N, *extra)`` or ``()``, integer, in ``[0, C)`` or ``ignore_index``.
+
+    When to use:
+        A drop-in replacement for cross-entropy; epsilon > 0 pushes confident items further
+        (often helps on ImageNet-scale classification).
 
     Args:
         logits: raw class scores.
@@ -495,6 +573,17 @@ def poly1_cross_entropy(
     return finish(out.to(logits.dtype), logits=logits)
 
 
+@register(
+    family=Family.MULTICLASS,
+    inputs=Space.LOGITS,
+    targets=Targets.CLASS_LABELS,
+    decode=Decode.ARGMAX,
+    mean_over=MeanOver.ITEM,
+    properties={Prop.CONVEX, Prop.NONNEGATIVE},
+    metrics=("accuracy",),
+    aliases=("crammer_singer", "categorical_hinge"),
+    example=ex.class_logits,
+)
 def multiclass_hinge(
     logits: Tensor,
     labels: Tensor,
@@ -515,6 +604,10 @@ def multiclass_hinge(
 
     Input: ``logits`` (scores) ``(N, C, *extra)`` or ``(C,)``, C >= 2. Target: ``labels``
     ``(N, *extra)`` or ``()``, integer, in ``[0, C)`` or ``ignore_index``.
+
+    When to use:
+        Multiclass SVMs; scores are not probabilities. Not torch's MultiMarginLoss (that is
+        multi_margin).
 
     Args:
         logits: raw class scores.
@@ -555,6 +648,17 @@ def multiclass_hinge(
     return finish(out.to(logits.dtype), logits=logits)
 
 
+@register(
+    family=Family.MULTICLASS,
+    inputs=Space.LOGITS,
+    targets=Targets.CLASS_LABELS,
+    decode=Decode.ARGMAX,
+    mean_over=MeanOver.ROW,
+    properties={Prop.CONVEX, Prop.NONNEGATIVE},
+    metrics=("accuracy",),
+    aliases=("multi_margin_loss", "weston_watkins"),
+    example=ex.class_logits,
+)
 def multi_margin(
     logits: Tensor,
     labels: Tensor,
@@ -578,6 +682,9 @@ def multi_margin(
 
     Input: ``logits`` (scores) ``(N, C, *extra)`` or ``(C,)``, C >= 2. Target: ``labels``
     ``(N, *extra)`` or ``()``, integer, in ``[0, C)``.
+
+    When to use:
+        Multiclass SVMs; compatibility with torch.nn.MultiMarginLoss.
 
     Args:
         logits: raw class scores.
@@ -618,6 +725,18 @@ def multi_margin(
     return finish(reduce(loss, reduction).to(logits.dtype), logits=logits, weight=weight)
 
 
+@register(
+    family=Family.MULTICLASS,
+    inputs=Space.LOGITS,
+    targets=Targets.CLASS_LABELS,
+    activation=Activation.SOFTMAX,
+    decode=Decode.ARGMAX,
+    mean_over=MeanOver.ITEM,
+    properties={Prop.SMOOTH, Prop.NONNEGATIVE, Prop.BOUNDED},
+    metrics=("accuracy",),
+    aliases=("gce", "lq_loss"),
+    example=ex.class_logits,
+)
 def generalized_cross_entropy(
     logits: Tensor,
     labels: Tensor,
@@ -638,6 +757,9 @@ def generalized_cross_entropy(
 
     Input: ``logits`` ``(N, C, *extra)`` or ``(C,)``, C >= 2. Target: ``labels``
     ``(N, *extra)`` or ``()``, integer, in ``[0, C)`` or ``ignore_index``.
+
+    When to use:
+        Noisy labels: bounded by 1/q, so mislabelled items pull with bounded force.
 
     Args:
         logits: raw class scores.
@@ -673,6 +795,18 @@ def generalized_cross_entropy(
     return finish(out.to(logits.dtype), logits=logits)
 
 
+@register(
+    family=Family.MULTICLASS,
+    inputs=Space.LOGITS,
+    targets=Targets.CLASS_LABELS,
+    activation=Activation.SOFTMAX,
+    decode=Decode.ARGMAX,
+    mean_over=MeanOver.ITEM,
+    properties={Prop.CONVEX, Prop.SMOOTH, Prop.NONNEGATIVE},
+    metrics=("accuracy", "balanced_accuracy"),
+    aliases=("logit_adjusted_ce", "logit_adjustment"),
+    example=ex.class_priors,
+)
 def logit_adjusted_cross_entropy(
     logits: Tensor,
     labels: Tensor,
@@ -694,6 +828,10 @@ def logit_adjusted_cross_entropy(
 
     Input: ``logits`` ``(N, C, *extra)`` or ``(C,)``, C >= 2. Target: ``labels``
     ``(N, *extra)`` or ``()``, integer, in ``[0, C)`` or ``ignore_index``.
+
+    When to use:
+        Long-tailed (imbalanced) classification when the balanced error matters; predict with
+        the raw logits.
 
     Args:
         logits: raw class scores.
@@ -753,6 +891,17 @@ def logit_adjusted_cross_entropy(
     return finish(out.to(logits.dtype), logits=logits, class_priors=class_priors)
 
 
+@register(
+    family=Family.MULTICLASS,
+    inputs=Space.LOGITS,
+    targets=Targets.NONE,
+    activation=Activation.SOFTMAX,
+    decode=Decode.ARGMAX,
+    mean_over=MeanOver.ITEM,
+    properties={Prop.SMOOTH, Prop.NONNEGATIVE},
+    aliases=("softmax_z_loss",),
+    example=ex.class_logits,
+)
 def z_loss(
     logits: Tensor,
     labels: Tensor | None = None,
@@ -773,6 +922,10 @@ def z_loss(
     Input: ``logits`` ``(N, C, *extra)`` or ``(C,)``, C >= 2. Target: none; ``labels``
     ``(N, *extra)`` or ``()`` only mark ignored items (integer, in ``[0, C)`` or
     ``ignore_index``).
+
+    When to use:
+        Add 1e-4 * z_loss to the cross-entropy of large softmax layers (language models, MoE
+        routers) to keep logits from drifting.
 
     Args:
         logits: raw class scores.
@@ -821,6 +974,17 @@ def _sparsemax_threshold(z: Tensor, dim: int) -> Tensor:
     return (cumsum.gather(dim, support - 1) - 1) / support.to(z.dtype)
 
 
+@register(
+    family=Family.MULTICLASS,
+    inputs=Space.LOGITS,
+    targets=Targets.CLASS_LABELS,
+    decode=Decode.ARGMAX,
+    mean_over=MeanOver.ITEM,
+    properties={Prop.CONVEX, Prop.SMOOTH, Prop.NONNEGATIVE, Prop.CALIBRATED},
+    metrics=("accuracy",),
+    aliases=("multiclass_sparsemax", "multiclass_sparsemax_loss"),
+    example=ex.class_logits,
+)
 def sparsemax_loss(
     logits: Tensor, labels: Tensor, *, ignore_index: int = -100, reduction: str = "mean"
 ) -> Tensor:
@@ -837,6 +1001,10 @@ def sparsemax_loss(
 
     Input: ``logits`` ``(N, C, *extra)`` or ``(C,)``, C >= 2. Target: ``labels``
     ``(N, *extra)`` or ``()``, integer, in ``[0, C)`` or ``ignore_index``.
+
+    When to use:
+        When sparse output distributions are wanted (attention, interpretable multiclass);
+        gradient sparsemax(z) - onehot(y).
 
     Args:
         logits: raw class scores.
@@ -873,226 +1041,3 @@ def sparsemax_loss(
     loss = 0.5 * (probs * (z + tau)).sum(dim) + 0.5 - z_y
     out = _reduce_items(loss, labels, valid, reduction, ignore_index=ignore_index)
     return finish(out.to(logits.dtype), logits=logits)
-
-
-_CE_FORMULA = "l_n = -w_{y_n} log softmax(x_n)[y_n] = w_{y_n} (logsumexp_c x_nc - x_{n,y_n})"
-register(
-    LossSpec(
-        name="cross_entropy",
-        function=cross_entropy,
-        family="multiclass",
-        input_space="logits",
-        target_space="integer class labels in [0, C) or ignore_index",
-        summary="Softmax cross-entropy with integer labels (log-sum-exp; weights, ignore, smoothing).",
-        formula=_CE_FORMULA,
-        when_to_use="The default for single-label classification with C >= 2 classes.",
-        activation="softmax",
-        decode="argmax",
-        metrics=("accuracy", "top_k_accuracy"),
-        properties=frozenset(
-            {"convex", "smooth", "nonnegative", "proper_scoring_rule", "classification_calibrated"}
-        ),
-        aliases=("ce", "softmax_cross_entropy", "categorical_cross_entropy"),
-        mean_over="non-ignored items, weighted: sum_n w_{y_n} l_n / sum_n w_{y_n}",
-    )
-)
-register(
-    LossSpec(
-        name="nll",
-        function=nll,
-        family="multiclass",
-        input_space="log_probs",
-        target_space="integer class labels in [0, C) or ignore_index",
-        summary="Negative log-likelihood of the labels under given log-probabilities.",
-        formula="l_n = -w_{y_n} log_probs_n[y_n]",
-        when_to_use="When the model ends in log_softmax; otherwise use cross_entropy on logits.",
-        activation="exp",
-        decode="argmax",
-        metrics=("accuracy",),
-        properties=frozenset({"convex", "smooth", "nonnegative", "proper_scoring_rule"}),
-        aliases=("nll_loss", "negative_log_likelihood"),
-        mean_over="non-ignored items, weighted: sum_n w_{y_n} l_n / sum_n w_{y_n}",
-    )
-)
-
-_PER_ITEM = "non-ignored items: sum_n l_n / #{n : y_n != ignore_index}"
-_LABELS = "integer class labels in [0, C) or ignore_index"
-register(
-    LossSpec(
-        name="soft_cross_entropy",
-        function=soft_cross_entropy,
-        family="multiclass",
-        input_space="logits",
-        target_space="class probabilities over dim 1 (soft or one-hot), same shape as logits",
-        summary="Softmax cross-entropy against class probabilities (soft, smoothed or one-hot).",
-        formula="l_n = -sum_c q_nc log softmax(x_n)[c]",
-        when_to_use="Targets that are distributions: label smoothing done by hand, mixup, "
-        "distillation targets; one-hot targets give cross_entropy.",
-        activation="softmax",
-        decode="argmax",
-        metrics=("accuracy",),
-        properties=frozenset({"convex", "smooth", "nonnegative", "proper_scoring_rule"}),
-        aliases=("soft_target_cross_entropy", "categorical_cross_entropy_soft"),
-        mean_over="items (N, *extra): the cross-entropy summed over dim 1, averaged over the rest",
-    )
-)
-register(
-    LossSpec(
-        name="softmax_focal",
-        function=softmax_focal,
-        family="multiclass",
-        input_space="logits",
-        target_space=_LABELS,
-        summary="Multiclass focal loss -w_y (1 - p_y)^gamma log p_y, in log space.",
-        formula="l_n = -w_{y_n} exp(gamma (logsumexp_{c != y} x_c - logsumexp_c x_c)) "
-        "log softmax(x_n)[y_n]",
-        when_to_use="Class imbalance with many easy examples (dense prediction); gamma = 0 is "
-        "cross_entropy.",
-        activation="softmax",
-        decode="argmax",
-        metrics=("accuracy",),
-        properties=frozenset({"smooth", "nonnegative", "classification_calibrated"}),
-        aliases=("softmax_focal_loss", "multiclass_focal"),
-        references=("Lin et al., Focal Loss for Dense Object Detection (ICCV 2017)",),
-        mean_over="non-ignored items, weighted: sum_n w_{y_n} l_n / sum_n w_{y_n}",
-    )
-)
-register(
-    LossSpec(
-        name="poly1_cross_entropy",
-        function=poly1_cross_entropy,
-        family="multiclass",
-        input_space="logits",
-        target_space=_LABELS,
-        summary="Poly-1 loss: cross-entropy + epsilon (1 - p_y).",
-        formula="l_n = -log p_{n,y_n} + epsilon (1 - p_{n,y_n}), p = softmax(x_n)",
-        when_to_use="A drop-in replacement for cross-entropy; epsilon > 0 pushes confident "
-        "items further (often helps on ImageNet-scale classification).",
-        activation="softmax",
-        decode="argmax",
-        metrics=("accuracy",),
-        properties=frozenset({"smooth", "nonnegative"}),
-        aliases=("poly1", "poly_loss"),
-        references=("Leng et al., PolyLoss (ICLR 2022)",),
-        mean_over=_PER_ITEM,
-    )
-)
-register(
-    LossSpec(
-        name="multiclass_hinge",
-        function=multiclass_hinge,
-        family="multiclass",
-        input_space="logits",
-        target_space=_LABELS,
-        summary="Crammer-Singer hinge: margin of the label over the strongest other class.",
-        formula="l_n = max(0, margin + max_{c != y_n} x_nc - x_{n,y_n})",
-        when_to_use="Multiclass SVMs; scores are not probabilities. Not torch's MultiMarginLoss "
-        "(that is multi_margin).",
-        decode="argmax",
-        metrics=("accuracy",),
-        properties=frozenset({"convex", "nonnegative"}),
-        aliases=("crammer_singer", "categorical_hinge"),
-        references=("Crammer & Singer (JMLR 2001)",),
-        mean_over=_PER_ITEM,
-    )
-)
-register(
-    LossSpec(
-        name="multi_margin",
-        function=multi_margin,
-        family="multiclass",
-        input_space="logits",
-        target_space="integer class labels in [0, C)",
-        summary="Weston-Watkins hinge summed over every other class / C, as torch's "
-        "multi_margin_loss.",
-        formula="l_n = sum_{c != y_n} w_{y_n} max(0, margin - x_{n,y_n} + x_nc)^p / C",
-        when_to_use="Multiclass SVMs; compatibility with torch.nn.MultiMarginLoss.",
-        decode="argmax",
-        metrics=("accuracy",),
-        properties=frozenset({"convex", "nonnegative"}),
-        aliases=("multi_margin_loss", "weston_watkins"),
-        references=("Weston & Watkins (ESANN 1999)",),
-        mean_over="items (N, *extra), unweighted count (as torch's multi_margin_loss)",
-    )
-)
-register(
-    LossSpec(
-        name="generalized_cross_entropy",
-        function=generalized_cross_entropy,
-        family="multiclass",
-        input_space="logits",
-        target_space=_LABELS,
-        summary="Generalized cross-entropy (1 - p_y^q) / q: between CE (q -> 0) and MAE (q = 1).",
-        formula="l_n = (1 - p_{n,y_n}^q) / q = -expm1(q log p_{n,y_n}) / q",
-        when_to_use="Noisy labels: bounded by 1/q, so mislabelled items pull with bounded force.",
-        activation="softmax",
-        decode="argmax",
-        metrics=("accuracy",),
-        properties=frozenset({"smooth", "nonnegative", "bounded"}),
-        aliases=("gce", "lq_loss"),
-        references=("Zhang & Sabuncu (NeurIPS 2018)",),
-        mean_over=_PER_ITEM,
-    )
-)
-register(
-    LossSpec(
-        name="logit_adjusted_cross_entropy",
-        function=logit_adjusted_cross_entropy,
-        family="multiclass",
-        input_space="logits",
-        target_space=_LABELS,
-        summary="Cross-entropy on logits + tau log(class priors), for long-tailed labels.",
-        formula="l_n = -log softmax(x_n + tau log pi)[y_n]",
-        when_to_use="Long-tailed (imbalanced) classification when the balanced error matters; "
-        "predict with the raw logits.",
-        activation="softmax",
-        decode="argmax",
-        metrics=("accuracy", "balanced_accuracy"),
-        properties=frozenset({"convex", "smooth", "nonnegative"}),
-        aliases=("logit_adjusted_ce", "logit_adjustment"),
-        references=("Menon et al., Long-tail Learning via Logit Adjustment (ICLR 2021)",),
-        mean_over=_PER_ITEM,
-    )
-)
-register(
-    LossSpec(
-        name="z_loss",
-        function=z_loss,
-        family="multiclass",
-        input_space="logits",
-        target_space="none (optional labels only mark ignore_index items)",
-        summary="Auxiliary z-loss logsumexp(x)^2: keeps the softmax normaliser near 1.",
-        formula="l_n = (logsumexp_c x_nc)^2",
-        when_to_use="Add 1e-4 * z_loss to the cross-entropy of large softmax layers (language "
-        "models, MoE routers) to keep logits from drifting.",
-        activation="softmax",
-        decode="argmax",
-        properties=frozenset({"smooth", "nonnegative"}),
-        aliases=("softmax_z_loss",),
-        references=("Chowdhery et al., PaLM (2022)", "Zoph et al., ST-MoE (2022)"),
-        mean_over=_PER_ITEM,
-    )
-)
-register(
-    LossSpec(
-        name="sparsemax_loss",
-        function=sparsemax_loss,
-        family="multiclass",
-        input_space="logits",
-        target_space=_LABELS,
-        summary="Sparsemax (Fenchel-Young) loss; its probabilities can be exactly zero.",
-        formula="l_n = 1/2 sum_{c in S} (z_c^2 - tau^2) + 1/2 - z_y, "
-        "sparsemax(z) = max(z - tau, 0)",
-        when_to_use="When sparse output distributions are wanted (attention, interpretable "
-        "multiclass); gradient sparsemax(z) - onehot(y).",
-        decode="argmax",
-        metrics=("accuracy",),
-        properties=frozenset({"convex", "smooth", "nonnegative", "classification_calibrated"}),
-        aliases=("multiclass_sparsemax", "multiclass_sparsemax_loss"),
-        references=(
-            "Martins & Astudillo, From Softmax to Sparsemax (ICML 2016)",
-            "Blondel, Martins & Niculae, Learning with Fenchel-Young Losses (JMLR 2020)",
-        ),
-        mean_over=_PER_ITEM,
-    )
-)

@@ -16,7 +16,8 @@ from losskit._checks import (
     finish,
     reduce,
 )
-from losskit._spec import LossSpec, register
+from losskit._spec import Activation, Decode, Family, MeanOver, Prop, Space, Targets, register
+from losskit.losses import _examples as ex
 from losskit.losses._binary import binary_inputs
 
 __all__ = ["asymmetric_loss", "multilabel_inputs", "multilabel_margin", "multilabel_soft_margin"]
@@ -36,6 +37,18 @@ def multilabel_inputs(logits: Tensor, targets: Tensor, *, soft: bool) -> Tensor:
     return targets
 
 
+@register(
+    family=Family.MULTILABEL,
+    inputs=Space.LOGITS,
+    targets=Targets.MULTI_HOT,
+    activation=Activation.SIGMOID,
+    decode=Decode.THRESHOLD,
+    mean_over=MeanOver.ROW,
+    properties={Prop.CONVEX, Prop.SMOOTH, Prop.NONNEGATIVE, Prop.PROPER},
+    metrics=("accuracy", "f1"),
+    aliases=("multilabel_soft_margin_loss",),
+    example=ex.multihot,
+)
 def multilabel_soft_margin(
     logits: Tensor, targets: Tensor, *, weight: Tensor | None = None, reduction: str = "mean"
 ) -> Tensor:
@@ -49,6 +62,9 @@ def multilabel_soft_margin(
 
     Input: ``logits`` ``(N, C)`` or ``(C,)``, floating. Target: ``targets``, the same shape,
     0/1 or soft in [0, 1]. ``weight`` broadcasts to ``logits`` (typically ``(C,)``).
+
+    When to use:
+        Multilabel classification; the same as bce_with_logits, reduced per item.
 
     Args:
         logits: raw scores, one per label; the loss applies the sigmoid.
@@ -90,6 +106,16 @@ def _padded_indices(hot: Tensor) -> Tensor:
     return torch.where(rank < count, order, -1)
 
 
+@register(
+    family=Family.MULTILABEL,
+    inputs=Space.LOGITS,
+    targets=Targets.MULTI_HOT,
+    mean_over=MeanOver.ROW,
+    properties={Prop.CONVEX, Prop.NONNEGATIVE},
+    metrics=("label_ranking_loss",),
+    aliases=("multilabel_margin_loss",),
+    example=ex.multihot,
+)
 def multilabel_margin(logits: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tensor:
     """Multilabel hinge: every positive label should beat every negative one by 1.
 
@@ -104,6 +130,9 @@ def multilabel_margin(logits: Tensor, targets: Tensor, *, reduction: str = "mean
     Input: ``logits`` ``(N, C)`` or ``(C,)``. Target: ``targets``, the same shape, 0 or 1.
     From torch's padded format: ``torch.zeros_like(logits).scatter_(1, idx.clamp(min=0), 1)``
     after cutting each row at its first -1.
+
+    When to use:
+        Multilabel ranking with an SVM-style margin; scores are not probabilities.
 
     Args:
         logits: raw scores, one per label.
@@ -147,6 +176,17 @@ def multilabel_margin(logits: Tensor, targets: Tensor, *, reduction: str = "mean
     return finish(reduce(loss, reduction).to(logits.dtype), logits=logits)
 
 
+@register(
+    family=Family.MULTILABEL,
+    inputs=Space.LOGITS,
+    targets=Targets.MULTI_HOT,
+    activation=Activation.SIGMOID,
+    decode=Decode.THRESHOLD,
+    properties={Prop.NONNEGATIVE},
+    metrics=("mean_average_precision",),
+    aliases=("asl", "asymmetric"),
+    example=ex.multihot,
+)
 def asymmetric_loss(
     logits: Tensor,
     targets: Tensor,
@@ -174,6 +214,10 @@ def asymmetric_loss(
 
     Input: ``logits``, any shape (typically ``(N, C)``), half precision computed in float32.
     Target: ``targets`` 0 or 1, the same shape.
+
+    When to use:
+        Multilabel problems with many more negative than positive labels (tagging, multilabel
+        detection).
 
     Args:
         logits: raw scores, one per label.
@@ -226,63 +270,3 @@ def asymmetric_loss(
             neg = neg * torch.where(shifted, safe.pow(gamma_neg), torch.zeros_like(p_m))
     loss = t * pos + (1 - t) * neg
     return finish(reduce(loss, reduction).to(logits.dtype), logits=logits)
-
-
-register(
-    LossSpec(
-        name="multilabel_soft_margin",
-        function=multilabel_soft_margin,
-        family="multilabel",
-        input_space="logits",
-        target_space="multi-hot {0, 1} or soft [0, 1], shape (N, C)",
-        summary="BCE with logits averaged over the C labels of each item (torch's "
-        "MultiLabelSoftMarginLoss).",
-        formula="l_n = -(1/C) sum_c w_c [t_nc log sigmoid(x_nc) + (1 - t_nc) log sigmoid(-x_nc)]",
-        when_to_use="Multilabel classification; the same as bce_with_logits, reduced per item.",
-        activation="sigmoid",
-        decode="threshold",
-        metrics=("accuracy", "f1"),
-        properties=frozenset({"convex", "smooth", "nonnegative", "proper_scoring_rule"}),
-        aliases=("multilabel_soft_margin_loss",),
-        mean_over="items (N): each the mean over its C labels",
-    )
-)
-register(
-    LossSpec(
-        name="multilabel_margin",
-        function=multilabel_margin,
-        family="multilabel",
-        input_space="logits",
-        target_space="multi-hot {0, 1}, shape (N, C) (not torch's -1-padded indices)",
-        summary="Multilabel hinge: each positive label should beat each negative by 1 (torch's "
-        "MultiLabelMarginLoss maths).",
-        formula="l_n = sum_{j in Y_n} sum_{i not in Y_n} max(0, 1 - (x_nj - x_ni)) / C",
-        when_to_use="Multilabel ranking with an SVM-style margin; scores are not probabilities.",
-        decode="identity",
-        metrics=("label_ranking_loss",),
-        properties=frozenset({"convex", "nonnegative"}),
-        aliases=("multilabel_margin_loss",),
-        references=("Crammer & Singer, Additive Online Algorithms for Category Ranking (2003)",),
-        mean_over="items (N): each summed over its (positive, negative) label pairs / C",
-    )
-)
-register(
-    LossSpec(
-        name="asymmetric_loss",
-        function=asymmetric_loss,
-        family="multilabel",
-        input_space="logits",
-        target_space="multi-hot {0, 1}, same shape",
-        summary="ASL: focal-style BCE with separate gammas for positives and negatives and a "
-        "probability margin that drops easy negatives.",
-        formula="l = -t (1 - p)^g+ log p - (1 - t) p_m^g- log(1 - p_m), p_m = max(p - clip, 0)",
-        when_to_use="Multilabel problems with many more negative than positive labels (tagging, "
-        "multilabel detection).",
-        activation="sigmoid",
-        decode="threshold",
-        metrics=("mean_average_precision",),
-        properties=frozenset({"nonnegative"}),
-        aliases=("asl", "asymmetric"),
-        references=("Ridnik et al., Asymmetric Loss For Multi-Label Classification (ICCV 2021)",),
-    )
-)

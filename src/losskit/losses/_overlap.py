@@ -29,7 +29,7 @@ Policies shared by the family (each has a test in ``tests/test_overlap.py``):
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -52,8 +52,9 @@ from losskit._checks import (
     read_values,
     spot,
 )
-from losskit._spec import LossSpec, register
+from losskit._spec import Activation, Decode, Family, MeanOver, Prop, Space, Targets, register
 from losskit._validate import check_class_weight
+from losskit.losses import _examples as ex
 
 __all__ = [
     "dice",
@@ -269,6 +270,18 @@ def _done(out: Tensor, logits: Tensor, **inputs: Tensor | None) -> Tensor:
 
 
 # ----------------------------------------------------------------------------- dice family
+@register(
+    family=Family.OVERLAP,
+    inputs=Space.LOGITS,
+    targets=Targets.MASKS,
+    activation=Activation.SOFTMAX,
+    decode=Decode.ARGMAX,
+    mean_over=MeanOver.IMAGE,
+    properties={Prop.SMOOTH, Prop.NONNEGATIVE, Prop.BOUNDED},
+    metrics=("dice_score", "iou"),
+    aliases=("dice_loss", "soft_dice"),
+    example=ex.segmentation,
+)
 def dice(
     logits: Tensor,
     targets: Tensor,
@@ -295,6 +308,10 @@ def dice(
     Input: ``logits`` ``(N, C, *spatial)``, floating. Target: ``targets``, a mask of the
     shape of ``logits`` (0/1 or soft in [0, 1], any real or bool dtype) or integer labels
     ``(N, *spatial)`` in ``[0, C)`` or ``ignore_index`` (one-hot encoded; not with ``"sigmoid"``).
+
+    When to use:
+        Segmentation with class imbalance (the overlap ignores the true-negative background);
+        often combined with cross-entropy (dice_cross_entropy).
 
     Args:
         logits: raw scores (or probabilities with ``activation=None``).
@@ -338,6 +355,18 @@ def dice(
     return _done(_reduce_images(per_image, valid, reduction), logits, weight=weight)
 
 
+@register(
+    family=Family.OVERLAP,
+    inputs=Space.LOGITS,
+    targets=Targets.MASKS,
+    activation=Activation.SOFTMAX,
+    decode=Decode.ARGMAX,
+    mean_over=MeanOver.IMAGE,
+    properties={Prop.SMOOTH, Prop.NONNEGATIVE, Prop.BOUNDED},
+    metrics=("dice_score", "iou"),
+    aliases=("iou_loss", "soft_jaccard"),
+    example=ex.segmentation,
+)
 def jaccard(
     logits: Tensor,
     targets: Tensor,
@@ -359,6 +388,9 @@ def jaccard(
     Input: ``logits`` ``(N, C, *spatial)``, floating. Target: ``targets``, a mask of the
     shape of ``logits`` (0/1 or soft in [0, 1], any real or bool dtype) or integer labels
     ``(N, *spatial)`` in ``[0, C)`` or ``ignore_index`` (one-hot encoded; not with ``"sigmoid"``).
+
+    When to use:
+        When the metric is IoU; steeper than Dice for poor overlaps.
 
     Args:
         logits: raw scores (or probabilities with ``activation=None``).
@@ -404,6 +436,17 @@ def _tversky_checks(alpha: float, beta: float) -> None:
         )
 
 
+@register(
+    family=Family.OVERLAP,
+    inputs=Space.LOGITS,
+    targets=Targets.MASKS,
+    activation=Activation.SOFTMAX,
+    decode=Decode.ARGMAX,
+    mean_over=MeanOver.IMAGE,
+    properties={Prop.SMOOTH, Prop.NONNEGATIVE, Prop.BOUNDED},
+    metrics=("dice_score", "iou"),
+    example=ex.segmentation,
+)
 def tversky(
     logits: Tensor,
     targets: Tensor,
@@ -430,6 +473,9 @@ def tversky(
     Input: ``logits`` ``(N, C, *spatial)``, floating. Target: ``targets``, a mask of the
     shape of ``logits`` (0/1 or soft in [0, 1], any real or bool dtype) or integer labels
     ``(N, *spatial)`` in ``[0, C)`` or ``ignore_index`` (one-hot encoded; not with ``"sigmoid"``).
+
+    When to use:
+        Small structures where missing them (false negatives) costs more: beta > alpha.
 
     Args:
         logits: raw scores (or probabilities with ``activation=None``).
@@ -469,6 +515,17 @@ def tversky(
     return _done(_reduce_images(per_image, valid, reduction), logits, weight=weight)
 
 
+@register(
+    family=Family.OVERLAP,
+    inputs=Space.LOGITS,
+    targets=Targets.MASKS,
+    activation=Activation.SOFTMAX,
+    decode=Decode.ARGMAX,
+    mean_over=MeanOver.IMAGE,
+    properties={Prop.SMOOTH, Prop.NONNEGATIVE, Prop.BOUNDED},
+    metrics=("dice_score", "iou"),
+    example=ex.segmentation,
+)
 def focal_tversky(
     logits: Tensor,
     targets: Tensor,
@@ -496,6 +553,9 @@ def focal_tversky(
     Input: ``logits`` ``(N, C, *spatial)``, floating. Target: ``targets``, a mask of the
     shape of ``logits`` (0/1 or soft in [0, 1], any real or bool dtype) or integer labels
     ``(N, *spatial)`` in ``[0, C)`` or ``ignore_index`` (one-hot encoded; not with ``"sigmoid"``).
+
+    When to use:
+        Small lesions: gamma > 1 keeps pushing on nearly-right segmentations.
 
     Args:
         logits: raw scores (or probabilities with ``activation=None``).
@@ -535,6 +595,18 @@ def focal_tversky(
     return _done(_reduce_images(per_image, valid, reduction), logits, weight=weight)
 
 
+@register(
+    family=Family.OVERLAP,
+    inputs=Space.LOGITS,
+    targets=Targets.MASKS,
+    activation=Activation.SOFTMAX,
+    decode=Decode.ARGMAX,
+    mean_over=MeanOver.IMAGE,
+    properties={Prop.SMOOTH, Prop.NONNEGATIVE, Prop.BOUNDED},
+    metrics=("dice_score", "iou"),
+    aliases=("gdl",),
+    example=ex.segmentation,
+)
 def generalized_dice(
     logits: Tensor,
     targets: Tensor,
@@ -561,6 +633,9 @@ def generalized_dice(
     Input: ``logits`` ``(N, C, *spatial)``, floating. Target: ``targets``, a mask of the
     shape of ``logits`` (0/1 or soft in [0, 1], any real or bool dtype) or integer labels
     ``(N, *spatial)`` in ``[0, C)`` or ``ignore_index`` (one-hot encoded; not with ``"sigmoid"``).
+
+    When to use:
+        Highly unbalanced multi-class segmentation, so rare classes count as much as large ones.
 
     Args:
         logits: raw scores (or probabilities with ``activation=None``).
@@ -609,6 +684,18 @@ def generalized_dice(
 
 
 # ----------------------------------------------------------------------------- compound
+@register(
+    family=Family.OVERLAP,
+    inputs=Space.LOGITS,
+    targets=Targets.CLASS_LABELS,
+    activation=Activation.SOFTMAX,
+    decode=Decode.ARGMAX,
+    mean_over=MeanOver.IMAGE,
+    properties={Prop.SMOOTH, Prop.NONNEGATIVE},
+    metrics=("dice_score", "iou"),
+    aliases=("dice_ce", "dc_and_ce"),
+    example=ex.segmentation,
+)
 def dice_cross_entropy(
     logits: Tensor,
     labels: Tensor,
@@ -635,6 +722,9 @@ def dice_cross_entropy(
 
     Input: ``logits`` ``(N, C, *spatial)``, C >= 2, floating.
     Target: ``labels`` ``(N, *spatial)``, integer, in ``[0, C)`` or ``ignore_index``.
+
+    When to use:
+        The robust default for semantic and medical segmentation (nnU-Net).
 
     Args:
         logits: raw class scores; the loss applies the softmax over dim 1.
@@ -691,93 +781,3 @@ def dice_cross_entropy(
     )
     per_image = ce_weight * ce_image + dice_weight * dice_image
     return _done(_reduce_images(per_image, image_valid, reduction), logits)
-
-
-# ----------------------------------------------------------------------------- specs
-_TARGETS = "masks of the shape of logits (0/1 or soft) or integer labels (N, *spatial)"
-_MEAN_OVER = (
-    "images (dim 0) with at least one non-ignored pixel; each image's loss first averages its "
-    "classes (macro, class-weighted) or pools them (micro)"
-)
-_PROPS = frozenset({"smooth", "nonnegative", "bounded"})
-
-
-def _spec(
-    name: str, function: Callable[..., Tensor], summary: str, formula: str, when: str, **kw: Any
-) -> None:
-    register(
-        LossSpec(
-            name=name,
-            function=function,
-            family="overlap",
-            input_space="logits",
-            target_space=kw.pop("target_space", _TARGETS),
-            summary=summary,
-            formula=formula,
-            when_to_use=when,
-            activation=kw.pop("activation", "softmax"),
-            decode=kw.pop("decode", "argmax"),
-            metrics=("dice_score", "iou"),
-            properties=kw.pop("properties", _PROPS),
-            mean_over=kw.pop("mean_over", _MEAN_OVER),
-            **kw,
-        )
-    )
-
-
-_spec(
-    "dice",
-    dice,
-    "Soft Dice loss per image: macro or micro over classes, smoothing, squared denominator.",
-    "l_n = 1 - (2 sum p t + s) / (sum p + sum t + s), per class then class-weighted mean",
-    "Segmentation with class imbalance (the overlap ignores the true-negative background); "
-    "often combined with cross-entropy (dice_cross_entropy).",
-    aliases=("dice_loss", "soft_dice"),
-    references=("Milletari et al., V-Net (3DV 2016)",),
-)
-_spec(
-    "jaccard",
-    jaccard,
-    "Soft Jaccard (IoU) loss per image.",
-    "l_n = 1 - (sum p t + s) / (sum p + sum t - sum p t + s)",
-    "When the metric is IoU; steeper than Dice for poor overlaps.",
-    aliases=("iou_loss", "soft_jaccard"),
-    references=("Rahman & Wang (ISVC 2016)",),
-)
-_spec(
-    "tversky",
-    tversky,
-    "Tversky loss: Dice with alpha on false positives and beta on false negatives.",
-    "l_n = 1 - (I + s) / (I + alpha FP + beta FN + s)",
-    "Small structures where missing them (false negatives) costs more: beta > alpha.",
-    references=("Salehi, Erdogmus & Gholipour (MLMI 2017)",),
-)
-_spec(
-    "focal_tversky",
-    focal_tversky,
-    "Focal Tversky loss: (1 - Tversky index) ** (1 / gamma).",
-    "l_n = (1 - (I + s) / (I + alpha FP + beta FN + s)) ** (1 / gamma)",
-    "Small lesions: gamma > 1 keeps pushing on nearly-right segmentations.",
-    references=("Abraham & Khan (ISBI 2019)",),
-)
-_spec(
-    "generalized_dice",
-    generalized_dice,
-    "Generalised Dice: classes pooled with inverse-frequency (1/G^2) weights per image.",
-    "l_n = 1 - (2 sum_c w_c I_c + s) / (sum_c w_c (P_c + G_c) + s), w_c ~ 1 / G_c^2",
-    "Highly unbalanced multi-class segmentation, so rare classes count as much as large ones.",
-    aliases=("gdl",),
-    references=("Sudre et al. (DLMIA 2017)",),
-    mean_over="images (dim 0) with at least one non-ignored pixel",
-)
-_spec(
-    "dice_cross_entropy",
-    dice_cross_entropy,
-    "Cross-entropy + Dice on softmax outputs, nnU-Net's default (weights 1 and 1).",
-    "l_n = ce_weight mean_i CE_i + dice_weight (1 - mean_{c >= 1} D_nc)",
-    "The robust default for semantic and medical segmentation (nnU-Net).",
-    target_space="integer labels (N, *spatial) in [0, C) or ignore_index",
-    properties=frozenset({"smooth", "nonnegative"}),
-    aliases=("dice_ce", "dc_and_ce"),
-    references=("Isensee et al., nnU-Net (Nature Methods 2021)",),
-)

@@ -27,13 +27,14 @@ from losskit._checks import (
     finish,
     native_reduction,
 )
+from losskit._spec import Activation, Family, Prop, Space, Targets, register
 from losskit._validate import check_param, check_values
+from losskit.losses import _examples as ex
 from losskit.losses._regression import (
     _INF,
     _as_compute,
     _done,
     _scale_option,
-    _spec,
     regression_inputs,
 )
 
@@ -49,6 +50,16 @@ _LOG_2PI = math.log(2 * math.pi)
 
 
 # ----------------------------------------------------------------------------- deviances
+@register(
+    family=Family.REGRESSION,
+    inputs=Space.VALUES,
+    targets=Targets.NONNEGATIVE,
+    activation=Activation.EXP,
+    properties={Prop.CONVEX, Prop.SMOOTH, Prop.PROPER},
+    metrics=("mae", "rmse"),
+    aliases=("poisson",),
+    example=ex.counts,
+)
 def poisson_nll(
     preds: Tensor,
     targets: Tensor,
@@ -72,6 +83,10 @@ def poisson_nll(
 
     Input: ``preds``, any shape, floating: log-rates (any real) or rates (``>= 0``). Target:
     ``targets``, the same shape, counts or rates ``>= 0`` (fractional values are accepted).
+
+    When to use:
+        Count targets (events, clicks, photons) with a log link: the model outputs the log-rate,
+        exp gives the rate.
 
     Args:
         preds: predicted log-rates (``log_input=True``) or rates.
@@ -118,6 +133,15 @@ def poisson_nll(
     return finish(out, preds=preds, targets=targets)
 
 
+@register(
+    family=Family.REGRESSION,
+    inputs=Space.VALUES,
+    targets=Targets.NONNEGATIVE,
+    properties={Prop.SMOOTH, Prop.NONNEGATIVE, Prop.ZERO_AT_TARGET, Prop.PROPER},
+    metrics=("mae", "rmse"),
+    aliases=("tweedie",),
+    example=ex.with_options(ex.positive, power=1.5),
+)
 def tweedie_deviance(
     preds: Tensor, targets: Tensor, *, power: float, reduction: str = "mean"
 ) -> Tensor:
@@ -139,6 +163,10 @@ def tweedie_deviance(
     Input: ``preds``, any shape, floating: the predicted mean, ``> 0`` for ``p != 0`` (apply
     ``exp`` to a model's raw output: the log link). Target: ``targets``, the same shape, any
     real for ``p <= 0``, ``>= 0`` for ``1 <= p < 2``, ``> 0`` for ``p >= 2``.
+
+    When to use:
+        Zero-inflated positive amounts (insurance claims, rainfall, sales) with 1 < power < 2;
+        preds are means > 0 (apply exp to the model output).
 
     Args:
         preds: predicted means.
@@ -202,6 +230,15 @@ def tweedie_deviance(
 
 
 # ----------------------------------------------------------------------------- distributions
+@register(
+    family=Family.REGRESSION,
+    inputs=Space.VALUES,
+    targets=Targets.REAL,
+    properties={Prop.SMOOTH, Prop.PROPER},
+    metrics=("mae", "rmse"),
+    aliases=("gaussian_nll_loss",),
+    example=ex.gaussian_forecast,
+)
 def gaussian_nll(
     preds: Tensor,
     targets: Tensor,
@@ -229,6 +266,10 @@ def gaussian_nll(
     broadcasts to it (e.g. ``(N, 1)`` for one variance per row of ``(N, D)``). torch's
     ``var`` of shape ``preds.shape[:-1]``, which it unsqueezes, is refused as ambiguous: pass
     ``var.unsqueeze(-1)``.
+
+    When to use:
+        Heteroscedastic regression: the model predicts a mean and a variance, and learns where
+        it is uncertain.
 
     Args:
         preds: predicted means.
@@ -300,6 +341,15 @@ def _student_t_log_norm(half_df: Tensor) -> Tensor:
     return torch.where(big, series, direct)
 
 
+@register(
+    family=Family.REGRESSION,
+    inputs=Space.VALUES,
+    targets=Targets.REAL,
+    properties={Prop.SMOOTH, Prop.PROPER, Prop.ROBUST},
+    metrics=("mae",),
+    aliases=("student_t",),
+    example=ex.with_options(ex.gaussian_forecast, df=3.0),
+)
 def student_t_nll(
     preds: Tensor,
     targets: Tensor,
@@ -323,6 +373,10 @@ def student_t_nll(
     Input: ``preds``, any shape, floating (the location). Target: ``targets``, the same shape.
     ``scale``: a tensor ``> 0``, the shape of ``preds`` or broadcasting to it. ``df``: a float
     or tensor ``> 0`` (a tensor may be learned), broadcasting to ``preds``.
+
+    When to use:
+        Probabilistic regression with outliers; small df (3-5) is robust, large df approaches
+        gaussian_nll.
 
     Args:
         preds: predicted locations.
@@ -368,6 +422,15 @@ def student_t_nll(
     return _done(loss, reduction, preds, preds=preds, targets=targets, scale=scale, df=df_tensor)
 
 
+@register(
+    family=Family.REGRESSION,
+    inputs=Space.VALUES,
+    targets=Targets.REAL,
+    properties={Prop.CONVEX, Prop.SMOOTH, Prop.NONNEGATIVE, Prop.PROPER, Prop.ROBUST},
+    metrics=("mae", "crps"),
+    aliases=("crps",),
+    example=ex.gaussian_forecast,
+)
 def crps_gaussian(mean: Tensor, targets: Tensor, std: Tensor, *, reduction: str = "mean") -> Tensor:
     """Continuous ranked probability score of a Gaussian forecast, in closed form.
 
@@ -386,6 +449,10 @@ def crps_gaussian(mean: Tensor, targets: Tensor, std: Tensor, *, reduction: str 
     Input: ``mean``, any shape, floating. Target: ``targets``, the same shape. ``std``: the
     predicted standard deviation (not the variance), ``> 0``, the shape of ``mean`` or
     broadcasting to it.
+
+    When to use:
+        Probabilistic forecasts scored in the targets' units; robust (bounded gradient in the
+        mean), unlike the Gaussian NLL.
 
     Args:
         mean: predicted means.
@@ -428,73 +495,3 @@ def crps_gaussian(mean: Tensor, targets: Tensor, std: Tensor, *, reduction: str 
         math.sqrt(2 / math.pi) * torch.exp(-0.5 * z * z) - 1 / math.sqrt(math.pi)
     )
     return _done(loss, reduction, mean, mean=mean, targets=targets, std=std)
-
-
-# ----------------------------------------------------------------------------- the registry
-_spec(
-    "poisson_nll",
-    poisson_nll,
-    target_space="counts or rates >= 0, same shape",
-    summary="Poisson negative log-likelihood of counts; preds are log-rates by default.",
-    formula="l_n = exp(x_n) - y_n x_n  (log_input);  x_n - y_n log(x_n + eps)  (rates)",
-    when_to_use="Count targets (events, clicks, photons) with a log link: the model outputs "
-    "the log-rate, exp gives the rate.",
-    activation="exp",
-    metrics=("mae", "rmse"),
-    properties=frozenset({"convex", "smooth", "proper_scoring_rule"}),
-    aliases=("poisson",),
-)
-_spec(
-    "tweedie_deviance",
-    tweedie_deviance,
-    target_space="real (power <= 0), >= 0 (1 <= power < 2), > 0 (power >= 2); same shape",
-    summary="Tweedie deviance of a positive predicted mean: normal (p=0), Poisson (1), "
-    "compound Poisson-gamma (1-2), gamma (2), inverse Gaussian (3).",
-    formula="l_n = 2 (max(y,0)^(2-p) / ((1-p)(2-p)) - y mu^(1-p) / (1-p) + mu^(2-p) / (2-p)), "
-    "with its limits at p = 0, 1, 2",
-    when_to_use="Zero-inflated positive amounts (insurance claims, rainfall, sales) with "
-    "1 < power < 2; preds are means > 0 (apply exp to the model output).",
-    metrics=("mae", "rmse"),
-    properties=frozenset({"nonnegative", "zero_at_target", "smooth", "proper_scoring_rule"}),
-    aliases=("tweedie",),
-    references=("Jorgensen, The Theory of Dispersion Models (1997)",),
-)
-_spec(
-    "gaussian_nll",
-    gaussian_nll,
-    summary="Gaussian negative log-likelihood with a predicted variance (var clamped at eps).",
-    formula="l_n = 0.5 (log max(var_n, eps) + (preds_n - targets_n)^2 / max(var_n, eps)) "
-    "[+ 0.5 log(2 pi)]",
-    when_to_use="Heteroscedastic regression: the model predicts a mean and a variance, and "
-    "learns where it is uncertain.",
-    metrics=("mae", "rmse"),
-    properties=frozenset({"smooth", "proper_scoring_rule"}),
-    aliases=("gaussian_nll_loss",),
-    references=("Nix & Weigend, ICNN (1994)",),
-)
-_spec(
-    "student_t_nll",
-    student_t_nll,
-    summary="Student-t negative log-likelihood with predicted location and scale: "
-    "heavy-tailed, robust to outliers.",
-    formula="l_n = log s_n + 0.5 log(nu pi) + lgamma(nu/2) - lgamma((nu+1)/2) "
-    "+ (nu+1)/2 log(1 + ((y_n - preds_n) / s_n)^2 / nu)",
-    when_to_use="Probabilistic regression with outliers; small df (3-5) is robust, large df "
-    "approaches gaussian_nll.",
-    metrics=("mae",),
-    properties=frozenset({"smooth", "robust", "proper_scoring_rule"}),
-    aliases=("student_t",),
-    references=("Lange, Little & Taylor, JASA 84 (1989)",),
-)
-_spec(
-    "crps_gaussian",
-    crps_gaussian,
-    summary="Continuous ranked probability score of a Gaussian forecast (closed form).",
-    formula="l_n = s_n (z_n (2 Phi(z_n) - 1) + 2 phi(z_n) - 1/sqrt(pi)),  z = (y - mean) / s",
-    when_to_use="Probabilistic forecasts scored in the targets' units; robust (bounded "
-    "gradient in the mean), unlike the Gaussian NLL.",
-    metrics=("mae", "crps"),
-    properties=frozenset({"convex", "smooth", "nonnegative", "robust", "proper_scoring_rule"}),
-    aliases=("crps",),
-    references=("Gneiting & Raftery, JASA 102 (2007)",),
-)

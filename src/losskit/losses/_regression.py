@@ -35,8 +35,9 @@ from losskit._checks import (
     native_reduction,
     reduce,
 )
-from losskit._spec import LossSpec, register
+from losskit._spec import Family, MeanOver, Prop, Space, Targets, register
 from losskit._validate import check_param, check_values
+from losskit.losses import _examples as ex
 
 __all__ = [
     "barron",
@@ -95,6 +96,15 @@ def _done(
 
 
 # ----------------------------------------------------------------------------- squared / absolute
+@register(
+    family=Family.REGRESSION,
+    inputs=Space.VALUES,
+    targets=Targets.REAL,
+    properties={Prop.CONVEX, Prop.SMOOTH, Prop.NONNEGATIVE, Prop.ZERO_AT_TARGET, Prop.PROPER},
+    metrics=("mae", "rmse"),
+    aliases=("l2", "mean_squared_error"),
+    example=ex.values,
+)
 def mse(preds: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tensor:
     """Mean squared error.
 
@@ -103,6 +113,10 @@ def mse(preds: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tensor:
     Input: ``preds``, any shape, floating. Target: ``targets``, the same shape (integer dtypes
     are cast). Unlike :func:`torch.nn.functional.mse_loss`, which only warns, a shape mismatch
     that would broadcast raises.
+
+    When to use:
+        Regression with roughly Gaussian noise; punishes large errors strongly. On sigmoid
+        outputs it also works (poorly calibrated) for 0/1 targets.
 
     Args:
         preds: predicted values.
@@ -129,6 +143,17 @@ def mse(preds: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tensor:
     return finish(out, preds=preds, targets=targets)
 
 
+@register(
+    family=Family.REGRESSION,
+    inputs=Space.VALUES,
+    targets=Targets.REAL,
+    mean_over=MeanOver.ROOT,
+    properties={Prop.CONVEX, Prop.NONNEGATIVE, Prop.ZERO_AT_TARGET},
+    metrics=("rmse",),
+    aliases=("root_mean_squared_error",),
+    reductions=("mean",),
+    example=ex.values,
+)
 def rmse(preds: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tensor:
     """Root mean squared error: the square root of :func:`mse`.
 
@@ -138,6 +163,9 @@ def rmse(preds: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tensor:
     same as MSE's, but its gradient is MSE's divided by ``2 * rmse``.
 
     Input: ``preds``, any shape, floating. Target: ``targets``, the same shape.
+
+    When to use:
+        When you want the loss in the units of the target (same minimiser as MSE).
 
     Args:
         preds: predicted values.
@@ -167,6 +195,15 @@ def rmse(preds: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tensor:
     return finish(root, preds=preds, targets=targets)
 
 
+@register(
+    family=Family.REGRESSION,
+    inputs=Space.VALUES,
+    targets=Targets.REAL,
+    properties={Prop.CONVEX, Prop.NONNEGATIVE, Prop.ZERO_AT_TARGET, Prop.ROBUST},
+    metrics=("mae",),
+    aliases=("l1", "mean_absolute_error"),
+    example=ex.values,
+)
 def mae(preds: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tensor:
     """Mean absolute error (L1 loss).
 
@@ -175,6 +212,9 @@ def mae(preds: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tensor:
     other point; its minimiser is the median.
 
     Input: ``preds``, any shape, floating. Target: ``targets``, the same shape.
+
+    When to use:
+        Regression with outliers; estimates the median. Gradient has constant size.
 
     Args:
         preds: predicted values.
@@ -199,6 +239,15 @@ def mae(preds: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tensor:
 
 
 # ----------------------------------------------------------------------------- robust point losses
+@register(
+    family=Family.REGRESSION,
+    inputs=Space.VALUES,
+    targets=Targets.REAL,
+    properties={Prop.CONVEX, Prop.NONNEGATIVE, Prop.ZERO_AT_TARGET, Prop.ROBUST},
+    metrics=("mae", "rmse"),
+    aliases=("huber_loss",),
+    example=ex.values,
+)
 def huber(preds: Tensor, targets: Tensor, *, delta: float = 1.0, reduction: str = "mean") -> Tensor:
     """Huber loss: squared near the target, linear (slope ``delta``) beyond ``delta``.
 
@@ -209,6 +258,10 @@ def huber(preds: Tensor, targets: Tensor, *, delta: float = 1.0, reduction: str 
     ``[-delta, delta]``.
 
     Input: ``preds``, any shape, floating. Target: ``targets``, the same shape.
+
+    When to use:
+        Regression with some outliers: MSE's behaviour near the target, MAE's pull far from it.
+        Set delta to the residual size beyond which a point is suspect.
 
     Args:
         preds: predicted values.
@@ -241,6 +294,14 @@ def huber(preds: Tensor, targets: Tensor, *, delta: float = 1.0, reduction: str 
     return finish(out, preds=preds, targets=targets)
 
 
+@register(
+    family=Family.REGRESSION,
+    inputs=Space.VALUES,
+    targets=Targets.REAL,
+    properties={Prop.CONVEX, Prop.NONNEGATIVE, Prop.ZERO_AT_TARGET, Prop.ROBUST},
+    metrics=("mae",),
+    example=ex.values,
+)
 def smooth_l1(
     preds: Tensor, targets: Tensor, *, beta: float = 1.0, reduction: str = "mean"
 ) -> Tensor:
@@ -253,6 +314,10 @@ def smooth_l1(
     by 1 whatever ``beta``.
 
     Input: ``preds``, any shape, floating. Target: ``targets``, the same shape.
+
+    When to use:
+        Box regression (Fast R-CNN) and wherever L1 is wanted with a smooth minimum; gradient
+        bounded by 1 whatever beta.
 
     Args:
         preds: predicted values.
@@ -287,6 +352,15 @@ def smooth_l1(
     return finish(out, preds=preds, targets=targets)
 
 
+@register(
+    family=Family.REGRESSION,
+    inputs=Space.VALUES,
+    targets=Targets.REAL,
+    properties={Prop.CONVEX, Prop.SMOOTH, Prop.NONNEGATIVE, Prop.ZERO_AT_TARGET, Prop.ROBUST},
+    metrics=("mae", "rmse"),
+    aliases=("logcosh",),
+    example=ex.values,
+)
 def log_cosh(preds: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tensor:
     """Log-cosh loss: ``log(cosh(preds - targets))``, smooth everywhere and linear in the tails.
 
@@ -295,6 +369,9 @@ def log_cosh(preds: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tens
     every element. The same maths as optax ``log_cosh`` and Keras ``LogCosh``.
 
     Input: ``preds``, any shape, floating. Target: ``targets``, the same shape.
+
+    When to use:
+        A twice-differentiable Huber-like loss (gradient tanh(r), bounded by 1).
 
     Args:
         preds: predicted values.
@@ -328,6 +405,15 @@ def log_cosh(preds: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tens
     return _done(torch.where(a < 1, near, far), reduction, preds, preds=preds, targets=targets)
 
 
+@register(
+    family=Family.REGRESSION,
+    inputs=Space.VALUES,
+    targets=Targets.REAL,
+    properties={Prop.CONVEX, Prop.NONNEGATIVE, Prop.ZERO_AT_TARGET, Prop.ROBUST},
+    metrics=("mae",),
+    aliases=("pinball",),
+    example=ex.with_options(ex.values, q=0.9),
+)
 def quantile(
     preds: Tensor, targets: Tensor, *, q: float | Tensor = 0.5, reduction: str = "mean"
 ) -> Tensor:
@@ -341,6 +427,10 @@ def quantile(
     Input: ``preds``, any shape, floating. Target: ``targets``, the same shape. ``q`` a float,
     or a tensor broadcasting to ``preds`` (e.g. ``(K,)`` for ``K`` quantiles predicted in the
     last dimension).
+
+    When to use:
+        Prediction intervals and quantile forecasts (q=0.1 and 0.9 for an 80 % interval); q=0.5
+        is half the MAE.
 
     Args:
         preds: predicted quantiles.
@@ -384,6 +474,15 @@ def quantile(
     return _done(loss, reduction, preds, preds=preds, targets=targets)
 
 
+@register(
+    family=Family.REGRESSION,
+    inputs=Space.VALUES,
+    targets=Targets.REAL,
+    properties={Prop.CONVEX, Prop.SMOOTH, Prop.NONNEGATIVE, Prop.ZERO_AT_TARGET, Prop.ROBUST},
+    metrics=("mae", "rmse"),
+    aliases=("charbonnier",),
+    example=ex.values,
+)
 def pseudo_huber(
     preds: Tensor, targets: Tensor, *, delta: float = 1.0, reduction: str = "mean"
 ) -> Tensor:
@@ -399,6 +498,10 @@ def pseudo_huber(
     ``alpha=1`` is ``pseudo_huber(delta=c) / c^2`` (see :func:`barron`).
 
     Input: ``preds``, any shape, floating. Target: ``targets``, the same shape.
+
+    When to use:
+        Huber's behaviour with derivatives of every order (second-order optimisers, image
+        restoration); barron(alpha=1) up to scale.
 
     Args:
         preds: predicted values.
@@ -438,6 +541,15 @@ def pseudo_huber(
     return _done(loss, reduction, preds, preds=preds, targets=targets)
 
 
+@register(
+    family=Family.REGRESSION,
+    inputs=Space.VALUES,
+    targets=Targets.REAL,
+    properties={Prop.SMOOTH, Prop.NONNEGATIVE, Prop.ZERO_AT_TARGET},
+    metrics=("mae",),
+    aliases=("general_robust",),
+    example=ex.with_options(ex.values, alpha=1.0),
+)
 def barron(
     preds: Tensor,
     targets: Tensor,
@@ -472,6 +584,10 @@ def barron(
 
     Input: ``preds``, any shape, floating. Target: ``targets``, the same shape. ``scale`` a
     float or a tensor broadcasting to ``preds`` (e.g. one scale per output dimension).
+
+    When to use:
+        Tuning robustness with one number: alpha <= 1 bounds the gradient, alpha < 0 bounds the
+        loss (outliers ignored); scale c sets the inlier width.
 
     Args:
         preds: predicted values.
@@ -524,6 +640,15 @@ def barron(
 
 
 # ----------------------------------------------------------------------------- relative errors
+@register(
+    family=Family.REGRESSION,
+    inputs=Space.VALUES,
+    targets=Targets.REAL,
+    properties={Prop.SMOOTH, Prop.NONNEGATIVE, Prop.ZERO_AT_TARGET},
+    metrics=("msle",),
+    aliases=("mean_squared_log_error",),
+    example=ex.positive,
+)
 def msle(preds: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tensor:
     """Mean squared logarithmic error: the squared error of ``log1p`` values.
 
@@ -533,6 +658,10 @@ def msle(preds: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tensor:
 
     Input: ``preds``, any shape, floating, every value ``> -1``. Target: ``targets``, the same
     shape, every value ``> -1`` (the domain of ``log1p``).
+
+    When to use:
+        Non-negative targets over orders of magnitude (counts, prices) where relative error
+        matters; under-prediction costs more than over-prediction.
 
     Args:
         preds: predicted values.
@@ -577,6 +706,15 @@ def msle(preds: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tensor:
     return finish(out, preds=preds, targets=targets)
 
 
+@register(
+    family=Family.REGRESSION,
+    inputs=Space.VALUES,
+    targets=Targets.REAL,
+    properties={Prop.CONVEX, Prop.NONNEGATIVE, Prop.ZERO_AT_TARGET},
+    metrics=("mape",),
+    aliases=("mean_absolute_percentage_error",),
+    example=ex.positive,
+)
 def mape(preds: Tensor, targets: Tensor, *, eps: float = 0.0, reduction: str = "mean") -> Tensor:
     """Mean absolute percentage error, as a fraction (0.1 is 10 %).
 
@@ -586,6 +724,10 @@ def mape(preds: Tensor, targets: Tensor, *, eps: float = 0.0, reduction: str = "
     small targets dominate training.
 
     Input: ``preds``, any shape, floating. Target: ``targets``, the same shape.
+
+    When to use:
+        Reporting relative error on targets far from zero; as a training loss it favours
+        under-prediction and small targets dominate.
 
     Args:
         preds: predicted values.
@@ -628,146 +770,3 @@ def mape(preds: Tensor, targets: Tensor, *, eps: float = 0.0, reduction: str = "
     return _done(
         (p - t).abs() / denom, reduction, preds, zero_targets, preds=preds, targets=targets
     )
-
-
-# ----------------------------------------------------------------------------- the registry
-def _spec(name: str, function: Callable[..., Tensor], **fields: Any) -> None:
-    fields.setdefault("target_space", "real values, same shape")
-    register(
-        LossSpec(name=name, function=function, family="regression", input_space="values", **fields)
-    )
-
-
-_ROBUST = frozenset({"nonnegative", "zero_at_target", "robust"})
-
-_spec(
-    "mse",
-    mse,
-    summary="Mean squared error: the average of squared residuals.",
-    formula="l_n = (preds_n - targets_n)^2",
-    when_to_use="Regression with roughly Gaussian noise; punishes large errors strongly. On "
-    "sigmoid outputs it also works (poorly calibrated) for 0/1 targets.",
-    metrics=("mae", "rmse"),
-    properties=frozenset(
-        {"convex", "smooth", "nonnegative", "zero_at_target", "proper_scoring_rule"}
-    ),
-    aliases=("l2", "mean_squared_error"),
-    references=("Gauss, Theoria motus corporum coelestium (1809)",),
-)
-_spec(
-    "rmse",
-    rmse,
-    summary="Root mean squared error: sqrt(mean((preds - targets)^2)), in the targets' units.",
-    formula="rmse = sqrt( (1/N) * sum_n (preds_n - targets_n)^2 )   # this is NOT the MSE",
-    when_to_use="When you want the loss in the units of the target (same minimiser as MSE).",
-    metrics=("rmse",),
-    properties=frozenset({"convex", "nonnegative", "zero_at_target"}),
-    aliases=("root_mean_squared_error",),
-    reductions=("mean",),
-    mean_over="every element, then the square root",
-)
-_spec(
-    "mae",
-    mae,
-    summary="Mean absolute error: the average of absolute residuals (L1).",
-    formula="l_n = |preds_n - targets_n|",
-    when_to_use="Regression with outliers; estimates the median. Gradient has constant size.",
-    metrics=("mae",),
-    properties=frozenset({"convex", "nonnegative", "zero_at_target", "robust"}),
-    aliases=("l1", "mean_absolute_error"),
-)
-_spec(
-    "huber",
-    huber,
-    summary="Huber loss: quadratic within delta of the target, linear beyond.",
-    formula="l_n = 0.5 r_n^2 if |r_n| <= delta else delta (|r_n| - 0.5 delta),  r = preds - targets",
-    when_to_use="Regression with some outliers: MSE's behaviour near the target, MAE's pull "
-    "far from it. Set delta to the residual size beyond which a point is suspect.",
-    metrics=("mae", "rmse"),
-    properties=_ROBUST | {"convex"},
-    aliases=("huber_loss",),
-    references=("Huber, Ann. Math. Statist. 35 (1964)",),
-)
-_spec(
-    "smooth_l1",
-    smooth_l1,
-    summary="Smooth L1: L1 with a parabola of width beta at the kink (= huber(beta) / beta).",
-    formula="l_n = 0.5 r_n^2 / beta if |r_n| < beta else |r_n| - 0.5 beta",
-    when_to_use="Box regression (Fast R-CNN) and wherever L1 is wanted with a smooth minimum; "
-    "gradient bounded by 1 whatever beta.",
-    metrics=("mae",),
-    properties=_ROBUST | {"convex"},
-    references=("Girshick, Fast R-CNN, ICCV (2015)",),
-)
-_spec(
-    "log_cosh",
-    log_cosh,
-    summary="Log-cosh: about r^2/2 near the target, |r| - log 2 far away; smooth everywhere.",
-    formula="l_n = log(cosh(preds_n - targets_n))",
-    when_to_use="A twice-differentiable Huber-like loss (gradient tanh(r), bounded by 1).",
-    metrics=("mae", "rmse"),
-    properties=_ROBUST | {"convex", "smooth"},
-    aliases=("logcosh",),
-)
-_spec(
-    "quantile",
-    quantile,
-    summary="Quantile (pinball) loss: its minimiser is the q-th quantile of the targets.",
-    formula="l_n = max(q d_n, (q - 1) d_n),  d = targets - preds",
-    when_to_use="Prediction intervals and quantile forecasts (q=0.1 and 0.9 for an 80 % "
-    "interval); q=0.5 is half the MAE.",
-    metrics=("mae",),
-    properties=_ROBUST | {"convex"},
-    aliases=("pinball",),
-    references=("Koenker & Bassett, Econometrica 46 (1978)",),
-)
-_spec(
-    "pseudo_huber",
-    pseudo_huber,
-    summary="Pseudo-Huber (Charbonnier): delta^2 (sqrt(1 + (r/delta)^2) - 1), a smooth Huber.",
-    formula="l_n = delta^2 (sqrt(1 + (r_n / delta)^2) - 1),  r = preds - targets",
-    when_to_use="Huber's behaviour with derivatives of every order (second-order optimisers, "
-    "image restoration); barron(alpha=1) up to scale.",
-    metrics=("mae", "rmse"),
-    properties=_ROBUST | {"convex", "smooth"},
-    aliases=("charbonnier",),
-    references=("Charbonnier et al., ICIP (1994)",),
-)
-_spec(
-    "barron",
-    barron,
-    summary="Barron's general robust loss: alpha moves from L2 (2) through Charbonnier (1), "
-    "Cauchy (0), Geman-McClure (-2) to Welsch (-inf).",
-    formula="l_n = |a - 2| / a * (((r_n / c)^2 / |a - 2| + 1)^(a / 2) - 1),  with its limits at "
-    "a = 2, 0, -inf",
-    when_to_use="Tuning robustness with one number: alpha <= 1 bounds the gradient, alpha < 0 "
-    "bounds the loss (outliers ignored); scale c sets the inlier width.",
-    metrics=("mae",),
-    properties=frozenset({"smooth", "nonnegative", "zero_at_target"}),
-    aliases=("general_robust",),
-    references=("Barron, A General and Adaptive Robust Loss Function, CVPR (2019)",),
-)
-_spec(
-    "msle",
-    msle,
-    target_space="real values > -1 (usually >= 0), same shape",
-    summary="Mean squared logarithmic error: the MSE of log1p(preds) against log1p(targets).",
-    formula="l_n = (log(1 + preds_n) - log(1 + targets_n))^2",
-    when_to_use="Non-negative targets over orders of magnitude (counts, prices) where relative "
-    "error matters; under-prediction costs more than over-prediction.",
-    metrics=("msle",),
-    properties=frozenset({"nonnegative", "zero_at_target", "smooth"}),
-    aliases=("mean_squared_log_error",),
-)
-_spec(
-    "mape",
-    mape,
-    target_space="real values, nonzero (or eps > 0), same shape",
-    summary="Mean absolute percentage error, as a fraction: |preds - targets| / |targets|.",
-    formula="l_n = |preds_n - targets_n| / max(|targets_n|, eps)",
-    when_to_use="Reporting relative error on targets far from zero; as a training loss it "
-    "favours under-prediction and small targets dominate.",
-    metrics=("mape",),
-    properties=frozenset({"convex", "nonnegative", "zero_at_target"}),
-    aliases=("mean_absolute_percentage_error",),
-)

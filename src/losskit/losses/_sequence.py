@@ -17,8 +17,9 @@ from losskit._checks import (
     finish,
     get_check_mode,
 )
-from losskit._spec import LossSpec, register
+from losskit._spec import Activation, Family, MeanOver, Prop, Space, Targets, register
 from losskit._validate import check_integer
+from losskit.losses import _examples as ex
 
 __all__ = ["ctc"]
 
@@ -110,6 +111,17 @@ def _check_ctc_values(
         )
 
 
+@register(
+    family=Family.SEQUENCE,
+    inputs=Space.LOG_PROBS,
+    targets=Targets.SEQUENCES,
+    activation=Activation.EXP,
+    mean_over=MeanOver.TARGET_LENGTH,
+    properties={Prop.SMOOTH, Prop.NONNEGATIVE},
+    metrics=("edit_distance",),
+    aliases=("ctc_loss", "connectionist_temporal_classification"),
+    example=ex.ctc_inputs,
+)
 def ctc(
     log_probs: Tensor,
     targets: Tensor,
@@ -148,6 +160,9 @@ def ctc(
     mode). Target: ``targets``, integer, padded ``(N, S)`` or concatenated
     ``(sum(target_lengths),)`` (``(S,)`` unbatched); ``input_lengths`` and ``target_lengths``:
     ``(N,)`` integer tensors or sequences (``()`` or an int unbatched).
+
+    When to use:
+        Sequence labelling without frame alignment: speech and handwriting recognition, OCR.
 
     Args:
         log_probs: per-frame log-probabilities of the C classes (blank included).
@@ -266,25 +281,3 @@ def ctc(
         per_label = nll / target_lengths.to(nll.device).clamp(min=1).to(nll.dtype)
         out = per_label.mean() if batch else nll.sum()
     return finish(out, log_probs=log_probs)
-
-
-register(
-    LossSpec(
-        name="ctc",
-        function=ctc,
-        family="sequence",
-        input_space="log_probs",
-        target_space="integer label sequences (padded (N, S) or concatenated) with input and "
-        "target lengths; no blank inside",
-        summary="Connectionist temporal classification: NLL of each target over all alignments.",
-        formula="l_n = -log sum_{alignments pi of y_n} prod_t p_t(pi_t)",
-        when_to_use="Sequence labelling without frame alignment: speech and handwriting "
-        "recognition, OCR.",
-        activation="exp",
-        metrics=("edit_distance",),
-        properties=frozenset({"smooth", "nonnegative"}),
-        aliases=("ctc_loss", "connectionist_temporal_classification"),
-        references=("Graves et al., ICML 2006", "torch.nn.CTCLoss"),
-        mean_over="examples, each divided by its target length (at least 1), as PyTorch",
-    )
-)

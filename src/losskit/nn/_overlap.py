@@ -14,7 +14,7 @@ from typing import Any
 
 from torch import Tensor
 
-from losskit._spec import ACTIVATIONS, DECODES
+from losskit._spec import Activation, Decode, activate, decode
 from losskit.nn._base import LossModule
 
 __all__ = [
@@ -40,13 +40,13 @@ class _WithActivation(LossModule):
 
     def activation(self, outputs: Tensor) -> Tensor:
         """Model outputs to probabilities: the loss's ``activation`` (identity for ``None``)."""
-        return ACTIVATIONS[self.activation_name or "identity"](outputs)
+        return activate(Activation(self.activation_name or "identity"), outputs)
 
     def decodes(self, activated: Tensor) -> Tensor:
         """Probabilities to predictions: threshold for sigmoid (or one channel), else argmax."""
         single = activated.dim() > 1 and activated.shape[1] == 1
         threshold = self.activation_name == "sigmoid" or single
-        return DECODES["threshold" if threshold else "argmax"](activated)
+        return decode(Decode.THRESHOLD if threshold else Decode.ARGMAX, activated)
 
     def extra_repr(self) -> str:
         return f"activation={self.activation_name!r}, {super().extra_repr()}"
