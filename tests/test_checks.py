@@ -3,14 +3,16 @@ for a mean over nothing."""
 
 from __future__ import annotations
 
-import itertools
+import os
+import subprocess
+import sys
 import threading
 
 import pytest
 import torch
 
 import losskit
-from losskit._checks import _state, check_option, masked_mean, read_values
+from losskit._checks import check_option, masked_mean, reads
 
 
 def test_check_mode_as_setting_and_context_manager() -> None:
@@ -140,7 +142,7 @@ def test_masked_mean_has_no_zero_division() -> None:
 
 
 def test_check_option_interval_message() -> None:
-    with pytest.raises(losskit.LossInputError, match=r"delta must lie in \(0, inf\], got 0"):
+    with pytest.raises(losskit.LossInputError, match=r"delta must lie in \(0, inf\), got 0"):
         check_option("delta", 0, low=0.0, low_open=True)
     with pytest.raises(losskit.LossInputError, match="got nan"):
         check_option("q", float("nan"), low=0.0, high=1.0)
@@ -170,43 +172,59 @@ def test_debug_mode_catches_probabilities_given_to_a_logits_loss() -> None:
             )
 
 
-# ----------------------------------------------------------------------------- the spot sample
-def _positions_read(x: torch.Tensor) -> set[int]:
-    """Flat indices of ``x`` that ``spot`` reads, found by marking every element with its index."""
-    from losskit._checks import spot
-
-    marked = torch.arange(x.numel(), dtype=torch.float64).reshape(x.shape)
-    if not x.is_contiguous():
-        marked = marked.t().contiguous().t()  # the same layout as x
-    return {int(v) for v in spot(marked).flatten().tolist()}
+# ----------------------------------------------------------------------------- deterministic reads
+def _mask_with_one_object(value: float) -> torch.Tensor:
+    """An (8, 1, 128, 128) float mask, 0 everywhere but one 24x24 object of ``value`` in the
+    last image, far from the first and last elements."""
+    mask = torch.zeros(8, 1, 128, 128)
+    mask[7, 0, 50:74, 60:84] = value
+    return mask
 
 
-@pytest.mark.parametrize("n", [4097, 100_000, 1_234_567])
-def test_spot_reads_first_last_and_evenly_spread_blocks(n: int) -> None:
-    read = _positions_read(torch.zeros(n))
-    assert {0, n - 1} <= read
-    assert 4096 <= len(read) <= 16 * (256 + 15)
-    # 16 runs of consecutive indices, no gap wider than n / 15
-    ordered = sorted(read)
-    gaps = [b - a for a, b in itertools.pairwise(ordered) if b - a > 1]
-    assert len(gaps) <= 15 and max(gaps, default=0) <= n // 15 + 1
+def test_a_0_255_mask_is_refused_on_the_first_call_wherever_the_object_is() -> None:
+    mask = _mask_with_one_object(255.0)
+    logits = torch.randn(8, 1, 128, 128)
+    for loss in (losskit.bce_with_logits, losskit.sigmoid_focal):
+        with pytest.raises(losskit.LossInputError, match=r"\[0, 255\]; a 0/255 mask"):
+            loss(logits, mask)
+    with pytest.raises(losskit.LossInputError, match=r"255"):
+        losskit.dice(logits, mask, activation="sigmoid")
 
 
-def test_spot_of_a_small_or_debug_tensor_is_all_of_it() -> None:
-    assert len(_positions_read(torch.zeros(4096))) == 4096
-    with losskit.checks("debug"):
-        assert len(_positions_read(torch.zeros(50_000))) == 50_000
+def test_every_call_is_read_whatever_came_before() -> None:
+    # The same argument, shape and dtype 40 times, then bad values: still refused, in another
+    # loss too (no schedule, no count per signature).
+    n = 100_000
+    logits, good = torch.randn(n), torch.randint(0, 2, (n,)).float()
+    for _ in range(40):
+        losskit.bce_with_logits(logits, good)
+    bad = good.clone()
+    bad[54_321] = 255.0
+    for loss in (losskit.bce_with_logits, losskit.sigmoid_focal):
+        with pytest.raises(losskit.LossInputError, match="must lie in"):
+            loss(logits, bad)
+    probs = torch.rand(n)
+    for _ in range(39):
+        losskit.bce(probs, good)
+    with pytest.raises(losskit.LossInputError, match="probabilities in"):
+        losskit.bce(probs * 2, good)  # call 40, probabilities in [0, 2]
 
 
-def test_spot_of_a_non_contiguous_tensor_spans_both_dims() -> None:
-    from losskit._checks import spot
-
-    x = torch.arange(1000 * 300, dtype=torch.float64).reshape(300, 1000).t()  # (1000, 300)
-    s = spot(x)
-    assert 1000 <= s.numel() <= 8192
-    rows = {int(v) % 1000 for v in s.flatten().tolist()}  # x[i, j] = j * 1000 + i
-    cols = {int(v) // 1000 for v in s.flatten().tolist()}
-    assert min(rows) == 0 and max(rows) > 900 and min(cols) == 0 and max(cols) > 250
+def test_full_mode_reads_every_value_of_a_large_tensor() -> None:
+    n = 100_000
+    for at in (0, 4_099, 54_321, n - 1):
+        probs = torch.full((n,), 0.5)
+        probs[at] = 1.5
+        with pytest.raises(losskit.LossInputError, match="probabilities"):
+            losskit.brier(probs, torch.ones(n))
+        soft = torch.ones(n)
+        soft[at] = 0.5
+        with pytest.raises(losskit.LossInputError, match="0 or 1"):
+            losskit.hinge(torch.randn(n), soft)
+    row = torch.log_softmax(torch.randn(1000, 10), 1)
+    row[500] -= 1.0  # one unnormalised row
+    with pytest.raises(losskit.LossInputError, match="summing to 1"):
+        losskit.kl_div(row, torch.softmax(torch.randn(1000, 10), 1))
 
 
 def test_full_mode_catches_systematic_errors_in_large_tensors() -> None:
@@ -226,123 +244,70 @@ def test_full_mode_catches_systematic_errors_in_large_tensors() -> None:
         losskit.nll(torch.randn(1000, 100, generator=g), torch.zeros(1000, dtype=torch.long))
 
 
-def test_a_lone_bad_value_outside_the_sample_needs_debug_mode() -> None:
-    # The documented price of the sample: one bad value between the blocks of a large floating
-    # tensor passes "full" and is refused by "debug", which reads every value.
-    n = 100_000
-    probs = torch.full((n,), 0.5)
-    targets = torch.ones(n)
-    middle = 16 * 256 // 2 + n // 30  # between block 0 and block 1 (blocks start n/15 apart)
-    assert middle not in _positions_read(probs)
-    probs[middle] = 1.5
-    losskit.brier(probs, targets)  # full: not seen
-    with losskit.checks("debug"), pytest.raises(losskit.LossInputError, match="probabilities"):
-        losskit.brier(probs, targets)
-    soft = torch.ones(n)
-    soft[middle] = 0.5
-    logits = torch.randn(n, generator=torch.Generator().manual_seed(0))
-    losskit.hinge(logits, soft)
-    with losskit.checks("debug"), pytest.raises(losskit.LossInputError, match="0 or 1"):
-        losskit.hinge(logits, soft)
-    row = torch.log_softmax(torch.randn(1000, 10), 1)
-    row[500] -= 1.0  # one unnormalised row, not among the 4 sampled
-    target = torch.softmax(torch.randn(1000, 10), 1)
-    losskit.kl_div(row, target)
-    with losskit.checks("debug"), pytest.raises(losskit.LossInputError, match="summing to 1"):
-        losskit.kl_div(row, target)
+def test_the_read_predicate() -> None:
+    x = torch.zeros(5000)
+    assert reads(x) and not reads(torch.zeros(0))
+    with losskit.checks("debug"):
+        assert reads(x)
+    for mode in ("shapes", "off"):
+        with losskit.checks(mode):
+            assert not reads(x)
+    assert not reads(torch.zeros(3, device="meta"))
+    seen: list[bool] = []
+
+    def probe(v: torch.Tensor) -> torch.Tensor:
+        seen.append(reads(v))
+        return v.sum()
+
+    torch.func.vmap(probe)(torch.zeros(2, 3))
+    torch.func.grad(probe)(torch.zeros(3))
+    assert seen == [False, False]
 
 
-# ----------------------------------------------------------------------------- reads in time
-def _calls_until_refused(loss, good: tuple, bad: tuple, *, warm: int, limit: int = 60) -> int:
-    """Call ``loss(*good)`` ``warm`` times, then ``loss(*bad)`` until it is refused; the number
-    of bad calls that passed (``limit`` if none was refused)."""
-    for _ in range(warm):
-        loss(*good)
-    for passed in range(limit):
-        try:
-            loss(*bad)
-        except losskit.LossInputError:
-            return passed
-    return limit
-
-
-def test_large_values_are_read_on_the_first_31_calls_then_every_31st() -> None:
-    n = 100_000
-    targets = torch.randint(0, 2, (n,), generator=torch.Generator().manual_seed(0)).float()
-    good, bad = (torch.full((n,), 0.3), targets), (torch.full((n,), 3.0), targets)
-    # calls 0-30 of a signature are read: a bad 31st call (index 30) is refused at once
-    assert _calls_until_refused(losskit.brier, good, bad, warm=30) == 0
-    # after 32 calls (0-31) the next read is call 62: calls 32-61 pass unread
-    _state.reads.clear()
-    assert _calls_until_refused(losskit.brier, good, bad, warm=32) == 30
-    with losskit.checks("debug"):  # debug reads every call
-        assert _calls_until_refused(losskit.brier, good, bad, warm=40) == 0
-    # the same schedule, independently: read at count c iff c < 31 or c % 31 == 0
-    _state.reads.clear()
-    big = torch.zeros(5000)
-    got = [read_values("x", big) for _ in range(150)]
-    assert got == [c < 31 or c % 31 == 0 for c in range(150)]
-    assert all(read_values("x", torch.zeros(4096)) for _ in range(40))  # small: every call
-    with losskit.checks("shapes"):
-        assert not any(read_values("x", big) for _ in range(5))
-    with losskit.checks("off"):
-        assert not read_values("x", big)
-    assert not read_values("x", torch.zeros(0))
-
-
-def test_a_new_signature_is_read_from_its_first_call() -> None:
-    n = 50_000
-    for _ in range(40):
-        losskit.brier(torch.full((n,), 0.3), torch.ones(n))
-    # another shape, another dtype, another argument name: read at once
-    with pytest.raises(losskit.LossInputError, match="probabilities"):
-        losskit.brier(torch.full((n + 1,), 3.0), torch.ones(n + 1))
-    with pytest.raises(losskit.LossInputError, match="probabilities"):
-        losskit.brier(
-            torch.full((n,), 3.0, dtype=torch.float64), torch.ones(n, dtype=torch.float64)
+def test_the_process_default_comes_from_the_environment() -> None:
+    code = "import losskit; print(losskit.get_check_mode())"
+    for value, expected in (("shapes", "shapes"), ("", "full"), ("OFF", "off")):
+        env = {**os.environ, "LOSSKIT_CHECKS": value}
+        out = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
         )
-    big = torch.zeros(n)
-    for _ in range(40):
-        read_values("a", big)
-    assert read_values("b", big)
-
-
-def test_losses_taking_turns_on_one_signature_are_each_read() -> None:
-    # Checks taking turns on one signature advance a shared count; 31 is prime, so each still
-    # gets a read every 31 of its own calls after the first 31.
-    for k in (2, 3, 5):
-        _state.reads.clear()
-        big = torch.zeros(5000)
-        reads = [[read_values("probs", big) for _ in range(k)] for _ in range(31 * 12)]
-        for j in range(k):
-            later = [r[j] for r in reads[31:]]  # past the warm-up of every caller
-            assert 10 <= sum(later) <= 12  # about one in 31 of 341 calls
+        assert out.stdout.strip() == expected
+    env = {**os.environ, "LOSSKIT_CHECKS": "sometimes"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode != 0 and "LOSSKIT_CHECKS must be one of" in out.stderr
 
 
 def test_labels_and_non_finite_inputs_are_checked_on_every_call() -> None:
-    logits = torch.randn(20_000, 5)  # 1e5 elements: thinned if they had a value check
+    logits = torch.randn(20_000, 5)
     labels = torch.zeros(20_000, dtype=torch.long)
     bad_labels = labels.clone()
     bad_labels[12_345] = 5
     for loss in (losskit.cross_entropy, losskit.softmax_focal):
-        assert _calls_until_refused(loss, (logits, labels), (logits, bad_labels), warm=40) == 0
+        for _ in range(40):
+            loss(logits, labels)
+        with pytest.raises(losskit.LossInputError, match=r"\[0, 5\)"):
+            loss(logits, bad_labels)
     probs, targets = torch.full((100_000,), 0.3), torch.ones(100_000)
     nan_probs = probs.clone()
-    nan_probs[77_777] = float("nan")  # outside the spot sample, found after the fact
-    assert _calls_until_refused(losskit.brier, (probs, targets), (nan_probs, targets), warm=40) == 0
+    nan_probs[77_777] = float("nan")
+    for _ in range(40):
+        losskit.brier(probs, targets)
+    with pytest.raises(losskit.LossInputError, match="NaN"):
+        losskit.brier(nan_probs, targets)
 
 
-def test_a_compiled_loss_reads_every_call_and_never_recompiles() -> None:
-    # A count that changes on every call, seen by torch.compile, would be a guard that fails on
-    # every call: a recompilation each time, until dynamo gives up on the function.
+def test_a_compiled_loss_compiles_whole_and_never_recompiles() -> None:
+    # Under torch.compile the value reads skip themselves: one graph, no guard on data.
     torch._dynamo.reset()
     probs, targets = torch.full((50_000,), 0.3), torch.ones(50_000)
-    compiled = torch.compile(losskit.brier, backend="aot_eager")
+    compiled = torch.compile(losskit.brier, backend="aot_eager", fullgraph=True)
     with torch._dynamo.config.patch(error_on_recompile=True):
-        for _ in range(35):
-            compiled(probs, targets)
-    with pytest.raises(losskit.LossInputError, match="probabilities"):
-        compiled(torch.full((50_000,), 3.0), targets)  # past the first 31: still read
+        for _ in range(5):
+            torch.testing.assert_close(compiled(probs, targets), losskit.brier(probs, targets))
+    # shape checks are static: a compiled call (graph breaks allowed) still raises them
+    loose = torch.compile(losskit.brier, backend="aot_eager")
+    with pytest.raises(losskit.LossInputError, match="shapes must match"):
+        loose(probs, targets[:-1])
 
 
 def test_integer_labels_are_read_whole_in_full_mode() -> None:

@@ -53,7 +53,7 @@ def test_default_comparison_tells_the_story(default_run: Comparison) -> None:
 def test_compare_checks_everything_before_training() -> None:
     with pytest.raises(losskit.UnknownLossError, match=r"no loss named 'mnist_los'"):
         compare(losses=["mnist_loss", "mnist_los"], data="/no/such/folder")
-    with pytest.raises(losskit.LossInputError, match=r"epochs must lie in \[1, inf\], got -1"):
+    with pytest.raises(losskit.LossInputError, match=r"epochs must lie in \[1, inf\), got -1"):
         compare(epochs=-1, data="/no/such/folder")
     with pytest.raises(ValueError, match=r"losses is empty"):
         compare(losses=[])

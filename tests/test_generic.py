@@ -43,7 +43,7 @@ def test_every_loss_has_info_and_module() -> None:
     assert not missing, f"registered losses without a LossInfo: {missing}"
     assert not [n for n in INFOS if n not in NAMES], "LossInfo for unregistered losses"
     for name in NAMES:
-        assert module_for(name).loss_name == name
+        assert module_for(name).function.spec.name == name
 
 
 @pytest.mark.parametrize("name", NAMES)

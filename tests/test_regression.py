@@ -68,7 +68,7 @@ def test_the_family_is_registered_with_its_aliases() -> None:
         assert losskit.get_spec(alias).name == name
     assert losskit.get_spec("poisson_nll").activation == "exp"
     for name in names:
-        assert module_for(name).loss_name == name
+        assert module_for(name).function.spec.name == name
 
 
 # ----------------------------------------------------------------------------- hand-checked values

@@ -29,7 +29,7 @@ def test_torch_threads_restores_the_setting() -> None:
     before = torch.get_num_threads()
     with torch_threads(None):
         assert torch.get_num_threads() == before
-    with pytest.raises(losskit.LossInputError, match=r"threads must lie in \[1, inf\], got 0"):
+    with pytest.raises(losskit.LossInputError, match=r"threads must lie in \[1, inf\), got 0"):
         with torch_threads(0):
             pass
     assert torch.get_num_threads() == before
@@ -169,10 +169,10 @@ def test_data_order_depends_on_the_seed_only(data: BinaryDataset) -> None:
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({"epochs": 0}, r"epochs must lie in \[1, inf\], got 0"),
-        ({"epochs": -3}, r"epochs must lie in \[1, inf\], got -3"),
-        ({"lr": 0.0}, r"lr must lie in \(0, inf\], got 0.0"),
-        ({"batch_size": 0}, r"batch_size must lie in \[1, inf\], got 0"),
+        ({"epochs": 0}, r"epochs must lie in \[1, inf\), got 0"),
+        ({"epochs": -3}, r"epochs must lie in \[1, inf\), got -3"),
+        ({"lr": 0.0}, r"lr must lie in \(0, inf\), got 0.0"),
+        ({"batch_size": 0}, r"batch_size must lie in \[1, inf\), got 0"),
     ],
 )
 def test_bad_settings(data: BinaryDataset, settings: dict[str, float], message: str) -> None:

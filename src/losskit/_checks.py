@@ -2,29 +2,30 @@
 particular kinds of input (embeddings, -1/+1 labels, class weights, ...) are built on these in
 :mod:`losskit._validate`.
 
-Three check modes (see :func:`checks`):
+One switch, :func:`checks`, with four modes; each is deterministic (a call is checked the same
+way every time it is made):
 
 ``"full"`` (default)
-    shapes, dtypes and options, plus the *values* of constrained tensors: class labels in
-    ``[0, C)`` or ``ignore_index`` (read whole), and on the :func:`spot` sample (all of a tensor
-    up to 4096 elements, else 16 evenly spaced blocks of about 256 from the first element to the
-    last): binary targets in ``{0, 1}`` or ``[0, 1]``, probabilities in ``[0, 1]``,
-    log-probabilities ``<= 0``, distributions summing to 1, -1/+1 labels, lower bounds. A tensor
-    larger than the sample is read on the first 31 calls with its signature (argument, shape,
-    dtype, device) and on every 31st after (:func:`read_values`). Inputs that are non-finite, or
-    that make the result so (mape's zero targets), are diagnosed *after* the loss is computed,
-    on every call, only when the result is not finite, so a finite result costs one scalar
-    test. Cost, measured by ``python -m bench --sections checks``: a few dispatches per checked
-    tensor, whatever its size, on a call that reads.
+    shapes, dtypes and options, plus the *values* of every constrained tensor, read whole on
+    every call: class labels in ``[0, C)`` or ``ignore_index``, binary targets, probabilities,
+    log-probabilities, distributions, -1/+1 labels, weights, lower bounds. When the result is
+    not finite, the non-finite input is named (targets and weights included).
 ``"debug"``
-    everything in ``"full"``, reading every value of every tensor on every call, plus
-    heuristics that cost a pass over the predictions and could in principle misfire: logits
-    that all lie in [0, 1] (16 or more of them) are refused as probabilities given to a logits
-    loss. This cannot be decided cheaply or surely by default, so it lives here.
+    everything in ``"full"``, plus heuristics that could in principle misfire: logits that all
+    lie in [0, 1] (16 or more of them) are refused as probabilities given to a logits loss.
 ``"shapes"``
     shapes, dtypes and options only: never reads tensor data, never forces a device sync.
 ``"off"``
     nothing; for a hot loop that has already been checked.
+
+Data reads skip themselves where data cannot be read (:func:`reads`): under ``torch.compile``
+tracing, inside ``torch.func`` transforms (``vmap``, ``grad``, ``jacrev``), for meta and fake
+tensors, and under ``torch.jit`` tracing. There a loss checks shapes, dtypes and options only,
+so it compiles with ``fullgraph=True``, runs under ``vmap`` and gives output shapes on meta
+tensors. The process default is ``"full"``, or the mode named by the environment variable
+``LOSSKIT_CHECKS``.
+
+A check never changes a result: for valid input every mode returns the same value.
 
 Policy for a mean over nothing (an empty batch, every target ignored, every weight zero): the
 result is ``0.0``, connected to the graph (its gradient is zero, so DDP still sees every
@@ -35,10 +36,13 @@ from __future__ import annotations
 
 import contextlib
 import math
+import numbers
+import os
 import threading
 from collections.abc import Callable, Sequence
 from typing import Literal
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -48,10 +52,13 @@ __all__ = [
     "Reduction",
     "all_finite",
     "check_binary_targets",
+    "check_bool",
     "check_broadcasts_to",
     "check_choice",
     "check_class_logits",
     "check_floating",
+    "check_ignore_index",
+    "check_int",
     "check_labels",
     "check_log_probs",
     "check_option",
@@ -61,18 +68,18 @@ __all__ = [
     "check_same_shape",
     "check_tensor",
     "checks",
+    "class_dim",
     "class_scores",
     "ensure_float",
     "finish",
     "get_check_mode",
-    "grid",
     "log_probs_below_zero",
     "masked_mean",
     "native_reduction",
     "ratio",
-    "read_values",
+    "reads",
     "reduce",
-    "spot",
+    "tracing",
 ]
 
 CheckMode = Literal["debug", "full", "shapes", "off"]
@@ -87,13 +94,18 @@ class LossInputError(ValueError):
 
 
 # ----------------------------------------------------------------------------- the check mode
-class _State(threading.local):
-    mode: str = "full"
+def _default_mode() -> str:
+    mode = os.environ.get("LOSSKIT_CHECKS", "").strip().lower() or "full"
+    if mode not in _MODES:
+        raise LossInputError(
+            f"the environment variable LOSSKIT_CHECKS must be one of {_MODES}, got {mode!r}"
+        )
+    return mode
 
+
+class _State(threading.local):
     def __init__(self) -> None:
-        # calls per (argument, shape, dtype, device) of value checks of tensors larger than the
-        # spot sample, in "full" mode, on this thread: see read_values
-        self.reads: dict[tuple[object, ...], int] = {}
+        self.mode = _default_mode()
 
 
 _state = _State()
@@ -110,13 +122,9 @@ class _CheckContext(contextlib.AbstractContextManager["_CheckContext"]):
 
 
 def checks(mode: CheckMode) -> _CheckContext:
-    """Set how much input validation losses do: ``"debug"``, ``"full"`` (the default),
-    ``"shapes"`` or ``"off"``.
-
-    ``"full"`` reads the values of a tensor larger than 4096 elements on a sample, and on the
-    first 31 calls with its shape and dtype then every 31st (a training loop pays for about
-    one call in 31); ``"debug"`` reads every value on every call. See the module docstring of
-    :mod:`losskit._checks`.
+    """Set how much input validation losses do: ``"debug"``, ``"full"`` (the default, or
+    ``LOSSKIT_CHECKS``), ``"shapes"`` or ``"off"``; see :mod:`losskit._checks`. Under
+    ``torch.compile``, ``vmap`` and meta tensors data reads skip themselves in every mode.
 
     As a call it sets the mode for this thread; as a context manager it restores the previous
     mode on exit:
@@ -155,51 +163,150 @@ def _debug_on() -> bool:
     return _state.mode == "debug"
 
 
-def _full_on() -> bool:
-    # The value checks of the loss modules (most now in _validate): "debug" runs everything
-    # "full" runs.
-    return _values_on()
+def tracing() -> bool:
+    """Whether the code runs where tensor data cannot be read: ``torch.compile`` tracing, a
+    ``torch.func`` transform (``vmap``, ``grad``, ...) or ``torch.jit`` tracing."""
+    return (
+        torch.compiler.is_compiling()
+        or torch._C._functorch.peek_interpreter_stack() is not None
+        or torch.jit.is_tracing()  # type: ignore[attr-defined, no-untyped-call]
+    )
+
+
+def _unreadable(x: Tensor) -> bool:
+    return x.is_meta or isinstance(x, torch._subclasses.FakeTensor) or tracing()
+
+
+def reads(x: Tensor) -> bool:
+    """The one predicate of every value check: whether this call reads the values of ``x``.
+
+    True in ``"full"`` and ``"debug"`` mode for a non-empty ``x`` whose data can be read; false
+    in ``"shapes"`` and ``"off"``, and under tracing, transforms, meta and fake tensors."""
+    return _values_on() and x.numel() > 0 and not _unreadable(x)
 
 
 # ----------------------------------------------------------------------------- option checks
+def _type_name(value: object) -> str:
+    return type(value).__name__
+
+
 def check_choice(name: str, value: object, choices: Sequence[object], *, hint: str = "") -> None:
     """Raise unless an option is one of its documented values (always checked: it is free)."""
-    if value not in choices:
+    try:
+        ok = any(value is c or (type(value) is type(c) and value == c) for c in choices)
+    except Exception:  # a value whose == is not a bool (a tensor): not one of the choices
+        ok = False
+    if not ok:
         raise LossInputError(f"{name} must be one of {tuple(choices)}, got {value!r}{hint}")
 
 
 def check_reduction(reduction: str, *, allowed: Sequence[str] = _REDUCTIONS) -> None:
     """Raise unless ``reduction`` is one of ``allowed`` (always checked: it costs nothing)."""
-    legacy = reduction not in _REDUCTIONS
+    legacy = reduction not in _REDUCTIONS if isinstance(reduction, str) else False
     hint = "; 'elementwise_mean', 'batchmean', size_average and reduce are not used here"
     check_choice("reduction", reduction, allowed, hint=hint if legacy else "")
 
 
+def _number(name: str, value: object, *, integer: bool = False) -> float:
+    """``value`` as a Python number: ints, floats, numpy scalars and one-element tensors (read
+    on the host, so not under tracing); bools, strings, None and sequences are refused."""
+    what = "an integer" if integer else "a number"
+    if isinstance(value, Tensor):
+        ok = value.numel() == 1 and not value.is_complex() and value.dtype != torch.bool
+        if integer:
+            ok = ok and not value.is_floating_point()
+        if not ok:
+            raise LossInputError(
+                f"{name} must be {what} (or a one-element tensor), got a {value.dtype} tensor of "
+                f"shape {tuple(value.shape)}"
+            )
+        if _unreadable(value):
+            raise LossInputError(
+                f"{name} must be a Python number under torch.compile, vmap or meta tensors, got "
+                f"a tensor; pass float({name}) before tracing"
+            )
+        return value.item()
+    real = numbers.Integral if integer else numbers.Real
+    if isinstance(value, bool) or not isinstance(value, real):
+        hint = "; round it and pass an int" if integer and isinstance(value, numbers.Real) else ""
+        raise LossInputError(f"{name} must be {what}, got {_type_name(value)} {value!r}{hint}")
+    return int(value) if integer else float(value)  # type: ignore[call-overload]
+
+
+def _interval(low: float | None, high: float | None, low_open: bool, high_open: bool) -> str:
+    lo = "(" if low_open else "["
+    hi = ")" if high_open else "]"
+    return (
+        f"{lo}{'-inf' if low is None else f'{low:g}'}, {'inf' if high is None else f'{high:g}'}{hi}"
+    )
+
+
 def check_option(
     name: str,
-    value: float,
+    value: object,
     *,
     low: float | None = None,
     high: float | None = None,
     low_open: bool = False,
     high_open: bool = False,
-) -> None:
-    """Raise unless a scalar hyper-parameter lies in its documented interval."""
+    finite: bool = True,
+) -> float:
+    """A real hyper-parameter: a number (int, float, numpy scalar or one-element tensor) in its
+    documented interval, finite unless ``finite=False``. Returns it as a float; refuses any
+    other type, NaN, and a value outside the interval, naming the argument."""
+    v = _number(name, value)
     bad = (
-        (low is not None and (value <= low if low_open else value < low))
-        or (high is not None and (value >= high if high_open else value > high))
-        or value != value  # NaN
+        v != v  # NaN
+        or (finite and math.isinf(v))
+        or (low is not None and (v <= low if low_open else v < low))
+        or (high is not None and (v >= high if high_open else v > high))
     )
     if bad:
-        lo = "(" if low_open else "["
-        hi = ")" if high_open else "]"
-        interval = f"{lo}{'-inf' if low is None else f'{low:g}'}, {'inf' if high is None else f'{high:g}'}{hi}"
+        # a finite option's interval is open at an infinite end
+        interval = _interval(
+            low, high, low_open or (finite and low is None), high_open or (finite and high is None)
+        )
         raise LossInputError(f"{name} must lie in {interval}, got {value!r}")
+    return v
+
+
+def check_int(name: str, value: object, *, low: int | None = None) -> int:
+    """An integer hyper-parameter (int, numpy integer or one-element integer tensor) ``>= low``."""
+    v = int(_number(name, value, integer=True))
+    if low is not None and v < low:
+        raise LossInputError(f"{name} must be an integer >= {low}, got {v}")
+    return v
+
+
+def check_bool(name: str, value: object) -> bool:
+    """A flag: ``True`` or ``False`` (numpy bools too), never a number or a string."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise LossInputError(f"{name} must be True or False, got {_type_name(value)} {value!r}")
+    return bool(value)
+
+
+def check_ignore_index(value: object) -> int | None:
+    """``ignore_index``: an integer label to skip, or ``None`` for no label ignored."""
+    if value is None:
+        return None
+    return check_int("ignore_index", value)
 
 
 # ----------------------------------------------------------------------------- tensor checks
 def _shape(t: Tensor) -> tuple[int, ...]:
     return tuple(t.shape)
+
+
+def _broadcast(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...] | None:
+    """The broadcast of two shapes, or None; plain Python, so it traces under torch.compile."""
+    out = []
+    for i in range(1, max(len(a), len(b)) + 1):
+        da = a[-i] if i <= len(a) else 1
+        db = b[-i] if i <= len(b) else 1
+        if da != db and 1 not in (da, db):
+            return None
+        out.append(da if db == 1 else db)
+    return tuple(reversed(out))
 
 
 def check_tensor(name: str, x: object, *, hint: str = "") -> None:
@@ -235,10 +342,7 @@ def check_same_shape(name_a: str, a: Tensor, name_b: str, b: Tensor) -> None:
     if not _shapes_on() or a.shape == b.shape:
         return
     sa, sb = _shape(a), _shape(b)
-    try:
-        wide: tuple[int, ...] | None = tuple(torch.broadcast_shapes(a.shape, b.shape))  # type: ignore[no-untyped-call]
-    except RuntimeError:
-        wide = None
+    wide = _broadcast(sa, sb)
     msg = f"{name_a} {sa} vs {name_b} {sb}: shapes must match exactly"
     if wide is not None:
         msg += f", and these would broadcast to {wide}"
@@ -263,10 +367,7 @@ def check_broadcasts_to(name: str, x: Tensor | None, shape: torch.Size, what: st
         return
     if not isinstance(x, Tensor):
         raise LossInputError(f"{name} must be a torch.Tensor or None, got {type(x).__name__}")
-    try:
-        ok = torch.broadcast_shapes(x.shape, shape) == shape  # type: ignore[no-untyped-call]
-    except RuntimeError:
-        ok = False
+    ok = _broadcast(_shape(x), tuple(shape)) == tuple(shape)
     if not ok:
         raise LossInputError(
             f"{name} of shape {_shape(x)} does not broadcast to {what} {tuple(shape)}; "
@@ -287,25 +388,28 @@ def check_real(name: str, x: Tensor) -> None:
 
 
 def check_binary_targets(name: str, targets: Tensor, *, soft: bool) -> None:
-    """Binary targets: ``{0, 1}``, or ``[0, 1]`` when ``soft``. Any real or bool dtype. Floating
-    targets are read on the :func:`spot` sample in ``"full"`` mode (reading them whole cost
-    10-15 % of a cheap loss), integer ones whole, on the calls :func:`read_values` picks."""
+    """Binary targets: ``{0, 1}``, or ``[0, 1]`` when ``soft``. Any real or bool dtype, read
+    whole (:func:`reads`)."""
     check_real(name, targets)
-    if targets.dtype == torch.bool or not read_values(name, targets):
+    if targets.dtype == torch.bool or not reads(targets):
         return
     if targets.is_floating_point():
-        # Fast path, one fused kernel and one reduction: t - t*t is exactly 0 for t in {0, 1},
-        # positive for fractions and negative outside [0, 1] (NaN for NaN). Only a failure pays
-        # for the passes below, which read the whole tensor and say what is wrong.
-        t = spot(targets)
+        # One fused kernel and one reduction: t - t*t is exactly 0 for t in {0, 1}, positive
+        # for fractions and negative outside [0, 1] (NaN for NaN). Only a failure pays for
+        # the passes below, which say what is wrong.
+        t = targets.detach()
         lo0, hi0 = torch.aminmax(torch.addcmul(t, t, t, value=-1))
         if (float(lo0) == 0.0 and float(hi0) == 0.0) or (soft and float(lo0) >= 0.0):
             return
     lo, hi = _range(targets)
     if not (lo >= 0.0 and hi <= 1.0):  # also false for NaN
+        if lo != lo or hi != hi:
+            raise LossInputError(f"{name} holds NaN; binary targets must lie in [0, 1]")
         hint = (
             "; targets of -1/+1 (SVM style) map to 0/1 with (targets + 1) / 2"
             if lo == -1.0 and hi <= 1.0
+            else "; a 0/255 mask? divide by 255"
+            if hi == 255.0 and lo >= 0.0
             else ""
         )
         raise LossInputError(
@@ -321,113 +425,31 @@ def check_binary_targets(name: str, targets: Tensor, *, soft: bool) -> None:
             )
 
 
-_SPOT_BLOCKS, _SPOT_BLOCK = 16, 256  # a spot check reads 4096 values of a larger tensor
-# Values of a tensor larger than the spot sample are read on the first _EVERY calls of its
-# signature, then on every _EVERY-th. A prime, so that k < _EVERY losses called in turn on
-# tensors of one signature (their counts interleave) each still get every _EVERY-th read.
-_EVERY = 31
-_MAX_SIGNATURES = 4096
-
-
-def read_values(name: str, x: Tensor) -> bool:
-    """Whether this call's value check of ``x`` reads its values.
-
-    ``"debug"``: always. ``"shapes"``, ``"off"``, or an empty ``x``: never. ``"full"``: always
-    for a tensor of up to 4096 elements; a larger one is read on the first 31 calls with its
-    signature (argument name, shape, dtype, device) and on every 31st call after that, counted
-    per thread in ``"full"`` mode over the life of the process.
-
-    Why: a value check is a few PyTorch dispatches and a host sync, 20-60 us in a training loop
-    whatever the tensor size, 10-25 % of a forward+backward of a cheap loss at 1e5 elements on
-    one CPU thread. The errors it is for (an activation missing or doubled, 0/255 masks,
-    -1/+1 labels in a 0/1 loss, a softmax over the wrong dim) are systematic: they show on the
-    first call, and on any later one. A new shape or dtype (the last partial batch, the
-    validation loop) is read again from its first call. Integer class labels are not thinned
-    (:func:`check_labels`), nor is the after-the-fact test of a non-finite result
-    (:func:`finish`). Under ``torch.compile`` every call reads (no count: it would recompile)."""
-    mode = _state.mode
-    if mode == "debug":
-        return x.numel() > 0
-    if mode != "full":
-        return False
-    n = x.numel()
-    if n <= _SPOT_BLOCKS * _SPOT_BLOCK or torch.compiler.is_compiling():
-        # torch.compile: a count that changes every call would be a guard that recompiles
-        # every call; a compiled loss reads on every call, as before the schedule
-        return n > 0
-    reads = _state.reads
-    key = (name, x.shape, x.dtype, x.device)
-    count = reads.get(key, 0)
-    if count == 0 and len(reads) >= _MAX_SIGNATURES:  # shapes that never repeat
-        reads.clear()
-    reads[key] = count + 1
-    return count < _EVERY or count % _EVERY == 0
-
-
-def spot(x: Tensor) -> Tensor:
-    """The values a ``"full"``-mode check of a floating tensor reads: all of ``x`` up to 4096
-    elements (and in ``"debug"`` mode), else a detached view of 16 evenly spaced blocks of about
-    256 consecutive elements, the first starting at element 0 and the last ending at the last
-    element (a non-contiguous ``x``: an evenly strided sub-grid of about 4096 elements).
-
-    Why a sample: the input errors a value check exists for (logits where probabilities belong,
-    0/255 masks, -1/+1 labels in a 0/1 loss, a softmax over the wrong dim) come from a missing
-    or wrong transform and show on nearly every value. Reading every value costs a pass over the
-    tensor plus its dispatch, 10-25 % of a forward+backward of a cheap loss at 1e5 elements and
-    more per call as tensors grow; the sample costs the same few microseconds at any size.
-    ``"debug"`` reads everything. Integer labels are always read whole (one value per item, and
-    an out-of-range label is a device assert on CUDA)."""
-    n = x.numel()
-    x = x.detach()
-    if n <= _SPOT_BLOCKS * _SPOT_BLOCK or _debug_on():
-        return x
-    if x.is_contiguous():
-        # blocks `stride` apart, lengthened by the remainder (< 16) so the last ends at n
-        stride, extra = divmod(n - _SPOT_BLOCK, _SPOT_BLOCKS - 1)
-        size = (_SPOT_BLOCKS, _SPOT_BLOCK + extra)
-        return x.as_strided(size, (stride, 1), x.storage_offset())
-    return grid(x, max(2, round((_SPOT_BLOCKS * _SPOT_BLOCK) ** (1 / x.dim()))))
-
-
-def grid(x: Tensor, per_dim: int, *, keep: int | None = None) -> Tensor:
-    """A view of ``x`` with at most about ``per_dim`` evenly spaced entries of each dim, the
-    first and the last included, and every entry of dim ``keep``: a sample, no copy."""
-    index = tuple(
-        slice(
-            None, None, 1 if d == keep or size <= per_dim else max(1, (size - 1) // (per_dim - 1))
-        )
-        for d, size in enumerate(x.shape)
-    )
-    return x[index]
-
-
 def check_probs(name: str, probs: Tensor) -> None:
-    """Probabilities lie in ``[0, 1]``; logits passed by mistake are refused (read on the
-    :func:`spot` sample in ``"full"`` mode, whole in ``"debug"``)."""
-    if not read_values(name, probs):
+    """Probabilities lie in ``[0, 1]``; logits passed by mistake are refused (read whole)."""
+    if not reads(probs):
         return
-    lo, hi = _range(spot(probs))
+    lo, hi = _range(probs)
     if not (lo >= 0.0 and hi <= 1.0):
-        lo, hi = _range(probs)
+        what = "NaN" if lo != lo or hi != hi else f"values in [{lo:g}, {hi:g}]"
         raise LossInputError(
-            f"{name} must be probabilities in [0, 1], got values in [{lo:g}, {hi:g}]; "
+            f"{name} must be probabilities in [0, 1], got {what}; "
             "if these are logits, use the *_with_logits form of this loss (it is also more "
             "stable), or apply torch.sigmoid first"
         )
 
 
 def check_log_probs(name: str, log_probs: Tensor) -> None:
-    """Log-probabilities are <= 0; logits given by mistake are refused (read on the
-    :func:`spot` sample in ``"full"`` mode, whole in ``"debug"``)."""
-    if read_values(name, log_probs):
+    """Log-probabilities are <= 0; logits given by mistake are refused (read whole)."""
+    if reads(log_probs):
         log_probs_below_zero(name, log_probs)
 
 
 def log_probs_below_zero(name: str, log_probs: Tensor) -> None:
-    """The value test of :func:`check_log_probs`, for a caller that has decided to read."""
-    top = float(spot(log_probs).amax())  # amax: a quarter faster than max() on CPU
-    if not top <= 1e-4:
-        top = float(log_probs.detach().amax())
+    """The value test of :func:`check_log_probs`, for a caller that has decided to read. NaN
+    passes here (:func:`finish` names it when the result is not finite)."""
+    top = float(log_probs.detach().amax())  # amax: a quarter faster than max() on CPU
+    if top > 1e-4:
         raise LossInputError(
             f"{name} must be log-probabilities (<= 0), got a maximum of {top:g}; for raw "
             "scores use the logits form (cross_entropy), or pass torch.log_softmax(logits, 1)"
@@ -452,7 +474,7 @@ def check_labels(
             f"for class probabilities use soft_cross_entropy, for integer-valued floats use "
             f"{name}.long()"
         )
-    if not (read and _values_on()) or labels.numel() == 0:
+    if not (read and reads(labels)):
         return
     # Fast path, one `aminmax` and no boolean index: when every label is a class, nothing more.
     # A negative ignore_index (PyTorch's -100) makes ignored labels fail it; they are then read
@@ -477,7 +499,8 @@ def check_labels(
         )
 
 
-def _class_dim(x: Tensor) -> int:
+def class_dim(x: Tensor) -> int:
+    """The class dimension: 1, or 0 for a single example (a 1-D tensor)."""
     return 0 if x.dim() == 1 else 1
 
 
@@ -495,11 +518,11 @@ def check_class_logits(name: str, logits: Tensor, labels_name: str, labels: Tens
     check_floating(name, logits)
     if logits.dim() == 0:
         raise LossInputError(f"{name} must have a class dimension, got a scalar")
-    class_dim = _class_dim(logits)
-    num_classes = logits.shape[class_dim]
+    cdim = class_dim(logits)
+    num_classes = logits.shape[cdim]
     if not _shapes_on():
         return num_classes
-    expected = _shape(logits)[:class_dim] + _shape(logits)[class_dim + 1 :]
+    expected = _shape(logits)[:cdim] + _shape(logits)[cdim + 1 :]
     if _shape(labels) != expected:
         hint = ""
         if _shape(labels) == _shape(logits):
@@ -507,13 +530,13 @@ def check_class_logits(name: str, logits: Tensor, labels_name: str, labels: Tens
                 f"; {labels_name} has the shape of {name}: if they are one-hot or class "
                 f"probabilities, use soft_cross_entropy, or labels.argmax(1)"
             )
-        elif labels.dim() == logits.dim() and labels.shape[class_dim] == 1:
-            hint = f"; did you forget `{labels_name}.squeeze({class_dim})`?"
+        elif labels.dim() == logits.dim() and labels.shape[cdim] == 1:
+            hint = f"; did you forget `{labels_name}.squeeze({cdim})`?"
         raise LossInputError(
             f"{labels_name} must have shape {expected} (that of {name} {_shape(logits)} without "
-            f"the class dimension {class_dim}), got {_shape(labels)}{hint}"
+            f"the class dimension {cdim}), got {_shape(labels)}{hint}"
         )
-    _refuse_one_class(name, num_classes, class_dim)
+    _refuse_one_class(name, num_classes, cdim)
     return num_classes
 
 
@@ -525,10 +548,10 @@ def class_scores(name: str, x: Tensor) -> int:
         raise LossInputError(
             f"{name} must have a class dimension (dim 1, or dim 0 for one example), got a scalar"
         )
-    class_dim = _class_dim(x)
-    num_classes = x.shape[class_dim]
+    cdim = class_dim(x)
+    num_classes = x.shape[cdim]
     if _shapes_on():
-        _refuse_one_class(name, num_classes, class_dim)
+        _refuse_one_class(name, num_classes, cdim)
     return num_classes
 
 
@@ -568,11 +591,10 @@ def ratio(num: Tensor, den: Tensor) -> Tensor:
 
 def all_finite(x: Tensor) -> bool:
     """Whether every value of ``x`` is finite. A one-element tensor is read with ``.item()``
-    (about 1 us, against about 25 us for ``isfinite(x).all()`` on a scalar). A larger one is
-    summed first: a NaN or an infinity makes the sum non-finite, so a finite sum proves every
-    value finite in one reduction (10 us at 1e5 elements on one CPU thread, against 300 us for
-    ``isfinite(x).all()``); only a non-finite sum, which may also be an overflow of finite
-    values, pays for the exact test."""
+    (cheaper than ``isfinite(x).all()`` on a scalar). A larger one is summed first: a NaN or an
+    infinity makes the sum non-finite, so a finite sum proves every value finite in one
+    reduction; only a non-finite sum, which may also be an overflow of finite values, pays for
+    the exact test."""
     if x.numel() == 1:
         return math.isfinite(x.item())
     if not x.is_floating_point():
@@ -587,11 +609,12 @@ def finish(
 ) -> Tensor:
     """Final check in ``"full"`` mode: a non-finite result caused by non-finite input is refused,
     naming the argument. Cost when the result is finite: one test on the (usually scalar) result.
+    Skipped where data cannot be read (:func:`reads`).
 
     ``explain``, when given, runs first on a non-finite result: a loss whose finite inputs can
     still give an infinite value (a zero denominator) raises its own message there, so that check
     costs nothing while the result is finite."""
-    if not _values_on() or result.numel() == 0 or all_finite(result):
+    if not reads(result) or all_finite(result):
         return result
     if explain is not None:
         explain()

@@ -16,22 +16,17 @@ from torch import Tensor
 # the check-mode predicates and dtype test are _checks' own: one place, not copied
 from losskit._checks import (
     LossInputError,
-    _class_dim,
-    _debug_on,
-    _full_on,
     _is_integer,
     _shapes_on,
-    _values_on,
     check_broadcasts_to,
     check_floating,
     check_option,
     check_real,
     check_tensor,
+    class_dim,
     ensure_float,
-    grid,
     log_probs_below_zero,
-    read_values,
-    spot,
+    reads,
 )
 
 __all__ = [
@@ -41,6 +36,7 @@ __all__ = [
     "check_param",
     "check_sign_targets",
     "check_values",
+    "check_weight",
     "distribution_inputs",
     "scalar_hyper",
 ]
@@ -49,19 +45,19 @@ __all__ = [
 # ----------------------------------------------------------------------------- hyper-parameters
 def scalar_hyper(name: str, value: float | Tensor, *, positive: bool) -> float | Tensor:
     """A hyper-parameter given as a number or a one-element tensor (a learned parameter):
-    returned as a float or a 0-dim tensor. NaN is refused; so is a non-positive value when
-    ``positive`` (tensors are read only in full mode)."""
+    returned as a float or a 0-dim tensor. NaN and infinity are refused; so is a non-positive
+    value when ``positive`` (a tensor's value is read where :func:`losskit._checks.reads`)."""
     if isinstance(value, Tensor):
         if value.numel() != 1 or not value.is_floating_point():
             raise LossInputError(
                 f"{name} must be a number or a one-element floating tensor, got a "
                 f"{value.dtype} tensor of shape {tuple(value.shape)}"
             )
-        if _full_on():
+        if reads(value):
             v = float(value.detach().reshape(()))
-            if (positive and not v > 0) or v != v:
+            if (positive and not v > 0) or not math.isfinite(v):
                 raise LossInputError(
-                    f"{name} must be {'> 0' if positive else 'a number'}, got {v!r}"
+                    f"{name} must be {'> 0 and finite' if positive else 'finite'}, got {v!r}"
                     + (
                         "; learn its log instead, e.g. temperature = log_t.exp()"
                         if positive
@@ -69,12 +65,7 @@ def scalar_hyper(name: str, value: float | Tensor, *, positive: bool) -> float |
                     )
                 )
         return value.reshape(())
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise LossInputError(f"{name} must be a number or a tensor, got {type(value).__name__}")
-    check_option(name, float(value), low=0.0 if positive else None, low_open=positive)
-    if math.isinf(value):
-        raise LossInputError(f"{name} must be finite, got {value!r}")
-    return float(value)
+    return check_option(name, value, low=0.0 if positive else None, low_open=positive)
 
 
 # ----------------------------------------------------------------------------- tensors of a kind
@@ -113,31 +104,53 @@ def check_embeddings(name: str, x: Tensor) -> None:
         )
 
 
-def check_class_weight(weight: Tensor | None, num_classes: int) -> None:
-    """An optional ``(C,)`` weight, one value >= 0 per class (dim 1 of the logits)."""
+def check_class_weight(
+    weight: Tensor | None, num_classes: int, *, name: str = "weight", of: str = "logits"
+) -> None:
+    """The one class-weight validator: an optional ``(C,)`` floating tensor, one finite value
+    >= 0 per class (dim 1 of ``of``). Negative or non-finite weights are refused."""
     if weight is None or not _shapes_on():
         return
     if not isinstance(weight, Tensor) or tuple(weight.shape) != (num_classes,):
         got = tuple(weight.shape) if isinstance(weight, Tensor) else type(weight).__name__
         raise LossInputError(
-            f"weight must have shape ({num_classes},), one value per class (dim 1 of logits), "
+            f"{name} must have shape ({num_classes},), one value per class (dim 1 of {of}), "
             f"got {got}"
         )
-    if _values_on() and num_classes and float(weight.detach().min()) < 0:
-        raise LossInputError("weight must be >= 0 (a class weight scales that class's loss)")
+    check_weight(name, weight, what="a class weight scales that class's loss")
+
+
+def check_weight(name: str, weight: Tensor | None, *, what: str = "a weight scales a loss") -> None:
+    """Any weight tensor: floating (or integer), and where values are read every value finite
+    and >= 0 (a negative weight would turn a loss into a reward)."""
+    if weight is None or not _shapes_on():
+        return
+    check_tensor(name, weight)
+    if weight.is_complex() or weight.dtype == torch.bool:
+        raise LossInputError(f"{name} must be a real floating tensor, got dtype {weight.dtype}")
+    if not reads(weight):
+        return
+    w = weight.detach()
+    lo = float(w.amin())
+    if lo >= 0 and (not w.is_floating_point() or math.isfinite(float(w.sum()))):
+        return
+    if w.is_floating_point() and not bool(torch.isfinite(w).all()):
+        raise LossInputError(f"{name} holds non-finite values; every weight must be finite")
+    if lo < 0:
+        raise LossInputError(f"{name} must be >= 0 ({what}), got a minimum of {lo:g}")
 
 
 # ----------------------------------------------------------------------------- values (full mode)
 def check_values(name: str, x: Tensor, *, low: float, strict: bool, hint: str = "") -> None:
-    """Full mode only: every value of ``x`` is ``> low`` (``strict``) or ``>= low``. NaN passes
-    here (``finish`` names it if the loss is not finite). Reads the :func:`spot` sample (whole
-    in ``"debug"`` mode)."""
-    if not read_values(name, x):
-        return
-    lowest = spot(x).amin().item()  # NaN (amin propagates it) takes the exact path below
-    if lowest == lowest and (lowest > low if strict else lowest >= low):
+    """Every value of ``x`` is ``> low`` (``strict``) or ``>= low``, read whole where
+    :func:`losskit._checks.reads`. NaN passes here (``finish`` names it if the loss is not
+    finite)."""
+    if not reads(x):
         return
     x = x.detach()
+    lowest = float(x.amin())  # NaN (amin propagates it) takes the exact path below
+    if lowest == lowest and (lowest > low if strict else lowest >= low):
+        return
     bad = x <= low if strict else x < low
     if bool(bad.any()):
         lowest = float(x[bad].min())
@@ -148,13 +161,12 @@ def check_values(name: str, x: Tensor, *, low: float, strict: bool, hint: str = 
 
 def check_sign_targets(name: str, targets: Tensor) -> None:
     """Labels of -1 or +1, the convention of PyTorch's margin losses (0/1 labels are refused: the
-    formulas read 0 as "neither" and return a wrong loss). Reads the :func:`spot` sample (whole
-    in ``"debug"`` mode)."""
+    formulas read 0 as "neither" and return a wrong loss), read whole."""
     check_tensor(name, targets)
     check_real(name, targets)
-    if not read_values(name, targets):
+    if not reads(targets):
         return
-    t = spot(targets)
+    t = targets.detach()
     lo2, hi2 = torch.aminmax(t * t)  # t^2 is 1 everywhere exactly when every t is -1 or +1
     if lo2.item() == 1 and hi2.item() == 1:
         return
@@ -175,36 +187,29 @@ def check_sign_targets(name: str, targets: Tensor) -> None:
 def distribution_inputs(
     name: str, x: Tensor, *, log: bool, log_hint: str = "use their exp"
 ) -> None:
-    """Full mode only: ``x`` holds distributions over dim 1 (dim 0 for 1-D), within a tolerance
-    for rounding (1e-3, or 2e-2 in half precision). ``log_hint`` ends the message for
-    log-probabilities given as probabilities.
-
-    In ``"full"`` mode the values are read on the :func:`losskit._checks.spot` sample (``>= 0``
-    for probabilities, ``<= 0`` for log-probabilities) and the sums over dim 1 on at most 4
-    entries of each other dim (first and last included; :func:`losskit._checks.grid`); ``"debug"``
-    reads every value and every sum. Whole, the two passes (an ``exp`` for log-probabilities)
-    cost 10-25 % of a forward+backward of kl_div or soft_cross_entropy. A softmax over the wrong
-    dim, logits, or log-probabilities given as probabilities fail on any slice."""
-    if not read_values(name, x):
+    """``x`` holds distributions over dim 1 (dim 0 for 1-D), within a tolerance for rounding
+    (1e-3, or 2e-2 in half precision), read whole where :func:`losskit._checks.reads`.
+    ``log_hint`` ends the message for log-probabilities given as probabilities. A softmax over
+    the wrong dim, logits, or log-probabilities given as probabilities are refused; NaN passes
+    here (``finish`` names it)."""
+    if not reads(x):
         return
-    dim = _class_dim(x)
+    dim = class_dim(x)
     values = ensure_float(x.detach())  # no float64 copy of a large tensor
-    slices = values if _debug_on() else grid(values, 4, keep=dim)
     if log:
         log_probs_below_zero(name, x)  # values <= 0: the exp below cannot overflow
-        sums = slices.exp().sum(dim)
+        sums = values.exp().sum(dim)
     else:
-        if not float(spot(values).amin()) >= 0.0:  # NaN fails too, and takes the message below
-            lo, hi = (float(v) for v in torch.aminmax(values))
-            if not (lo >= 0.0 and hi <= 1.0):
-                raise LossInputError(
-                    f"{name} must be probabilities in [0, 1], got values in [{lo:g}, {hi:g}]; "
-                    f"logits? use torch.softmax({name}, {dim}); log-probabilities? {log_hint}"
-                )
-        sums = slices.sum(dim)
+        lo, hi = (float(v) for v in torch.aminmax(values))
+        if lo < 0.0 or hi > 1.0:
+            raise LossInputError(
+                f"{name} must be probabilities in [0, 1], got values in [{lo:g}, {hi:g}]; "
+                f"logits? use torch.softmax({name}, {dim}); log-probabilities? {log_hint}"
+            )
+        sums = values.sum(dim)
     lo, hi = (float(v) for v in torch.aminmax(sums))
     tol = 2e-2 if x.dtype in (torch.float16, torch.bfloat16) else 1e-3
-    if not (abs(lo - 1) <= tol and abs(hi - 1) <= tol):
+    if abs(lo - 1) > tol or abs(hi - 1) > tol:
         how = (
             f"log_softmax over dim {dim}"
             if log

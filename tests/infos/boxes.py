@@ -99,7 +99,7 @@ def _box_errors() -> list[ErrorCase]:
         ErrorCase((good, good[:1]), {}, r"boxes \(2, 4\) vs targets \(1, 4\)", "count mismatch"),
         ErrorCase((good[:, :3], good[:, :3]), {}, r"shape \(\*, 4\)", "3 coordinates"),
         ErrorCase((good.T, good.T), {}, "move the coordinates last", "coordinates first"),
-        ErrorCase((good, good), {"eps": 0.0}, r"eps must lie in \(0, inf\]", "eps = 0"),
+        ErrorCase((good, good), {"eps": 0.0}, r"eps must lie in \(0, inf\)", "eps = 0"),
         ErrorCase((good.long(), good), {}, "boxes must be a floating tensor", "integer boxes"),
     ]
 

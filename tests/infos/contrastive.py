@@ -131,7 +131,9 @@ def _pair_errors(a: str, b: str, scale_name: str) -> list[ErrorCase]:
             ErrorCase((x, x), {"temperature": torch.tensor(-0.1)}, "temperature must be > 0", ""),
         ]
     else:
-        out.append(ErrorCase((x, x), {"logit_scale": float("inf")}, "must be finite", "inf"))
+        out.append(
+            ErrorCase((x, x), {"logit_scale": float("inf")}, "logit_scale must lie in", "inf")
+        )
     return out
 
 

@@ -188,7 +188,7 @@ add(
             ErrorCase(
                 (torch.ones(2), torch.ones(2)),
                 {"margin": -1.0},
-                r"margin must lie in \[0, inf\]",
+                r"margin must lie in \[0, inf\)",
                 "margin",
             ),
         ],
@@ -236,8 +236,8 @@ def _triplet_errors() -> list[ErrorCase]:
             (x, x, torch.zeros(1, 3)), {}, r"anchors \(4, 3\) vs negatives \(1, 3\)", "bcast"
         ),
         ErrorCase((x, x, x), {"p": 0.5}, r"p must lie in \[1, inf\]", "p < 1"),
-        ErrorCase((x, x, x), {"margin": -1.0}, r"margin must lie in \[0, inf\]", "negative margin"),
-        ErrorCase((x, x, x), {"eps": -1e-6}, r"eps must lie in \[0, inf\]", "negative eps"),
+        ErrorCase((x, x, x), {"margin": -1.0}, r"margin must lie in \[0, inf\)", "negative margin"),
+        ErrorCase((x, x, x), {"eps": -1e-6}, r"eps must lie in \[0, inf\)", "negative eps"),
         ErrorCase((torch.tensor(1.0),) * 3, {}, "embedding dimension", "scalar"),
     ]
 
@@ -303,7 +303,7 @@ add(
             ErrorCase(
                 (torch.zeros(3, 2), torch.zeros(3, dtype=torch.long)),
                 {"neg_margin": -1.0},
-                r"neg_margin must lie in \[0, inf\]",
+                r"neg_margin must lie in \[0, inf\)",
                 "negative margin",
             ),
         ],

@@ -468,7 +468,7 @@ add(
                 "preds must be >= 0.*log_input=True",
                 "negative rate",
             ),
-            _err(_X3, {"eps": 0.0}, r"eps must lie in \(0, inf\]", "eps 0"),
+            _err(_X3, {"eps": 0.0}, r"eps must lie in \(0, inf\)", "eps 0"),
         ],
     )
 )
@@ -480,7 +480,7 @@ add(
         errors=lambda: [
             *_regression_errors(power=0.0),
             _err(_X3, {"power": 0.5}, "power must be <= 0 or >= 1", "0 < power < 1"),
-            _err(_X3, {"power": math.inf}, r"power must lie in \[-inf, inf\)", "power inf"),
+            _err(_X3, {"power": math.inf}, r"power must lie in \(-inf, inf\)", "power inf"),
             _err(
                 (torch.tensor([1.0, 0.0]), torch.ones(2)),
                 {"power": 1.0},

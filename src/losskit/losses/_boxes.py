@@ -31,7 +31,7 @@ from losskit._checks import (
     ensure_float,
     finish,
     get_check_mode,
-    read_values,
+    reads,
     reduce,
 )
 from losskit._spec import Family, Prop, Space, Targets, register
@@ -42,8 +42,8 @@ __all__ = ["ciou", "diou", "giou"]
 
 def _check_corners(name: str, boxes: Tensor) -> None:
     """Full mode: every box has ``x2 >= x1`` and ``y2 >= y1`` (NaN is left to ``finish``), read
-    whole on the calls :func:`losskit._checks.read_values` picks."""
-    if not read_values(name, boxes):
+    whole where :func:`losskit._checks.reads`."""
+    if not reads(boxes):
         return
     x1, y1, x2, y2 = boxes.detach().unbind(-1)
     bad = (x2 < x1) | (y2 < y1)

@@ -351,7 +351,7 @@ def triplet_margin(
     """
     check_reduction(reduction)
     check_option("margin", margin, low=0.0)
-    check_option("p", p, low=1.0)
+    check_option("p", p, low=1.0, finite=False)
     check_option("eps", eps, low=0.0)
     for name, x in (("anchors", anchors), ("positives", positives), ("negatives", negatives)):
         check_floating(name, x)

@@ -29,6 +29,7 @@ from losskit._checks import (
     check_reduction,
     check_same_shape,
     check_tensor,
+    class_dim,
     class_scores,
     ensure_float,
     finish,
@@ -55,10 +56,6 @@ __all__ = [
     "sparsemax_loss",
     "z_loss",
 ]
-
-
-def _class_dim(x: Tensor) -> int:
-    return 0 if x.dim() == 1 else 1
 
 
 def class_inputs(
@@ -333,7 +330,7 @@ def _label_terms(
     """``(log p_y, log(1 - p_y), valid)`` per item, where ``p = softmax(logits)`` over the class
     dim and ``valid`` marks labels that are not ``ignore_index`` (ignored items read class 0;
     the caller zeroes them)."""
-    dim = _class_dim(logits)
+    dim = class_dim(logits)
     valid = labels != ignore_index
     index = torch.where(valid, labels, 0).long().unsqueeze(dim)
     lse = torch.logsumexp(logits, dim)
@@ -637,7 +634,7 @@ def multiclass_hinge(
     check_option("margin", margin, low=0.0)
     class_inputs("logits", logits, labels, weight=None, ignore_index=ignore_index)
     x = ensure_float(logits)
-    dim = _class_dim(x)
+    dim = class_dim(x)
     valid = labels != ignore_index
     index = torch.where(valid, labels, 0).long().unsqueeze(dim)
     x_y = x.gather(dim, index)
@@ -953,10 +950,10 @@ def z_loss(
     x = ensure_float(logits)
     if labels is None:
         class_scores("logits", logits)
-        out = reduce(torch.logsumexp(x, _class_dim(x)).square(), reduction)
+        out = reduce(torch.logsumexp(x, class_dim(x)).square(), reduction)
     else:
         class_inputs("logits", logits, labels, weight=None, ignore_index=ignore_index)
-        loss = torch.logsumexp(x, _class_dim(x)).square()
+        loss = torch.logsumexp(x, class_dim(x)).square()
         valid = labels != ignore_index
         out = _reduce_items(loss, labels, valid, reduction, ignore_index=ignore_index)
     return finish(out.to(logits.dtype), logits=logits)
@@ -1031,7 +1028,7 @@ def sparsemax_loss(
     check_reduction(reduction)
     class_inputs("logits", logits, labels, weight=None, ignore_index=ignore_index)
     x = ensure_float(logits)
-    dim = _class_dim(x)
+    dim = class_dim(x)
     z = x - x.detach().amax(dim, keepdim=True)  # the loss is shift-invariant: exact
     tau = _sparsemax_threshold(z, dim)
     probs = F.relu(z - tau)

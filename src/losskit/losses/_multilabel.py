@@ -15,6 +15,7 @@ from losskit._checks import (
     ensure_float,
     finish,
     reduce,
+    tracing,
 )
 from losskit._spec import Activation, Decode, Family, MeanOver, Prop, Space, Targets, register
 from losskit.losses import _examples as ex
@@ -172,7 +173,15 @@ def multilabel_margin(logits: Tensor, targets: Tensor, *, reduction: str = "mean
             ) from None
         raise
     x = ensure_float(logits)
-    loss = F.multilabel_margin_loss(x, _padded_indices(targets != 0), reduction="none")
+    hot = targets != 0
+    if tracing():
+        # torch.compile's decomposition of multilabel_margin_loss ignores the -1 that ends the
+        # index list (torch 2.13): traced, the same sum is written out over the (j, i) pairs
+        pairs = hot.unsqueeze(-1) & ~hot.unsqueeze(-2)  # (..., C, C): j positive, i negative
+        hinge = (1 - (x.unsqueeze(-1) - x.unsqueeze(-2))).clamp_min(0)
+        loss = torch.where(pairs, hinge, 0.0).sum((-2, -1)) / x.shape[-1]
+    else:
+        loss = F.multilabel_margin_loss(x, _padded_indices(hot), reduction="none")
     return finish(reduce(loss, reduction).to(logits.dtype), logits=logits)
 
 

@@ -49,8 +49,7 @@ from losskit._checks import (
     finish,
     masked_mean,
     ratio,
-    read_values,
-    spot,
+    reads,
 )
 from losskit._spec import Activation, Decode, Family, MeanOver, Prop, Space, Targets, register
 from losskit._validate import check_class_weight
@@ -83,9 +82,9 @@ def _check_activation(activation: object, choices: tuple[object, ...] = _ACTIVAT
 
 def _check_unit_interval(x: Tensor) -> None:
     """With ``activation=None`` the first argument holds probabilities: refuse logits."""
-    if not read_values("logits", x):
+    if not reads(x):
         return
-    lo, hi = torch.aminmax(spot(x))
+    lo, hi = torch.aminmax(x.detach())
     if not (float(lo) >= 0.0 and float(hi) <= 1.0):
         lo, hi = torch.aminmax(x.detach())
         raise LossInputError(

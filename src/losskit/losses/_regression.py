@@ -286,7 +286,7 @@ def huber(preds: Tensor, targets: Tensor, *, delta: float = 1.0, reduction: str 
         Huber, Robust Estimation of a Location Parameter, Ann. Math. Statist. (1964).
     """
     check_reduction(reduction)
-    check_option("delta", delta, low=0.0, low_open=True)
+    check_option("delta", delta, low=0.0, low_open=True, finite=False)
     targets = regression_inputs(preds, targets)
     out = F.huber_loss(
         preds, targets, reduction=native_reduction(reduction, preds.numel()), delta=delta
@@ -531,7 +531,7 @@ def pseudo_huber(
         computed imaging, ICIP (1994); Hartley & Zisserman, Multiple View Geometry, A6.8.
     """
     check_reduction(reduction)
-    check_option("delta", delta, low=0.0, low_open=True)
+    check_option("delta", delta, low=0.0, low_open=True, finite=False)
     targets = regression_inputs(preds, targets)
     p, t = _as_compute(preds, targets)
     r = p - t
@@ -614,7 +614,7 @@ def barron(
         Barron, A General and Adaptive Robust Loss Function, CVPR (2019).
     """
     check_reduction(reduction)
-    check_option("alpha", alpha)
+    check_option("alpha", alpha, finite=False)
     targets = regression_inputs(preds, targets)
     _scale_option("scale", scale, preds, "; the scale c of the robust loss must be positive")
     p, t, c = _as_compute(preds, targets, scale)

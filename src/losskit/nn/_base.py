@@ -1,6 +1,7 @@
-"""The base of every losskit Module: it stores hyper-parameters and calls the function.
+"""The base of every losskit Module: it stores hyper-parameters and calls its function.
 
-No maths lives here. Tensor hyper-parameters (class weights, ``pos_weight``) are buffers, so
+A Module names its function object (``function = bce_with_logits``), never a registry key; the
+spec comes from the function. No maths lives here. Tensor hyper-parameters (class weights, ``pos_weight``) are buffers, so
 ``.to(device)``, ``state_dict`` and pickling carry them. ``activation`` and ``decodes`` come from
 the loss's spec, in fastai's sense: what turns model outputs into probabilities, and those into
 predictions.
@@ -8,12 +9,13 @@ predictions.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
 
-from losskit._spec import LossSpec, get_spec
+from losskit._spec import LossSpec, get_spec, spec_of
 
 __all__ = ["MODULES", "LossModule", "module_for"]
 
@@ -23,12 +25,12 @@ MODULES: dict[str, type[LossModule]] = {}
 class LossModule(torch.nn.Module):
     """Stores a loss's hyper-parameters; ``forward(*inputs)`` calls the functional loss."""
 
-    loss_name: ClassVar[str] = ""
+    function: ClassVar[Callable[..., Tensor]]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if cls.loss_name:
-            MODULES[cls.loss_name] = cls
+        if "function" in cls.__dict__:
+            MODULES[spec_of(cls.function).name] = cls
 
     def __init__(self, **options: Any) -> None:
         super().__init__()
@@ -48,11 +50,11 @@ class LossModule(torch.nn.Module):
 
     @property
     def spec(self) -> LossSpec:
-        return get_spec(self.loss_name)
+        return spec_of(type(self).function)
 
     def forward(self, *inputs: Tensor) -> Tensor:
         options = {key: getattr(self, key) for key in self._option_names}
-        return self.spec.function(*inputs, **options)
+        return type(self).function(*inputs, **options)
 
     def activation(self, outputs: Tensor) -> Tensor:
         """Model outputs to probabilities or values (sigmoid, softmax over dim 1, identity)."""

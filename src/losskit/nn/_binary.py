@@ -4,6 +4,18 @@ from __future__ import annotations
 
 from torch import Tensor
 
+from losskit.losses._binary import (
+    bce,
+    bce_with_logits,
+    brier,
+    exponential,
+    hinge,
+    mnist_loss,
+    perceptron,
+    sigmoid_focal,
+    soft_margin,
+    squared_hinge,
+)
 from losskit.nn._base import LossModule
 
 __all__ = [
@@ -23,7 +35,7 @@ __all__ = [
 class MNISTLoss(LossModule):
     """Module form of :func:`losskit.mnist_loss`."""
 
-    loss_name = "mnist_loss"
+    function = mnist_loss
 
     def __init__(self, *, reduction: str = "mean") -> None:
         super().__init__(reduction=reduction)
@@ -32,7 +44,7 @@ class MNISTLoss(LossModule):
 class BCELoss(LossModule):
     """Module form of :func:`losskit.bce` (``weight`` is a buffer)."""
 
-    loss_name = "bce"
+    function = bce
 
     def __init__(self, *, weight: Tensor | None = None, reduction: str = "mean") -> None:
         super().__init__(weight=weight, reduction=reduction)
@@ -41,7 +53,7 @@ class BCELoss(LossModule):
 class BCEWithLogitsLoss(LossModule):
     """Module form of :func:`losskit.bce_with_logits` (``pos_weight``, ``weight`` are buffers)."""
 
-    loss_name = "bce_with_logits"
+    function = bce_with_logits
 
     def __init__(
         self,
@@ -62,7 +74,7 @@ class BCEWithLogitsLoss(LossModule):
 class SigmoidFocalLoss(LossModule):
     """Module form of :func:`losskit.sigmoid_focal`."""
 
-    loss_name = "sigmoid_focal"
+    function = sigmoid_focal
 
     def __init__(
         self, *, alpha: float | None = 0.25, gamma: float = 2.0, reduction: str = "mean"
@@ -73,7 +85,7 @@ class SigmoidFocalLoss(LossModule):
 class HingeLoss(LossModule):
     """Module form of :func:`losskit.hinge` (targets 0/1, mapped to -1/+1)."""
 
-    loss_name = "hinge"
+    function = hinge
 
     def __init__(self, *, reduction: str = "mean") -> None:
         super().__init__(reduction=reduction)
@@ -82,7 +94,7 @@ class HingeLoss(LossModule):
 class SquaredHingeLoss(LossModule):
     """Module form of :func:`losskit.squared_hinge` (targets 0/1, mapped to -1/+1)."""
 
-    loss_name = "squared_hinge"
+    function = squared_hinge
 
     def __init__(self, *, reduction: str = "mean") -> None:
         super().__init__(reduction=reduction)
@@ -91,7 +103,7 @@ class SquaredHingeLoss(LossModule):
 class SoftMarginLoss(LossModule):
     """Module form of :func:`losskit.soft_margin` (targets 0/1, mapped to -1/+1)."""
 
-    loss_name = "soft_margin"
+    function = soft_margin
 
     def __init__(self, *, reduction: str = "mean") -> None:
         super().__init__(reduction=reduction)
@@ -100,7 +112,7 @@ class SoftMarginLoss(LossModule):
 class PerceptronLoss(LossModule):
     """Module form of :func:`losskit.perceptron` (targets 0/1, mapped to -1/+1)."""
 
-    loss_name = "perceptron"
+    function = perceptron
 
     def __init__(self, *, reduction: str = "mean") -> None:
         super().__init__(reduction=reduction)
@@ -109,7 +121,7 @@ class PerceptronLoss(LossModule):
 class ExponentialLoss(LossModule):
     """Module form of :func:`losskit.exponential` (targets 0/1, mapped to -1/+1)."""
 
-    loss_name = "exponential"
+    function = exponential
 
     def __init__(self, *, reduction: str = "mean") -> None:
         super().__init__(reduction=reduction)
@@ -118,7 +130,7 @@ class ExponentialLoss(LossModule):
 class BrierLoss(LossModule):
     """Module form of :func:`losskit.brier`."""
 
-    loss_name = "brier"
+    function = brier
 
     def __init__(self, *, reduction: str = "mean") -> None:
         super().__init__(reduction=reduction)

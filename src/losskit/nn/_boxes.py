@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from losskit.losses._boxes import ciou, diou, giou
 from losskit.nn._base import LossModule
 
 __all__ = ["CIoULoss", "DIoULoss", "GIoULoss"]
@@ -10,7 +11,7 @@ __all__ = ["CIoULoss", "DIoULoss", "GIoULoss"]
 class GIoULoss(LossModule):
     """Module form of :func:`losskit.giou`."""
 
-    loss_name = "giou"
+    function = giou
 
     def __init__(self, *, eps: float = 1e-7, reduction: str = "mean") -> None:
         super().__init__(eps=eps, reduction=reduction)
@@ -19,7 +20,7 @@ class GIoULoss(LossModule):
 class DIoULoss(LossModule):
     """Module form of :func:`losskit.diou`."""
 
-    loss_name = "diou"
+    function = diou
 
     def __init__(self, *, eps: float = 1e-7, reduction: str = "mean") -> None:
         super().__init__(eps=eps, reduction=reduction)
@@ -28,7 +29,7 @@ class DIoULoss(LossModule):
 class CIoULoss(LossModule):
     """Module form of :func:`losskit.ciou`."""
 
-    loss_name = "ciou"
+    function = ciou
 
     def __init__(self, *, eps: float = 1e-7, reduction: str = "mean") -> None:
         super().__init__(eps=eps, reduction=reduction)

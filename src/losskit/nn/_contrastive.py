@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from losskit.losses._contrastive import CLIP_INIT_LOGIT_SCALE
+from losskit.losses._contrastive import CLIP_INIT_LOGIT_SCALE, clip_loss, info_nce, supcon
 from losskit.nn._base import LossModule
 
 __all__ = ["CLIPLoss", "InfoNCELoss", "SupConLoss"]
@@ -15,7 +15,7 @@ __all__ = ["CLIPLoss", "InfoNCELoss", "SupConLoss"]
 class InfoNCELoss(LossModule):
     """Module form of :func:`losskit.info_nce`: ``forward(queries, keys)``."""
 
-    loss_name = "info_nce"
+    function = info_nce
 
     def __init__(
         self,
@@ -30,7 +30,7 @@ class InfoNCELoss(LossModule):
 class CLIPLoss(LossModule):
     """Module form of :func:`losskit.clip_loss`: ``forward(image_embeddings, text_embeddings)``."""
 
-    loss_name = "clip_loss"
+    function = clip_loss
 
     def __init__(
         self,
@@ -45,7 +45,7 @@ class CLIPLoss(LossModule):
 class SupConLoss(LossModule):
     """Module form of :func:`losskit.supcon`: ``forward(embeddings, labels)``."""
 
-    loss_name = "supcon"
+    function = supcon
 
     def __init__(
         self,

@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+from losskit.losses._embedding import (
+    contrastive,
+    cosine_embedding,
+    hinge_embedding,
+    margin_ranking,
+    ranking_softmax,
+    triplet_margin,
+)
 from losskit.nn._base import LossModule
 
 __all__ = [
@@ -17,7 +25,7 @@ __all__ = [
 class MarginRankingLoss(LossModule):
     """Module form of :func:`losskit.margin_ranking`: ``forward(scores1, scores2, targets)``."""
 
-    loss_name = "margin_ranking"
+    function = margin_ranking
 
     def __init__(self, *, margin: float = 0.0, reduction: str = "mean") -> None:
         super().__init__(margin=margin, reduction=reduction)
@@ -27,7 +35,7 @@ class CosineEmbeddingLoss(LossModule):
     """Module form of :func:`losskit.cosine_embedding`:
     ``forward(embeddings1, embeddings2, targets)``."""
 
-    loss_name = "cosine_embedding"
+    function = cosine_embedding
 
     def __init__(self, *, margin: float = 0.0, reduction: str = "mean") -> None:
         super().__init__(margin=margin, reduction=reduction)
@@ -36,7 +44,7 @@ class CosineEmbeddingLoss(LossModule):
 class HingeEmbeddingLoss(LossModule):
     """Module form of :func:`losskit.hinge_embedding`: ``forward(distances, targets)``."""
 
-    loss_name = "hinge_embedding"
+    function = hinge_embedding
 
     def __init__(self, *, margin: float = 1.0, reduction: str = "mean") -> None:
         super().__init__(margin=margin, reduction=reduction)
@@ -46,7 +54,7 @@ class TripletMarginLoss(LossModule):
     """Module form of :func:`losskit.triplet_margin`:
     ``forward(anchors, positives, negatives)``."""
 
-    loss_name = "triplet_margin"
+    function = triplet_margin
 
     def __init__(
         self,
@@ -64,7 +72,7 @@ class ContrastiveLoss(LossModule):
     """Module form of :func:`losskit.contrastive` (the pair-margin loss, not NT-Xent):
     ``forward(embeddings, labels)``."""
 
-    loss_name = "contrastive"
+    function = contrastive
 
     def __init__(
         self, *, pos_margin: float = 0.0, neg_margin: float = 1.0, reduction: str = "mean"
@@ -75,7 +83,7 @@ class ContrastiveLoss(LossModule):
 class RankingSoftmaxLoss(LossModule):
     """Module form of :func:`losskit.ranking_softmax`: ``forward(scores, relevance, mask=None)``."""
 
-    loss_name = "ranking_softmax"
+    function = ranking_softmax
 
     def __init__(self, *, reduction: str = "mean") -> None:
         super().__init__(reduction=reduction)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
+from losskit.losses._large_vocab import linear_cross_entropy
 from losskit.nn._base import LossModule
 
 __all__ = ["LinearCrossEntropyLoss"]
@@ -18,7 +19,7 @@ class LinearCrossEntropyLoss(LossModule):
     ``forward`` gets none.
     """
 
-    loss_name = "linear_cross_entropy"
+    function = linear_cross_entropy
 
     def __init__(
         self,
@@ -47,4 +48,4 @@ class LinearCrossEntropyLoss(LossModule):
         options = {key: getattr(self, key) for key in self._option_names}
         if bias is not None:
             options["bias"] = bias
-        return self.spec.function(hidden, weight, labels, **options)
+        return type(self).function(hidden, weight, labels, **options)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from losskit.losses._lovasz import lovasz_hinge, lovasz_softmax
 from losskit.nn._base import LossModule
 from losskit.nn._overlap import _WithActivation
 
@@ -15,7 +16,7 @@ __all__ = [
 class LovaszSoftmaxLoss(_WithActivation):
     """Module form of :func:`losskit.lovasz_softmax`."""
 
-    loss_name = "lovasz_softmax"
+    function = lovasz_softmax
 
     def __init__(
         self,
@@ -33,7 +34,7 @@ class LovaszSoftmaxLoss(_WithActivation):
 class LovaszHingeLoss(LossModule):
     """Module form of :func:`losskit.lovasz_hinge`."""
 
-    loss_name = "lovasz_hinge"
+    function = lovasz_hinge
 
     def __init__(self, *, ignore_index: int = -100, reduction: str = "mean") -> None:
         super().__init__(ignore_index=ignore_index, reduction=reduction)

@@ -4,6 +4,19 @@ from __future__ import annotations
 
 from torch import Tensor
 
+from losskit.losses._multiclass import (
+    cross_entropy,
+    generalized_cross_entropy,
+    logit_adjusted_cross_entropy,
+    multi_margin,
+    multiclass_hinge,
+    nll,
+    poly1_cross_entropy,
+    soft_cross_entropy,
+    softmax_focal,
+    sparsemax_loss,
+    z_loss,
+)
 from losskit.nn._base import LossModule
 
 __all__ = [
@@ -24,7 +37,7 @@ __all__ = [
 class CrossEntropyLoss(LossModule):
     """Module form of :func:`losskit.cross_entropy` (``weight`` is a buffer)."""
 
-    loss_name = "cross_entropy"
+    function = cross_entropy
 
     def __init__(
         self,
@@ -45,7 +58,7 @@ class CrossEntropyLoss(LossModule):
 class NLLLoss(LossModule):
     """Module form of :func:`losskit.nll` (``weight`` is a buffer)."""
 
-    loss_name = "nll"
+    function = nll
 
     def __init__(
         self, *, weight: Tensor | None = None, ignore_index: int = -100, reduction: str = "mean"
@@ -56,7 +69,7 @@ class NLLLoss(LossModule):
 class SoftCrossEntropyLoss(LossModule):
     """Module form of :func:`losskit.soft_cross_entropy`."""
 
-    loss_name = "soft_cross_entropy"
+    function = soft_cross_entropy
 
     def __init__(self, *, reduction: str = "mean") -> None:
         super().__init__(reduction=reduction)
@@ -65,7 +78,7 @@ class SoftCrossEntropyLoss(LossModule):
 class SoftmaxFocalLoss(LossModule):
     """Module form of :func:`losskit.softmax_focal` (``weight`` is a buffer)."""
 
-    loss_name = "softmax_focal"
+    function = softmax_focal
 
     def __init__(
         self,
@@ -81,7 +94,7 @@ class SoftmaxFocalLoss(LossModule):
 class Poly1CrossEntropyLoss(LossModule):
     """Module form of :func:`losskit.poly1_cross_entropy`."""
 
-    loss_name = "poly1_cross_entropy"
+    function = poly1_cross_entropy
 
     def __init__(
         self, *, epsilon: float = 1.0, ignore_index: int = -100, reduction: str = "mean"
@@ -92,7 +105,7 @@ class Poly1CrossEntropyLoss(LossModule):
 class MulticlassHingeLoss(LossModule):
     """Module form of :func:`losskit.multiclass_hinge` (Crammer-Singer)."""
 
-    loss_name = "multiclass_hinge"
+    function = multiclass_hinge
 
     def __init__(
         self, *, margin: float = 1.0, ignore_index: int = -100, reduction: str = "mean"
@@ -104,7 +117,7 @@ class MultiMarginLoss(LossModule):
     """Module form of :func:`losskit.multi_margin` (Weston-Watkins, as torch's; ``weight`` is a
     buffer)."""
 
-    loss_name = "multi_margin"
+    function = multi_margin
 
     def __init__(
         self,
@@ -120,7 +133,7 @@ class MultiMarginLoss(LossModule):
 class GeneralizedCrossEntropyLoss(LossModule):
     """Module form of :func:`losskit.generalized_cross_entropy`."""
 
-    loss_name = "generalized_cross_entropy"
+    function = generalized_cross_entropy
 
     def __init__(
         self, *, q: float = 0.7, ignore_index: int = -100, reduction: str = "mean"
@@ -132,7 +145,7 @@ class LogitAdjustedCrossEntropyLoss(LossModule):
     """Module form of :func:`losskit.logit_adjusted_cross_entropy` (``class_priors`` is a
     buffer)."""
 
-    loss_name = "logit_adjusted_cross_entropy"
+    function = logit_adjusted_cross_entropy
 
     def __init__(
         self,
@@ -150,7 +163,7 @@ class LogitAdjustedCrossEntropyLoss(LossModule):
 class ZLoss(LossModule):
     """Module form of :func:`losskit.z_loss`: ``forward(logits)`` or ``forward(logits, labels)``."""
 
-    loss_name = "z_loss"
+    function = z_loss
 
     def __init__(self, *, ignore_index: int = -100, reduction: str = "mean") -> None:
         super().__init__(ignore_index=ignore_index, reduction=reduction)
@@ -159,7 +172,7 @@ class ZLoss(LossModule):
 class SparsemaxLoss(LossModule):
     """Module form of :func:`losskit.sparsemax_loss`."""
 
-    loss_name = "sparsemax_loss"
+    function = sparsemax_loss
 
     def __init__(self, *, ignore_index: int = -100, reduction: str = "mean") -> None:
         super().__init__(ignore_index=ignore_index, reduction=reduction)

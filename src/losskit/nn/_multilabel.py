@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
+from losskit.losses._multilabel import asymmetric_loss, multilabel_margin, multilabel_soft_margin
 from losskit.nn._base import LossModule
 
 __all__ = ["AsymmetricLoss", "MultiLabelMarginLoss", "MultiLabelSoftMarginLoss"]
@@ -12,7 +13,7 @@ __all__ = ["AsymmetricLoss", "MultiLabelMarginLoss", "MultiLabelSoftMarginLoss"]
 class MultiLabelSoftMarginLoss(LossModule):
     """Module form of :func:`losskit.multilabel_soft_margin` (``weight`` is a buffer)."""
 
-    loss_name = "multilabel_soft_margin"
+    function = multilabel_soft_margin
 
     def __init__(self, *, weight: Tensor | None = None, reduction: str = "mean") -> None:
         super().__init__(weight=weight, reduction=reduction)
@@ -22,7 +23,7 @@ class MultiLabelMarginLoss(LossModule):
     """Module form of :func:`losskit.multilabel_margin` (multi-hot 0/1 targets, not torch's
     padded indices)."""
 
-    loss_name = "multilabel_margin"
+    function = multilabel_margin
 
     def __init__(self, *, reduction: str = "mean") -> None:
         super().__init__(reduction=reduction)
@@ -31,7 +32,7 @@ class MultiLabelMarginLoss(LossModule):
 class AsymmetricLoss(LossModule):
     """Module form of :func:`losskit.asymmetric_loss` (ASL)."""
 
-    loss_name = "asymmetric_loss"
+    function = asymmetric_loss
 
     def __init__(
         self,

@@ -15,6 +15,14 @@ from typing import Any
 from torch import Tensor
 
 from losskit._spec import Activation, Decode, activate, decode
+from losskit.losses._overlap import (
+    dice,
+    dice_cross_entropy,
+    focal_tversky,
+    generalized_dice,
+    jaccard,
+    tversky,
+)
 from losskit.nn._base import LossModule
 
 __all__ = [
@@ -36,7 +44,7 @@ class _WithActivation(LossModule):
 
     def forward(self, *inputs: Tensor) -> Tensor:
         options = {key: getattr(self, key) for key in self._option_names}
-        return self.spec.function(*inputs, activation=self.activation_name, **options)
+        return type(self).function(*inputs, activation=self.activation_name, **options)
 
     def activation(self, outputs: Tensor) -> Tensor:
         """Model outputs to probabilities: the loss's ``activation`` (identity for ``None``)."""
@@ -55,7 +63,7 @@ class _WithActivation(LossModule):
 class DiceLoss(_WithActivation):
     """Module form of :func:`losskit.dice` (``weight`` is a buffer)."""
 
-    loss_name = "dice"
+    function = dice
 
     def __init__(
         self,
@@ -82,7 +90,7 @@ class DiceLoss(_WithActivation):
 class JaccardLoss(_WithActivation):
     """Module form of :func:`losskit.jaccard` (``weight`` is a buffer)."""
 
-    loss_name = "jaccard"
+    function = jaccard
 
     def __init__(
         self,
@@ -107,7 +115,7 @@ class JaccardLoss(_WithActivation):
 class TverskyLoss(_WithActivation):
     """Module form of :func:`losskit.tversky` (``weight`` is a buffer)."""
 
-    loss_name = "tversky"
+    function = tversky
 
     def __init__(
         self,
@@ -136,7 +144,7 @@ class TverskyLoss(_WithActivation):
 class FocalTverskyLoss(_WithActivation):
     """Module form of :func:`losskit.focal_tversky` (``weight`` is a buffer)."""
 
-    loss_name = "focal_tversky"
+    function = focal_tversky
 
     def __init__(
         self,
@@ -167,7 +175,7 @@ class FocalTverskyLoss(_WithActivation):
 class GeneralizedDiceLoss(_WithActivation):
     """Module form of :func:`losskit.generalized_dice`."""
 
-    loss_name = "generalized_dice"
+    function = generalized_dice
 
     def __init__(
         self,
@@ -190,7 +198,7 @@ class GeneralizedDiceLoss(_WithActivation):
 class DiceCrossEntropyLoss(LossModule):
     """Module form of :func:`losskit.dice_cross_entropy` (nnU-Net's ``DC_and_CE_loss``)."""
 
-    loss_name = "dice_cross_entropy"
+    function = dice_cross_entropy
 
     def __init__(
         self,

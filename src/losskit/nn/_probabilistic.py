@@ -9,6 +9,13 @@ from __future__ import annotations
 
 from torch import Tensor
 
+from losskit.losses._probabilistic import (
+    crps_gaussian,
+    gaussian_nll,
+    poisson_nll,
+    student_t_nll,
+    tweedie_deviance,
+)
 from losskit.nn._base import LossModule
 
 __all__ = [
@@ -24,7 +31,7 @@ class PoissonNLLLoss(LossModule):
     """Module form of :func:`losskit.poisson_nll` (``activation`` is ``exp``: log-rates to
     rates)."""
 
-    loss_name = "poisson_nll"
+    function = poisson_nll
 
     def __init__(
         self,
@@ -40,7 +47,7 @@ class PoissonNLLLoss(LossModule):
 class TweedieDevianceLoss(LossModule):
     """Module form of :func:`losskit.tweedie_deviance`."""
 
-    loss_name = "tweedie_deviance"
+    function = tweedie_deviance
 
     def __init__(self, *, power: float, reduction: str = "mean") -> None:
         super().__init__(power=power, reduction=reduction)
@@ -49,7 +56,7 @@ class TweedieDevianceLoss(LossModule):
 class GaussianNLLLoss(LossModule):
     """Module form of :func:`losskit.gaussian_nll`: ``forward(preds, targets, var)``."""
 
-    loss_name = "gaussian_nll"
+    function = gaussian_nll
 
     def __init__(self, *, full: bool = False, eps: float = 1e-6, reduction: str = "mean") -> None:
         super().__init__(full=full, eps=eps, reduction=reduction)
@@ -59,7 +66,7 @@ class StudentTNLLLoss(LossModule):
     """Module form of :func:`losskit.student_t_nll`: ``forward(preds, targets, scale)``
     (a tensor ``df`` is a buffer)."""
 
-    loss_name = "student_t_nll"
+    function = student_t_nll
 
     def __init__(self, *, df: float | Tensor, reduction: str = "mean") -> None:
         super().__init__(df=df, reduction=reduction)
@@ -68,7 +75,7 @@ class StudentTNLLLoss(LossModule):
 class CRPSGaussianLoss(LossModule):
     """Module form of :func:`losskit.crps_gaussian`: ``forward(mean, targets, std)``."""
 
-    loss_name = "crps_gaussian"
+    function = crps_gaussian
 
     def __init__(self, *, reduction: str = "mean") -> None:
         super().__init__(reduction=reduction)

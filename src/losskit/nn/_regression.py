@@ -5,6 +5,19 @@ from __future__ import annotations
 
 from torch import Tensor
 
+from losskit.losses._regression import (
+    barron,
+    huber,
+    log_cosh,
+    mae,
+    mape,
+    mse,
+    msle,
+    pseudo_huber,
+    quantile,
+    rmse,
+    smooth_l1,
+)
 from losskit.nn._base import LossModule
 
 __all__ = [
@@ -25,7 +38,7 @@ __all__ = [
 class MSELoss(LossModule):
     """Module form of :func:`losskit.mse`."""
 
-    loss_name = "mse"
+    function = mse
 
     def __init__(self, *, reduction: str = "mean") -> None:
         super().__init__(reduction=reduction)
@@ -34,7 +47,7 @@ class MSELoss(LossModule):
 class RMSELoss(LossModule):
     """Module form of :func:`losskit.rmse` (the root of the MSE; only ``reduction="mean"``)."""
 
-    loss_name = "rmse"
+    function = rmse
 
     def __init__(self, *, reduction: str = "mean") -> None:
         super().__init__(reduction=reduction)
@@ -43,7 +56,7 @@ class RMSELoss(LossModule):
 class MAELoss(LossModule):
     """Module form of :func:`losskit.mae`."""
 
-    loss_name = "mae"
+    function = mae
 
     def __init__(self, *, reduction: str = "mean") -> None:
         super().__init__(reduction=reduction)
@@ -52,7 +65,7 @@ class MAELoss(LossModule):
 class HuberLoss(LossModule):
     """Module form of :func:`losskit.huber`."""
 
-    loss_name = "huber"
+    function = huber
 
     def __init__(self, *, delta: float = 1.0, reduction: str = "mean") -> None:
         super().__init__(delta=delta, reduction=reduction)
@@ -61,7 +74,7 @@ class HuberLoss(LossModule):
 class SmoothL1Loss(LossModule):
     """Module form of :func:`losskit.smooth_l1`."""
 
-    loss_name = "smooth_l1"
+    function = smooth_l1
 
     def __init__(self, *, beta: float = 1.0, reduction: str = "mean") -> None:
         super().__init__(beta=beta, reduction=reduction)
@@ -70,7 +83,7 @@ class SmoothL1Loss(LossModule):
 class LogCoshLoss(LossModule):
     """Module form of :func:`losskit.log_cosh`."""
 
-    loss_name = "log_cosh"
+    function = log_cosh
 
     def __init__(self, *, reduction: str = "mean") -> None:
         super().__init__(reduction=reduction)
@@ -79,7 +92,7 @@ class LogCoshLoss(LossModule):
 class QuantileLoss(LossModule):
     """Module form of :func:`losskit.quantile` (a tensor ``q`` is a buffer)."""
 
-    loss_name = "quantile"
+    function = quantile
 
     def __init__(self, *, q: float | Tensor = 0.5, reduction: str = "mean") -> None:
         super().__init__(q=q, reduction=reduction)
@@ -88,7 +101,7 @@ class QuantileLoss(LossModule):
 class PseudoHuberLoss(LossModule):
     """Module form of :func:`losskit.pseudo_huber`."""
 
-    loss_name = "pseudo_huber"
+    function = pseudo_huber
 
     def __init__(self, *, delta: float = 1.0, reduction: str = "mean") -> None:
         super().__init__(delta=delta, reduction=reduction)
@@ -97,7 +110,7 @@ class PseudoHuberLoss(LossModule):
 class BarronLoss(LossModule):
     """Module form of :func:`losskit.barron` (a tensor ``scale`` is a buffer)."""
 
-    loss_name = "barron"
+    function = barron
 
     def __init__(
         self, *, alpha: float, scale: float | Tensor = 1.0, reduction: str = "mean"
@@ -108,7 +121,7 @@ class BarronLoss(LossModule):
 class MSLELoss(LossModule):
     """Module form of :func:`losskit.msle`."""
 
-    loss_name = "msle"
+    function = msle
 
     def __init__(self, *, reduction: str = "mean") -> None:
         super().__init__(reduction=reduction)
@@ -117,7 +130,7 @@ class MSLELoss(LossModule):
 class MAPELoss(LossModule):
     """Module form of :func:`losskit.mape`."""
 
-    loss_name = "mape"
+    function = mape
 
     def __init__(self, *, eps: float = 0.0, reduction: str = "mean") -> None:
         super().__init__(eps=eps, reduction=reduction)

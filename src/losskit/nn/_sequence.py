@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from losskit.losses._sequence import ctc
 from losskit.nn._base import LossModule
 
 __all__ = ["CTCLoss"]
@@ -11,7 +12,7 @@ class CTCLoss(LossModule):
     """Module form of :func:`losskit.ctc`:
     ``forward(log_probs, targets, input_lengths, target_lengths)``."""
 
-    loss_name = "ctc"
+    function = ctc
 
     def __init__(
         self, *, blank: int = 0, zero_infinity: bool = False, reduction: str = "mean"
