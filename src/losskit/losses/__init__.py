@@ -1,18 +1,17 @@
 """The loss functions, one private module per family. Importing this package registers every
-loss's spec."""
+loss; each module's ``__all__`` is its public list, and this package exports their union."""
 
-from losskit.losses import (  # noqa: F401  (imported for their registrations)
-    _binary,
-    _boxes,
-    _contrastive,
-    _divergence,
-    _embedding,
-    _large_vocab,
-    _lovasz,
-    _multiclass,
-    _multilabel,
-    _overlap,
-    _probabilistic,
-    _regression,
-    _sequence,
-)
+# One star import per family module: a module's ``__all__`` is the one list of its public names.
+from losskit.losses._binary import *  # noqa: F403
+from losskit.losses._boxes import *  # noqa: F403
+from losskit.losses._contrastive import *  # noqa: F403
+from losskit.losses._divergence import *  # noqa: F403
+from losskit.losses._embedding import *  # noqa: F403
+from losskit.losses._large_vocab import *  # noqa: F403
+from losskit.losses._lovasz import *  # noqa: F403
+from losskit.losses._multiclass import *  # noqa: F403
+from losskit.losses._multilabel import *  # noqa: F403
+from losskit.losses._overlap import *  # noqa: F403
+from losskit.losses._probabilistic import *  # noqa: F403
+from losskit.losses._regression import *  # noqa: F403
+from losskit.losses._sequence import *  # noqa: F403

@@ -34,7 +34,6 @@ from losskit.losses import _examples as ex
 __all__ = [
     "bce",
     "bce_with_logits",
-    "binary_inputs",
     "brier",
     "exponential",
     "hinge",

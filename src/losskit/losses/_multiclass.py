@@ -42,8 +42,6 @@ from losskit._validate import distribution_inputs
 from losskit.losses import _examples as ex
 
 __all__ = [
-    "class_inputs",
-    "class_weighted_mean",
     "cross_entropy",
     "generalized_cross_entropy",
     "logit_adjusted_cross_entropy",

@@ -21,7 +21,7 @@ from losskit._spec import Activation, Decode, Family, MeanOver, Prop, Space, Tar
 from losskit.losses import _examples as ex
 from losskit.losses._binary import binary_inputs
 
-__all__ = ["asymmetric_loss", "multilabel_inputs", "multilabel_margin", "multilabel_soft_margin"]
+__all__ = ["asymmetric_loss", "multilabel_margin", "multilabel_soft_margin"]
 
 
 def multilabel_inputs(logits: Tensor, targets: Tensor, *, soft: bool) -> Tensor:

@@ -49,7 +49,6 @@ __all__ = [
     "msle",
     "pseudo_huber",
     "quantile",
-    "regression_inputs",
     "rmse",
     "smooth_l1",
 ]

@@ -1,181 +1,21 @@
 """``torch.nn.Module`` forms of every loss: thin wrappers that store hyper-parameters and call
-the functional loss, with fastai-style ``activation`` and ``decodes``."""
+the functional loss, with fastai-style ``activation`` and ``decodes``. Each module's ``__all__``
+is its public list; this package exports their union (no ``__all__`` here: a star import of
+this package takes every public name)."""
 
-from losskit.nn import (  # noqa: F401  (imported for their Module registrations)
-    _binary,
-    _boxes,
-    _contrastive,
-    _divergence,
-    _embedding,
-    _large_vocab,
-    _lovasz,
-    _multiclass,
-    _multilabel,
-    _overlap,
-    _probabilistic,
-    _regression,
-    _sequence,
-)
-from losskit.nn._base import MODULES, LossModule, module_for
-from losskit.nn._binary import (
-    BCELoss,
-    BCEWithLogitsLoss,
-    BrierLoss,
-    ExponentialLoss,
-    HingeLoss,
-    MNISTLoss,
-    PerceptronLoss,
-    SigmoidFocalLoss,
-    SoftMarginLoss,
-    SquaredHingeLoss,
-)
-from losskit.nn._boxes import (
-    CIoULoss,
-    DIoULoss,
-    GIoULoss,
-)
-from losskit.nn._contrastive import (
-    CLIPLoss,
-    InfoNCELoss,
-    SupConLoss,
-)
-from losskit.nn._divergence import (
-    DistillationLoss,
-    JSDivLoss,
-    KLDivLoss,
-)
-from losskit.nn._embedding import (
-    ContrastiveLoss,
-    CosineEmbeddingLoss,
-    HingeEmbeddingLoss,
-    MarginRankingLoss,
-    RankingSoftmaxLoss,
-    TripletMarginLoss,
-)
-from losskit.nn._large_vocab import (
-    LinearCrossEntropyLoss,
-)
-from losskit.nn._lovasz import (
-    LovaszHingeLoss,
-    LovaszSoftmaxLoss,
-)
-from losskit.nn._multiclass import (
-    CrossEntropyLoss,
-    GeneralizedCrossEntropyLoss,
-    LogitAdjustedCrossEntropyLoss,
-    MulticlassHingeLoss,
-    MultiMarginLoss,
-    NLLLoss,
-    Poly1CrossEntropyLoss,
-    SoftCrossEntropyLoss,
-    SoftmaxFocalLoss,
-    SparsemaxLoss,
-    ZLoss,
-)
-from losskit.nn._multilabel import (
-    AsymmetricLoss,
-    MultiLabelMarginLoss,
-    MultiLabelSoftMarginLoss,
-)
-from losskit.nn._overlap import (
-    DiceCrossEntropyLoss,
-    DiceLoss,
-    FocalTverskyLoss,
-    GeneralizedDiceLoss,
-    JaccardLoss,
-    TverskyLoss,
-)
-from losskit.nn._probabilistic import (
-    CRPSGaussianLoss,
-    GaussianNLLLoss,
-    PoissonNLLLoss,
-    StudentTNLLLoss,
-    TweedieDevianceLoss,
-)
-from losskit.nn._regression import (
-    BarronLoss,
-    HuberLoss,
-    LogCoshLoss,
-    MAELoss,
-    MAPELoss,
-    MSELoss,
-    MSLELoss,
-    PseudoHuberLoss,
-    QuantileLoss,
-    RMSELoss,
-    SmoothL1Loss,
-)
-from losskit.nn._sequence import (
-    CTCLoss,
-)
-
-__all__ = [
-    "MODULES",
-    "AsymmetricLoss",
-    "BCELoss",
-    "BCEWithLogitsLoss",
-    "BarronLoss",
-    "BrierLoss",
-    "CIoULoss",
-    "CLIPLoss",
-    "CRPSGaussianLoss",
-    "CTCLoss",
-    "ContrastiveLoss",
-    "CosineEmbeddingLoss",
-    "CrossEntropyLoss",
-    "DIoULoss",
-    "DiceCrossEntropyLoss",
-    "DiceLoss",
-    "DistillationLoss",
-    "ExponentialLoss",
-    "FocalTverskyLoss",
-    "GIoULoss",
-    "GaussianNLLLoss",
-    "GeneralizedCrossEntropyLoss",
-    "GeneralizedDiceLoss",
-    "HingeEmbeddingLoss",
-    "HingeLoss",
-    "HuberLoss",
-    "InfoNCELoss",
-    "JSDivLoss",
-    "JaccardLoss",
-    "KLDivLoss",
-    "LinearCrossEntropyLoss",
-    "LogCoshLoss",
-    "LogitAdjustedCrossEntropyLoss",
-    "LossModule",
-    "LovaszHingeLoss",
-    "LovaszSoftmaxLoss",
-    "MAELoss",
-    "MAPELoss",
-    "MNISTLoss",
-    "MSELoss",
-    "MSLELoss",
-    "MarginRankingLoss",
-    "MultiLabelMarginLoss",
-    "MultiLabelSoftMarginLoss",
-    "MultiMarginLoss",
-    "MulticlassHingeLoss",
-    "NLLLoss",
-    "PerceptronLoss",
-    "PoissonNLLLoss",
-    "Poly1CrossEntropyLoss",
-    "PseudoHuberLoss",
-    "QuantileLoss",
-    "RMSELoss",
-    "RankingSoftmaxLoss",
-    "SigmoidFocalLoss",
-    "SmoothL1Loss",
-    "SoftCrossEntropyLoss",
-    "SoftMarginLoss",
-    "SoftmaxFocalLoss",
-    "SparsemaxLoss",
-    "SquaredHingeLoss",
-    "StudentTNLLLoss",
-    "SupConLoss",
-    "TripletMarginLoss",
-    "TverskyLoss",
-    "TweedieDevianceLoss",
-    "ZLoss",
-    "module_for",
-]
+from losskit.nn._base import MODULES as MODULES
+from losskit.nn._base import LossModule as LossModule
+from losskit.nn._base import module_for as module_for
+from losskit.nn._binary import *  # noqa: F403
+from losskit.nn._boxes import *  # noqa: F403
+from losskit.nn._contrastive import *  # noqa: F403
+from losskit.nn._divergence import *  # noqa: F403
+from losskit.nn._embedding import *  # noqa: F403
+from losskit.nn._large_vocab import *  # noqa: F403
+from losskit.nn._lovasz import *  # noqa: F403
+from losskit.nn._multiclass import *  # noqa: F403
+from losskit.nn._multilabel import *  # noqa: F403
+from losskit.nn._overlap import *  # noqa: F403
+from losskit.nn._probabilistic import *  # noqa: F403
+from losskit.nn._regression import *  # noqa: F403
+from losskit.nn._sequence import *  # noqa: F403
