@@ -33,6 +33,7 @@ __all__ = [
     "check_class_weight",
     "check_embeddings",
     "check_integer",
+    "check_normalizer",
     "check_param",
     "check_sign_targets",
     "check_values",
@@ -66,6 +67,30 @@ def scalar_hyper(name: str, value: float | Tensor, *, positive: bool) -> float |
                 )
         return value.reshape(())
     return check_option(name, value, low=0.0 if positive else None, low_open=positive)
+
+
+def check_normalizer(normalizer: float | Tensor | None, reduction: str) -> None:
+    """The one ``normalizer`` check (the denominator that replaces the local count under DDP or
+    gradient accumulation): ``None``, or a number or one-element tensor, finite and >= 0, with
+    ``reduction="mean"`` only. A tensor's value is read where :func:`losskit._checks.reads`."""
+    if normalizer is None:
+        return
+    if reduction != "mean":
+        raise LossInputError(
+            f"normalizer applies to reduction='mean' only, got reduction={reduction!r}"
+        )
+    if isinstance(normalizer, Tensor):
+        if normalizer.numel() != 1 or normalizer.is_complex() or normalizer.dtype == torch.bool:
+            raise LossInputError(
+                "normalizer must be a number or a one-element tensor (a count or weight sum), "
+                f"got a {normalizer.dtype} tensor of shape {tuple(normalizer.shape)}"
+            )
+        if reads(normalizer):
+            v = float(normalizer.detach().reshape(()))
+            if not (math.isfinite(v) and v >= 0):
+                raise LossInputError(f"normalizer must be finite and >= 0, got {v!r}")
+        return
+    check_option("normalizer", normalizer, low=0.0)
 
 
 # ----------------------------------------------------------------------------- tensors of a kind
