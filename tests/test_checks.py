@@ -3,6 +3,7 @@ for a mean over nothing."""
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -12,7 +13,15 @@ import pytest
 import torch
 
 import losskit
-from losskit._checks import check_option, masked_mean, reads
+from losskit._checks import (
+    check_bool,
+    check_ignore_index,
+    check_int,
+    check_option,
+    masked_mean,
+    reads,
+)
+from losskit._validate import check_class_weight, check_normalizer
 
 
 def test_check_mode_as_setting_and_context_manager() -> None:
@@ -362,3 +371,82 @@ def test_kernel_label_errors_become_clear_messages() -> None:
         assert info.value.__suppress_context__  # the kernel's terser error is not chained
     with losskit.checks("shapes"), pytest.raises(IndexError, match="out of bounds"):
         losskit.cross_entropy(logits, bad)  # raw PyTorch behaviour below "full"
+
+
+# ----------------------------------------------------------------------------- option validators
+def test_numbers_include_numpy_scalars_and_one_element_tensors() -> None:
+    import numpy as np
+
+    for value in (2, 2.0, np.float32(2.0), np.int64(2), torch.tensor(2.0), torch.tensor([2.0])):
+        got = check_option("gamma", value, low=0.0)
+        assert type(got) is float and got == 2.0
+    assert check_int("p", np.int32(3), low=1) == 3 and check_int("p", torch.tensor(3)) == 3
+
+
+@pytest.mark.parametrize(
+    ("value", "match"),
+    [
+        ("2", r"gamma must be a number, got str '2'"),
+        (None, r"gamma must be a number, got NoneType None"),
+        ([2.0], r"gamma must be a number, got list \[2.0\]"),
+        (True, r"gamma must be a number, got bool True"),
+        (1 + 2j, r"gamma must be a number, got complex"),
+        (torch.ones(2), r"gamma must be a number \(or a one-element tensor\), got a torch.float32"),
+        (float("nan"), r"gamma must lie in \[0, inf\), got nan"),
+        (float("inf"), r"gamma must lie in \[0, inf\), got inf"),
+        (-1.0, r"gamma must lie in \[0, inf\), got -1.0"),
+    ],
+)
+def test_bad_options_are_refused_by_name(value: object, match: str) -> None:
+    with pytest.raises(losskit.LossInputError, match=match):
+        check_option("gamma", value, low=0.0)
+
+
+def test_an_infinite_option_only_where_it_is_documented() -> None:
+    assert check_option("delta", float("inf"), low=0.0, low_open=True, finite=False) == math.inf
+    with pytest.raises(losskit.LossInputError, match=r"delta must lie in \(0, inf\]"):
+        check_option("delta", float("nan"), low=0.0, low_open=True, finite=False)
+
+
+def test_integer_flag_and_ignore_index_options() -> None:
+    with pytest.raises(losskit.LossInputError, match=r"p must be an integer, got float 2\.5"):
+        check_int("p", 2.5)
+    with pytest.raises(losskit.LossInputError, match=r"p must lie in \[1, inf\), got 0"):
+        check_int("p", 0, low=1)
+    assert check_bool("swap", True) is True
+    for bad in (1, "yes", None):
+        with pytest.raises(losskit.LossInputError, match="swap must be True or False"):
+            check_bool("swap", bad)
+    assert check_ignore_index(None) is None and check_ignore_index(-100) == -100
+    with pytest.raises(losskit.LossInputError, match="ignore_index must be an integer"):
+        check_ignore_index(1.5)
+
+
+def test_the_one_normalizer_check() -> None:
+    for good in (6, 6.0, torch.tensor(6.0), torch.tensor([6])):
+        check_normalizer(good, "mean")
+    for bad, match in (
+        (float("nan"), "normalizer must lie in"),
+        (-3, "normalizer must lie in"),
+        ([6.0], "normalizer must be a number"),
+        (torch.tensor([6.0, 1.0]), "one-element tensor"),
+        (torch.tensor(-1.0), "finite and >= 0"),
+    ):
+        with pytest.raises(losskit.LossInputError, match=match):
+            check_normalizer(bad, "mean")
+    with pytest.raises(losskit.LossInputError, match="reduction='mean' only"):
+        check_normalizer(6, "sum")
+
+
+def test_the_one_class_weight_validator() -> None:
+    check_class_weight(torch.tensor([1.0, 0.0, 2.0]), 3)
+    for bad, match in (
+        (torch.tensor([1.0, -0.5, 2.0]), r"weight must be >= 0 .* got a minimum of -0.5"),
+        (torch.tensor([1.0, float("nan"), 2.0]), "non-finite"),
+        (torch.tensor([1.0, float("inf"), 2.0]), "non-finite"),
+        (torch.ones(4), r"weight must have shape \(3,\)"),
+    ):
+        with pytest.raises(losskit.LossInputError, match=match):
+            check_class_weight(bad, 3)
+    with losskit.checks("shapes"):
+        check_class_weight(torch.tensor([1.0, -0.5, 2.0]), 3)  # values are not read there

@@ -274,7 +274,7 @@ def check_int(name: str, value: object, *, low: int | None = None) -> int:
     """An integer hyper-parameter (int, numpy integer or one-element integer tensor) ``>= low``."""
     v = int(_number(name, value, integer=True))
     if low is not None and v < low:
-        raise LossInputError(f"{name} must be an integer >= {low}, got {v}")
+        raise LossInputError(f"{name} must lie in [{low}, inf), got {v}")
     return v
 
 
@@ -448,7 +448,7 @@ def check_log_probs(name: str, log_probs: Tensor) -> None:
 def log_probs_below_zero(name: str, log_probs: Tensor) -> None:
     """The value test of :func:`check_log_probs`, for a caller that has decided to read. NaN
     passes here (:func:`finish` names it when the result is not finite)."""
-    top = float(log_probs.detach().amax())  # amax: a quarter faster than max() on CPU
+    top = float(log_probs.detach().amax())  # amax, not max(): no index to compute
     if top > 1e-4:
         raise LossInputError(
             f"{name} must be log-probabilities (<= 0), got a maximum of {top:g}; for raw "

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import torch
 
-from losskit._checks import check_option
+from losskit._checks import check_int
 
 __all__ = ["torch_threads"]
 
@@ -17,14 +17,14 @@ __all__ = ["torch_threads"]
 def torch_threads(n: int | None) -> Iterator[None]:
     """Run the block with ``n`` torch intra-op threads (None: leave the setting), then restore it.
 
-    Small tensors gain nothing from parallel kernels: on 2 cores, one thread trained the linear
-    and the mlp model of :mod:`losskit.train` 4 to 5 times faster than two (less CPU time too),
-    and on a busy machine the threads of a cross-entropy of 64 x 3 cost 1000x more than the maths
-    (28 ms against 11 us). Also a decorator: ``@torch_threads(1)``.
+    Small tensors gain nothing from parallel kernels: for the small models of
+    :mod:`losskit.train` the start-up and contention of intra-op threads cost more than the
+    maths, so one thread trains them faster (the bench's training section measures it). Also a
+    decorator: ``@torch_threads(1)``.
     """
     previous = torch.get_num_threads()
     if n is not None:
-        check_option("threads", n, low=1)
+        n = check_int("threads", n, low=1)
         torch.set_num_threads(n)
     try:
         yield
