@@ -92,3 +92,55 @@ def test_rmse_gradient_at_zero_error_is_zero_not_nan() -> None:
     preds = torch.tensor([1.0, 2.0], requires_grad=True)
     losskit.rmse(preds, torch.tensor([1.0, 2.0])).backward()
     assert torch.equal(preds.grad, torch.zeros(2))
+
+
+# ----------------------------------------------------------------------------- the docstring as source
+@pytest.mark.parametrize("name", [s.name for s in losskit.list_specs()])
+def test_explain_shows_what_the_docstring_and_the_decorator_say(
+    name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from losskit.cli import main
+
+    spec = losskit.get_spec(name)
+    assert main(["explain", name]) == 0
+    out = " ".join(capsys.readouterr().out.split())  # rich wraps lines
+    doc = spec.function.__doc__ or ""
+    assert spec.summary == doc.strip().splitlines()[0].strip()
+    assert spec.formula and spec.formula.split()[0] in doc
+    for text in (spec.summary, spec.targets.description, spec.mean_over.description):
+        assert " ".join(text.split()) in out
+    assert spec.when_to_use and spec.when_to_use.split()[0] in out
+    for p in spec.properties:
+        assert f"{p}: {p.description}".split(",")[0] in out
+
+
+def test_the_docstring_sections_are_parsed() -> None:
+    def toy(preds: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """A toy loss.
+
+        ``l_n = |preds_n - targets_n|`` with a second line.
+
+        Input: ``preds``, any shape.
+
+        When to use:
+            Never: it is a test.
+
+        References:
+            Gauss (1809); Laplace, Theorie analytique
+            des probabilites (1812).
+
+        Stability: nothing to say.
+        """
+        return (preds - targets).abs()
+
+    spec = losskit.LossSpec(
+        name="toy", function=toy, family="regression", input_space="values", targets="real"
+    )
+    assert spec.summary == "A toy loss."
+    assert spec.formula == "``l_n = |preds_n - targets_n|`` with a second line."
+    assert spec.shapes == "Input: ``preds``, any shape."
+    assert spec.when_to_use == "Never: it is a test."
+    assert spec.references == (
+        "Gauss (1809)",
+        "Laplace, Theorie analytique des probabilites (1812)",
+    )
