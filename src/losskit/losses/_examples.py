@@ -260,7 +260,9 @@ def boxes(n: int, g: torch.Generator) -> Example:
 def lm_head(n: int, g: torch.Generator) -> Example:
     """Hidden states ``(N, D)``, a classifier weight ``(V, D)`` and token labels; ``n`` counts
     the entries of the ``(N, V)`` logits the loss never holds."""
-    tokens, vocab, dim = {1_000: (32, 32, 16), 100_000: (256, 512, 64)}.get(n, (1024, 1024, 128))
+    tokens, vocab, dim = (
+        (32, 32, 16) if n <= 1_000 else (256, 512, 64) if n <= 100_000 else (1024, 1024, 128)
+    )
     hidden = _randn(g, tokens, dim) / math.sqrt(dim)
     weight = _randn(g, vocab, dim)
     labels = torch.randint(0, vocab, (tokens,), generator=g)
