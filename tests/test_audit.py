@@ -17,15 +17,8 @@ import numpy as np
 import pytest
 
 import losskit
-from losskit.audit import (
-    CAVEATS,
-    NOT_USABLE,
-    USABLE,
-    AuditReport,
-    audit,
-    audit_command,
-    plot_command,
-)
+from losskit.audit import CAVEATS, NOT_USABLE, USABLE, AuditReport, audit
+from losskit.cli import audit_command, plot_command
 
 NAMES = [s.name for s in losskit.list_specs()]
 
@@ -326,8 +319,8 @@ def test_html_report_is_self_contained(tmp_path: Path) -> None:
 def test_audit_pictures_have_curves(tmp_path: Path) -> None:
     # an independent look at the drawn data: mnist_loss over logits for target 1 is
     # 1 - sigmoid(x), its gradient -s(1 - s); accuracy's gradient is zero everywhere
-    from losskit._audit_plots import slice_curve
     from losskit.audit import problem_for
+    from losskit.audit.plots import slice_curve
 
     _, problem = problem_for("mnist_loss")
     first = problem.slices()[0]
@@ -360,3 +353,108 @@ def test_html_report_shows_a_diverged_run() -> None:
     assert page.stack == []
     text = " ".join(page.text)
     assert "diverged" in text and "not audited" in text
+
+
+# ----------------------------------------------------------------------------- the package
+AUDIT_DIR = Path(losskit.__file__).parent / "audit"
+# what the audit may import from losskit: the layers below it, and its own modules
+BELOW = {"_checks", "_spec", "_threads", "metrics", "losses"}
+
+
+def _audit_imports(path: Path) -> list[str]:
+    """Every losskit module ``path`` imports, at the top or inside a function."""
+    import ast
+
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            found.append(node.module)
+        elif isinstance(node, ast.Import):
+            found += [a.name for a in node.names]
+    return [m for m in found if m == "losskit" or m.startswith("losskit.") or m == "doctest"]
+
+
+def test_the_audit_package_imports_only_down_and_has_no_circle() -> None:
+    files = sorted(AUDIT_DIR.glob("*.py"))
+    assert {p.stem for p in files} >= {"__init__", "problems", "measures", "plots", "report"}
+    graph: dict[str, set[str]] = {}
+    for path in files:
+        edges = graph.setdefault(path.stem, set())
+        for module in _audit_imports(path):
+            assert module != "doctest", f"{path.name}: the audit never runs docstring examples"
+            parts = module.split(".")
+            assert len(parts) > 1, f"{path.name} imports the losskit package (upward)"
+            if parts[1] != "audit":
+                assert parts[1] in BELOW, f"{path.name} imports {module} (upward)"
+                continue
+            assert len(parts) == 3, f"{path.name} imports the audit package itself ({module})"
+            assert path.stem != "__init__" or parts[2] != "__init__"
+            edges.add(parts[2])
+    assert not graph["__init__"] & {"__init__"}
+    assert all("__init__" not in edges for name, edges in graph.items() if name != "__init__")
+    # no circle: every module can be ordered after the modules it imports
+    done: set[str] = set()
+    while len(done) < len(graph):
+        ready = {m for m, edges in graph.items() if m not in done and edges <= done}
+        assert ready, f"an import circle among {sorted(set(graph) - done)}"
+        done |= ready
+
+
+def test_the_cli_glue_lives_in_cli() -> None:
+    import importlib
+
+    # losskit.audit, the attribute, is the function; the package is in sys.modules
+    package = importlib.import_module("losskit.audit")
+    assert not {"audit_command", "plot_command"} & set(package.__all__)
+    assert not any("argparse" in _audit_imports(p) for p in AUDIT_DIR.glob("*.py"))
+    text = " ".join(p.read_text() for p in AUDIT_DIR.glob("*.py"))
+    assert "argparse" not in text and "sys.stdout" not in text
+
+
+def test_a_registered_loss_is_sampled_from_its_example_factory() -> None:
+    import dataclasses
+
+    from losskit.losses import _examples as ex
+
+    spec = losskit.get_spec("triplet_margin")
+    calls: list[int] = []
+
+    def five_triplets(n: int, gen: object) -> ex.Example:
+        calls.append(n)
+        return ex.triplets(5 * 64, gen)  # type: ignore[arg-type]
+
+    five_triplets.__name__ = "five_triplets"
+    report = audit(dataclasses.replace(spec, example=five_triplets))
+    assert calls, "the audit did not ask the factory"
+    assert "shape (5, 64)" in report.sampled and "five_triplets" in report.sampled
+    assert report.verdict in (USABLE, CAVEATS), str(report)
+
+
+def test_required_options_come_from_the_example_factory() -> None:
+    import dataclasses
+
+    from losskit.losses import _examples as ex
+
+    spec = losskit.get_spec("barron")
+    report = audit(dataclasses.replace(spec, example=ex.with_options(ex.values, alpha=2.0)))
+    assert "alpha = 2.0" in report.sampled
+    assert report.verdict == USABLE  # alpha = 2 is half the squared error
+
+
+def test_editing_a_docstring_example_does_not_change_the_audit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the audit used to replay the first call in the docstring example (its shapes, its
+    # required options); now the example is prose to the audit
+    first_calls = {
+        "triplet_margin": ">>> losskit.triplet_margin(torch.zeros(9, 3), torch.ones(9, 3), "
+        "torch.zeros(9, 3))",
+        "barron": ">>> losskit.barron(torch.zeros(7), torch.ones(7), alpha=-3.0)",
+    }
+    for name, call in first_calls.items():
+        fn = losskit.get_spec(name).function
+        before = audit(name).to_dict()
+        doc = fn.__doc__ or ""
+        assert "Example:" in doc
+        monkeypatch.setattr(fn, "__doc__", doc.replace("Example:", f"Example:\n        {call}", 1))
+        assert audit(name).to_dict() == before

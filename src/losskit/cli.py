@@ -15,7 +15,8 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn, TypeAlias
+from pathlib import Path
+from typing import NoReturn, TextIO, TypeAlias
 
 from rich.console import Console
 from rich.table import Table
@@ -24,12 +25,13 @@ from rich.text import Text
 import losskit
 from losskit._checks import LossInputError
 from losskit._spec import Family, get_spec, list_specs
+from losskit.audit import audit, plot_audit, plot_losses
 from losskit.compare import DEFAULT_LOSSES, DEFAULTS, compare
 from losskit.nn import MODULES
 from losskit.report import print_table, write_report
 from losskit.train import MODELS
 
-__all__ = ["SUBCOMMANDS", "build_parser", "main"]
+__all__ = ["SUBCOMMANDS", "audit_command", "build_parser", "main", "plot_command"]
 
 
 class UsageError(Exception):
@@ -223,8 +225,6 @@ def add_audit(subparsers: Subparsers) -> None:
 
 
 def run_audit(args: argparse.Namespace) -> int:
-    from losskit.audit import audit_command  # on use: the audit's pictures need matplotlib
-
     return audit_command(
         args.name,
         args.out,
@@ -233,6 +233,37 @@ def run_audit(args: argparse.Namespace) -> int:
         seed=args.seed,
         plots=not args.no_plots,
     )
+
+
+def _file_name(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name).strip("_") or "loss"
+
+
+def audit_command(
+    name_or_path: str,
+    out_dir: str | Path = "losskit-out",
+    *,
+    task: str | None = None,
+    input_space: str | None = None,
+    seed: int = 0,
+    plots: bool = True,
+    stream: TextIO | None = None,
+) -> int:
+    """``losskit audit NAME_OR_PATH``: print the report and write
+    ``<out_dir>/audit_<name>.png``. Returns 0 once the report is printed, whatever the verdict.
+
+    Raises:
+        LossInputError: an unknown name, a ``module:function`` that cannot be imported, or a
+            function the audit cannot call (the CLI prints it as one line and exits with 1).
+    """
+    stream = stream or sys.stdout
+    report = audit(name_or_path, task=task, input_space=input_space, seed=seed)
+    print(report, file=stream)
+    if plots:
+        path = Path(out_dir) / f"audit_{_file_name(report.name)}.png"
+        plot_audit(name_or_path, path, report=report, task=task, input_space=input_space, seed=seed)
+        print(f"\nwrote {path}", file=stream)
+    return 0
 
 
 # ----------------------------------------------------------------------------- plot
@@ -252,9 +283,17 @@ def add_plot(subparsers: Subparsers) -> None:
 
 
 def run_plot(args: argparse.Namespace) -> int:
-    from losskit.audit import plot_command
-
     return plot_command(args.names, args.out)
+
+
+def plot_command(
+    names: Sequence[str], out: str | Path = "losses.png", *, stream: TextIO | None = None
+) -> int:
+    """``losskit plot NAME [NAME ...]``: the curves of several losses on one figure, written to
+    ``out``; returns 0. Raises :class:`LossInputError` for a name it cannot resolve."""
+    path = plot_losses(names, out)
+    print(f"wrote {path}", file=stream or sys.stdout)
+    return 0
 
 
 # ----------------------------------------------------------------------------- the command

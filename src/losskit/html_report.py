@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from losskit.audit import CAVEATS, NOT_USABLE, AuditReport, audit
+from losskit.audit import CAVEATS, NOT_USABLE, AuditReport, audit, plot_audit
 
 if TYPE_CHECKING:
     from losskit.compare import Comparison
@@ -54,7 +54,6 @@ def audit_compared(
     comparison: Comparison, *, seed: int = 0
 ) -> dict[str, tuple[AuditReport, bytes | None]]:
     """The audit of each loss as ``compare`` trained it, with its picture (PNG bytes)."""
-    from losskit._audit_plots import plot_audit
     from losskit.train import objective
 
     out: dict[str, tuple[AuditReport, bytes | None]] = {}

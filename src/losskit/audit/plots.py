@@ -14,19 +14,13 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from losskit._audit_problems import DTYPE, Problem, Slice
 from losskit._checks import LossInputError, checks
-from losskit.audit import (
-    CAVEATS,
-    NOT_USABLE,
-    AuditReport,
-    Subject,
-    audit,
-    problem_for,
-    single_thread,
-)
+from losskit.audit.problems import DTYPE, Problem, Slice
+from losskit.audit.report import CAVEATS, NOT_USABLE, AuditReport
+from losskit.audit.run import audit, problem_for, single_thread
+from losskit.audit.subjects import Subject
 
-__all__ = ["plot_audit", "plot_losses"]
+__all__ = ["line_curve", "plot_audit", "plot_losses", "slice_curve"]
 
 _COLOURS = {NOT_USABLE: "#b2182b", CAVEATS: "#d98c00"}
 _GREEN = "#1a7f37"

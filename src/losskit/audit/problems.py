@@ -8,17 +8,16 @@ of the target where it is reachable (regression, probabilities of a distribution
 direction of growing confidence in the true class where it is not (logits).
 
 Which problem a registered loss gets is read from its spec (family, input space, activation,
-target space). A loss whose family has no built-in problem (embeddings, sequences, large
-vocabularies, ...) is sampled around the call in its docstring example, with the checks that
-need a target marked not applicable.
+target kind). A loss whose family has no built-in problem (embeddings, sequences, large
+vocabularies, ...) is drawn from its declared example factory (``spec.example``), with the
+checks that need a target marked not applicable; the factory also gives the required options a
+task problem does not draw (``alpha``, ``df``, ``class_priors``). Docstring examples are never
+run: editing one does not change the audit.
 """
 
 from __future__ import annotations
 
-import ast
-import doctest
 import inspect
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -28,9 +27,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from losskit._spec import LossSpec, Targets
+from losskit._spec import Activation, LossSpec, Targets
+from losskit.losses._examples import Example, ExampleFactory
 
-__all__ = ["Problem", "as_loss_value", "candidates", "example_call"]
+__all__ = ["DTYPE", "EXAMPLE_N", "Others", "Problem", "Slice", "as_loss_value", "candidates"]
 
 DTYPE = torch.float64
 Others = tuple[Any, ...]
@@ -68,7 +68,7 @@ class Problem:
     far_from_target: Callable[[Tensor, Others, float, Tensor], Tensor] | None = None
     # how far "extreme" is, in latent units (logits and residuals of 1e4; less in log space)
     extreme: float = 1e4
-    # fixed batch size (a docstring example), or None when any size can be drawn
+    # fixed batch size (an example factory's), or None when any size can be drawn
     fixed_n: int | None = None
     # make targets: binary -> (value,) ; multiclass -> (label,) ; used by the scoring rule check
     constant_targets: Callable[[int, float], Others] | None = None
@@ -416,42 +416,10 @@ def _boxes(fn: Callable[..., Any], options: dict[str, Any]) -> Problem:
     )
 
 
-# ----------------------------------------------------------------------------- docstring example
-def example_call(fn: Callable[..., Any]) -> tuple[tuple[Any, ...], dict[str, Any]] | None:
-    """The arguments of the first call of ``fn`` in its docstring example (every losskit loss
-    has one), evaluated; None when there is none."""
-    import losskit  # the example's namespace; a lazy import avoids a cycle
-
-    doc = inspect.getdoc(fn) or ""
-    name = getattr(fn, "__name__", "")
-    ns: dict[str, Any] = {"torch": torch, "losskit": losskit, "F": F, "math": math}
-    with torch.random.fork_rng(devices=[]):  # an example may seed the global generator
-        for example in doctest.DocTestParser().get_examples(doc):
-            try:
-                tree = ast.parse(example.source)
-                call = next(
-                    (
-                        node
-                        for node in ast.walk(tree)
-                        if isinstance(node, ast.Call)
-                        and getattr(node.func, "id", getattr(node.func, "attr", None)) == name
-                    ),
-                    None,
-                )
-                if call is None:
-                    exec(compile(tree, "<example>", "exec"), ns)
-                    continue
-
-                def ev(node: ast.expr) -> Any:
-                    return eval(compile(ast.Expression(node), "<example>", "eval"), ns)
-
-                args = tuple(ev(a) for a in call.args)
-                kwargs = {k.arg: ev(k.value) for k in call.keywords if k.arg}
-                kwargs.pop("reduction", None)
-                return args, kwargs
-            except Exception:  # an example we cannot replay: no template from it
-                return None
-    return None
+# ----------------------------------------------------------------------------- example factory
+# The size the audit asks a loss's example factory for: the main tensor has about this many
+# elements (a few rows of a batch), small enough for the hundreds of calls the audit makes.
+EXAMPLE_N = 64
 
 
 def _f64(x: Any) -> Any:
@@ -467,17 +435,20 @@ def _sums_to_one(x: Tensor) -> int | None:
     return None
 
 
-def _generic(
+def _sampled(
     fn: Callable[..., Any],
     options: dict[str, Any],
     spec_input: str,
     task: str,
-    example: tuple[tuple[Any, ...], dict[str, Any]],
+    make: ExampleFactory,
+    seed: int,
 ) -> Problem | None:
-    """Sample around a docstring example: the predictions (and any other free-valued float
-    tensor of their shape, e.g. the positive and negative of a triplet) are drawn afresh; the
-    other arguments stay as in the example."""
-    args, kwargs = example
+    """Sample from the loss's example factory: each draw asks the factory for fresh inputs
+    (targets, labels, the other tensors of a pair or triplet) and draws the predictions afresh
+    in a latent space that keeps them valid (a softmax or log-softmax where the example's
+    predictions are distributions, exp where they are non-negative)."""
+    probe = make(EXAMPLE_N, torch.Generator().manual_seed(seed))
+    args = probe.args
     if not args or not isinstance(args[0], Tensor) or not args[0].is_floating_point():
         return None
     x0 = args[0].detach().to(DTYPE)
@@ -494,33 +465,21 @@ def _generic(
         to_input = torch.exp  # non-negative in the example (distances): kept non-negative
     else:
         to_input = lambda z: z  # noqa: E731
-    free = [
-        i
-        for i, a in enumerate(args[1:], 1)
-        if isinstance(a, Tensor)
-        and a.is_floating_point()
-        and tuple(a.shape) == shape
-        and not bool((a == a.round()).all())
-    ]
     scale = max(float(x0.std()) if x0.numel() > 1 else 1.0, 1.0)
 
     def draw(gen: torch.Generator, n: int) -> tuple[Tensor, Others]:
+        # the factory's size, not the audit's batch size: every draw has the same shape
+        example = make(EXAMPLE_N, gen)
         latent = scale * _randn(gen, *shape)
-        others = list(args[1:])
-        for i in free:
-            others[i - 1] = scale * _randn(gen, *shape)
-            if spec_input == "boxes":
-                others[i - 1] = _boxes_of(others[i - 1])
-        return latent, tuple(
-            o.to(DTYPE) if isinstance(o, Tensor) and o.is_floating_point() else o for o in others
-        )
+        return latent, tuple(_f64(a) for a in example.args[1:])
 
     return Problem(
         task=task,
         input_space=spec_input,
         fn=fn,
-        options={**{k: _f64(v) for k, v in kwargs.items()}, **options},
-        describe=f"{spec_input} of shape {shape} drawn around the docstring example's call",
+        options={**{k: _f64(v) for k, v in probe.kwargs.items()}, **options},
+        describe=f"{spec_input} of shape {shape} drawn with the loss's example factory "
+        f"({getattr(make, '__name__', 'example')})",
         draw=draw,
         to_input=to_input,
         fixed_n=shape[0] if shape else 1,
@@ -531,16 +490,25 @@ def _generic(
 _SCALES = ("var", "variance", "std", "scale", "sigma")
 
 
+@dataclass(frozen=True)
+class _Completed:
+    fn: Callable[..., Any]
+    options: dict[str, Any]
+    note: str
+    # the classes of the example a tensor option was taken from (class priors): 0 when none
+    classes: int = 0
+
+
 def _completed(
-    fn: Callable[..., Any], spec: LossSpec | None, opts: dict[str, Any]
-) -> tuple[Callable[..., Any], dict[str, Any], str] | None:
+    fn: Callable[..., Any], example: Example | None, opts: dict[str, Any]
+) -> _Completed | None:
     """``fn`` with what a task problem does not draw filled in: required keyword-only options
-    from the docstring example, a scale argument (``var``, ``std``, ``scale``, ...) of ones.
-    None when it needs something else (or takes no targets): then only the example fits."""
+    from the loss's example factory, a scale argument (``var``, ``std``, ``scale``, ...) of
+    ones. None when it needs something else (or takes no targets): then only the example fits."""
     try:
         params = list(inspect.signature(fn).parameters.values())
     except (TypeError, ValueError):
-        return fn, opts, ""
+        return _Completed(fn, opts, "")
     kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
     positional = [p for p in params if p.kind in kinds]
     if len(positional) < 2 or positional[1].default is not inspect.Parameter.empty:
@@ -556,28 +524,31 @@ def _completed(
         and p.name not in opts
     ]
     opts = dict(opts)
+    classes = 0
     if required:
-        example = example_call(spec.function) if spec else None
-        if example is None or any(name not in example[1] for name in required):
+        if example is None or any(name not in example.kwargs for name in required):
             return None
-        opts.update({name: _f64(example[1][name]) for name in required})
+        opts.update({name: _f64(example.kwargs[name]) for name in required})
+        tensors = [name for name in required if isinstance(opts[name], Tensor)]
+        x0 = example.args[0] if example.args else None
+        if tensors and isinstance(x0, Tensor) and x0.dim() >= 2:
+            classes = x0.shape[1]  # a per-class option fits the example's classes only
     note = "; ".join(
-        [f"{name} = 1" for name in extra] + [f"{name} = {opts[name]!r}" for name in required]
+        [f"{name} = 1" for name in extra]
+        + [
+            f"{name} from the example factory"
+            if isinstance(opts[name], Tensor)
+            else f"{name} = {opts[name]!r}"
+            for name in required
+        ]
     )
     if not extra:
-        return fn, opts, note
+        return _Completed(fn, opts, note, classes)
 
     def with_scales(preds: Tensor, *others: Any, **kw: Any) -> Any:
         return fn(preds, *others, *(torch.ones_like(preds) for _ in extra), **kw)
 
-    return with_scales, opts, note
-
-
-def _from_example(
-    fn: Callable[..., Any], opts: dict[str, Any], input_space: str, task: str, spec: LossSpec
-) -> Problem | None:
-    example = example_call(spec.function)
-    return _generic(fn, opts, input_space, task, example) if example else None
+    return _Completed(with_scales, opts, note, classes)
 
 
 # ----------------------------------------------------------------------------- choosing
@@ -588,52 +559,58 @@ def candidates(
     *,
     spec: LossSpec | None = None,
     options: dict[str, Any] | None = None,
+    seed: int = 0,
 ) -> list[Callable[[], Problem | None]]:
     """The problems to try, in order, for ``fn`` on ``task``: the audit uses the first whose
-    call succeeds with a finite value."""
+    call succeeds with a finite value. A registered loss's last resort is its example factory
+    (``spec.example``), which is also where its required options come from."""
     opts = dict(options or {})
-    activation = spec.activation if spec else "identity"
+    activation = spec.activation if spec else Activation.IDENTITY
+    make = spec.example if spec is not None else None
+    example = make(EXAMPLE_N, torch.Generator().manual_seed(seed)) if make else None
+    # the last resort: the loss's example factory (none for a user's own function)
+    last: list[Callable[[], Problem | None]] = (
+        [partial(_sampled, fn, opts, input_space, spec.family, make, seed)]
+        if spec is not None and make is not None
+        else []
+    )
     out: list[Callable[[], Problem | None]] = []
-    completed = _completed(fn, spec, opts)
-    if completed is None:
-        task = "example only"  # no task problem fits: skip to the docstring example
-    else:
-        fn_task, opts_task, _ = completed
+    done = _completed(fn, example, opts)
+    if done is None:
+        return last  # no task problem fits
+    f, o = done.fn, done.options
     if task == "regression":
-        kinds: Sequence[str] = ("log",) if activation == "exp" else ("real", "positive", "log")
-        out += [partial(_regression, fn_task, opts_task, k) for k in kinds]
+        kinds: Sequence[str] = (
+            ("log",) if activation == Activation.EXP else ("real", "positive", "log")
+        )
+        out += [partial(_regression, f, o, k) for k in kinds]
     elif task == "binary":
-        out.append(partial(_binary, fn_task, opts_task, input_space))
+        out.append(partial(_binary, f, o, input_space))
     elif task in ("multiclass", "large_vocab") and input_space != "hidden":
         soft = spec is not None and spec.targets == Targets.CLASS_PROBS
+        c = done.classes or 3
         out += [
-            partial(_multiclass, fn_task, opts_task, input_space, soft_targets=s)
+            partial(_multiclass, f, o, input_space, num_classes=c, soft_targets=s)
             for s in (soft, not soft)
         ]
     elif task == "multilabel":
-        out.append(partial(_binary, fn_task, opts_task, input_space, task=task, tail=(5,)))
+        out.append(partial(_binary, f, o, input_space, task=task, tail=(5,)))
     elif task == "overlap":
-        sig = partial(_binary, fn_task, opts_task, input_space, task=task, tail=(1, 6, 6))
+        sig = partial(_binary, f, o, input_space, task=task, tail=(1, 6, 6))
         by_label = [
-            partial(
-                _multiclass, fn_task, opts_task, input_space, task=task, soft_targets=s, tail=(6, 6)
-            )
+            partial(_multiclass, f, o, input_space, task=task, soft_targets=s, tail=(6, 6))
             for s in (False, True)
         ]
-        out += [*by_label, sig] if activation == "softmax" else [sig, *by_label]
+        out += [*by_label, sig] if activation == Activation.SOFTMAX else [sig, *by_label]
     elif task == "divergence":
         # the registered divergences all accept log-probability targets: try those first
         order = (True, False) if spec is not None else (False, True)
-        out += [
-            partial(_divergence, fn_task, opts_task, input_space, log_targets=lt) for lt in order
-        ]
+        out += [partial(_divergence, f, o, input_space, log_targets=lt) for lt in order]
     elif task == "boxes":
         out.append(partial(_boxes, fn, opts))
-    if completed is not None and completed[2]:
-        out = [partial(_noted, make, completed[2]) for make in out]
-    if spec is not None:
-        out.append(partial(_from_example, fn, opts, input_space, spec.family, spec))
-    return out
+    if done.note:
+        out = [partial(_noted, make_problem, done.note) for make_problem in out]
+    return out + last
 
 
 def _noted(make: Callable[[], Problem | None], note: str) -> Problem | None:

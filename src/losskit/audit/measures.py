@@ -1,6 +1,6 @@
 """The audit's measurements: each takes a sampled :class:`Problem` and a seeded generator and
-returns :class:`Check` results in plain words (see :mod:`losskit.audit` for the rules that turn
-them into a verdict)."""
+returns :class:`Check` results in plain words (:mod:`losskit.audit.report` holds the rules that
+turn them into a verdict)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from losskit._audit_problems import DTYPE, Others, Problem
+from losskit.audit.problems import DTYPE, Others, Problem
 
 __all__ = [
     "Check",
