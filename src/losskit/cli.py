@@ -1,13 +1,12 @@
-"""The ``losskit`` command: ``list``, ``explain NAME``, ``compare``.
+"""The ``losskit`` command: ``list``, ``explain NAME``, ``compare``, ``audit``, ``plot``.
 
 Each subcommand is two functions: ``add_<name>(subparsers)`` builds its parser and sets
-``run=run_<name>``; ``run_<name>(args) -> int`` does the work. To add one (``audit``, ``plot``,
-``bench``), write the pair and append ``add_<name>`` to :data:`SUBCOMMANDS`.
+``run=run_<name>``; ``run_<name>(args) -> int`` does the work. To add one, write the pair and
+append ``add_<name>`` to :data:`SUBCOMMANDS`.
 
 Bad input never ends in a traceback: a library error (any ``ValueError``, such as an unknown
-loss name or a missing dataset, or an ``OSError``) prints one line, ``losskit: error: ...``, on
-stderr and exits with 1; a usage error (an unknown option, a value argparse cannot parse) prints
-one line too and exits with 2, as argparse does.
+loss name or a missing dataset, or an ``OSError``) and a usage error (an unknown option, a value
+argparse cannot parse) each print one line, ``losskit: error: ...``, on stderr and exit with 1.
 """
 
 from __future__ import annotations
@@ -84,6 +83,14 @@ def add_explain(subparsers: Subparsers) -> None:
     p.set_defaults(run=run_explain)
 
 
+_CHECKS = (
+    "shapes, dtypes and options on every call; in the default 'full' mode also the values of "
+    "the constrained inputs, read whole, and a non-finite input named; under torch.compile, "
+    "torch.func (vmap, grad) and meta tensors the data reads skip themselves "
+    "(losskit.checks or LOSSKIT_CHECKS set the mode)"
+)
+
+
 def run_explain(args: argparse.Namespace) -> int:
     if args.name == "accuracy":  # compare accepts it, so people will ask
         raise LossInputError(
@@ -114,6 +121,7 @@ def run_explain(args: argparse.Namespace) -> int:
         "function": f"losskit.{fn.__name__}" if public else f"{fn.__module__}.{fn.__name__}",
         "module": f"losskit.nn.{module.__name__}" if module else "none",
         "references": "\n".join(s.references) or "none",
+        "checks": _CHECKS,
         "when to use": s.when_to_use,
     }
     table = Table(title=s.name, show_header=False, box=None, padding=(0, 2, 0, 0))
