@@ -169,3 +169,46 @@ def test_empty_boxes() -> None:
         out = fn(b, torch.zeros(0, 4))
         assert out.item() == 0.0 and out.grad_fn is not None
         assert fn(b, torch.zeros(0, 4), reduction="none").shape == (0,)
+
+
+# ----------------------------------------------------------------------------- issue 14
+@pytest.mark.parametrize("name", list(LOSSES))
+def test_mixed_dtypes_promote_as_torch(name: str) -> None:
+    b, t = torch.tensor([[0.0, 0.0, 2.0, 3.0]]), torch.tensor([[1.0, 0.5, 3.0, 2.0]], dtype=D64)
+    out = LOSSES[name](b, t)
+    assert out.dtype == D64  # float32 boxes, float64 targets: float64, as torch.result_type
+    want = REFS[name](b.double().numpy(), t.numpy(), reduction="mean")
+    assert out.item() == pytest.approx(float(want), rel=1e-12)
+    out = LOSSES[name](b.double(), t.float())
+    assert out.dtype == D64
+    with pytest.raises(losskit.LossInputError, match="targets must be real"):
+        LOSSES[name](b, t.to(torch.complex64))
+    with pytest.raises(losskit.LossInputError, match="boxes must be a floating tensor"):
+        LOSSES[name](b.to(torch.complex64), t)
+
+
+@pytest.mark.parametrize("name", list(LOSSES))
+def test_eps_takes_numpy_scalars_and_refuses_bad_values_by_name(name: str) -> None:
+    fn = LOSSES[name]
+    b, t = torch.tensor([[0.0, 0.0, 2.0, 3.0]]), torch.tensor([[1.0, 0.5, 3.0, 2.0]])
+    assert fn(b, t, eps=np.float32(1e-3)).item() == pytest.approx(fn(b, t, eps=1e-3).item())
+    for eps, match in [
+        ("1e-7", "eps must be a number"),
+        (None, "eps must be a number"),
+        (float("nan"), r"eps must lie in \(0, inf\)"),
+        (float("inf"), r"eps must lie in \(0, inf\)"),
+        (0.0, r"eps must lie in \(0, inf\)"),
+    ]:
+        with pytest.raises(losskit.LossInputError, match=match):
+            fn(b, t, eps=eps)
+
+
+def test_swapped_corners_are_read_only_where_data_can_be_read() -> None:
+    # under vmap the value check skips itself (no data read): the loss of those boxes
+    xywh = torch.tensor([[[10.0, 10.0, 5.0, 5.0]]])
+    t = torch.tensor([[[0.0, 0.0, 1.0, 1.0]]])
+    out = torch.func.vmap(lambda x, y: giou(x, y, reduction="none"))(xywh, t)
+    with losskit.checks("off"):
+        torch.testing.assert_close(out, giou(xywh, t, reduction="none"))
+    with pytest.raises(losskit.LossInputError, match="has x2 < x1"):
+        giou(xywh, t)

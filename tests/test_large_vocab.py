@@ -320,3 +320,106 @@ def test_empty_batch(gen, reduction) -> None:
     assert torch.count_nonzero(got) == 0
     got.sum().backward()
     assert torch.count_nonzero(weight.grad) == 0
+
+
+# ----------------------------------------------------------------------------- issue 14
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("opts", [{}, OPTIONS[-1]], ids=["plain", "every option"])
+def test_double_backward_matches_the_plain_formula(gen, opts, reduction) -> None:
+    # a gradient penalty on the chunked path: d/dw (L + |dL/dh|^2); the penalty's share of the
+    # weight gradient was a silent 0 before
+    hidden, weight, y, kw = _case(gen, opts, n=19, d=6, v=11, dtype=torch.float64)
+    upstream = torch.linspace(0.5, 2.0, 19, dtype=torch.float64)
+    inputs = _inputs(hidden, weight, kw)
+    results = []
+    for fn in (linear_cross_entropy, _naive):
+        out = fn(hidden, weight, y, **kw, reduction=reduction, chunk_size=4)
+        loss = (out * upstream).sum() if reduction == "none" else out
+        (gh,) = torch.autograd.grad(loss, hidden, create_graph=True)
+        results.append(torch.autograd.grad(loss + gh.square().sum(), inputs))
+    assert any(g.abs().max() > 0 for g in results[1])
+    for got, want in zip(*results, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_ignore_index_none_ignores_no_label(gen) -> None:
+    for chunk in (None, 8):  # materialised and chunked paths
+        hidden, weight, y, _ = _case(gen, {}, dtype=torch.float64)
+        got = linear_cross_entropy(hidden, weight, y, ignore_index=None, chunk_size=chunk)
+        want = F.cross_entropy(hidden @ weight.T, y)
+        torch.testing.assert_close(got, want)
+        y[0] = -100  # no longer a label to skip: out of range
+        with pytest.raises(losskit.LossInputError, match=r"labels must lie in \[0, 53\)"):
+            linear_cross_entropy(hidden, weight, y, ignore_index=None, chunk_size=chunk)
+    module = LinearCrossEntropyLoss(ignore_index=None)
+    y[0] = 0
+    torch.testing.assert_close(module(hidden, weight, y), F.cross_entropy(hidden @ weight.T, y))
+
+
+def test_options_take_numpy_scalars_and_refuse_bad_values_by_name(gen) -> None:
+    hidden, weight, y, _ = _case(gen, {}, dtype=torch.float64)
+    got = linear_cross_entropy(
+        hidden,
+        weight,
+        y,
+        label_smoothing=np.float32(0.25),
+        z_loss=np.float64(0.01),
+        softcap=np.float32(3.0),
+        chunk_size=np.int64(8),
+        ignore_index=np.int64(-100),
+    )
+    want = _naive(hidden, weight, y, label_smoothing=0.25, z_loss=0.01, softcap=3.0)
+    torch.testing.assert_close(got, want)
+    bad = [
+        ({"label_smoothing": "0.1"}, "label_smoothing must be a number"),
+        ({"label_smoothing": float("nan")}, r"label_smoothing must lie in \[0, 1\]"),
+        ({"z_loss": None}, "z_loss must be a number"),
+        ({"z_loss": float("inf")}, r"z_loss must lie in \[0, inf\)"),
+        ({"softcap": float("inf")}, r"softcap must lie in \(0, inf\)"),
+        ({"softcap": [2.0]}, "softcap must be a number"),
+        ({"chunk_size": 2.5}, "chunk_size must be an integer"),
+        ({"chunk_size": True}, "chunk_size must be an integer"),
+        ({"ignore_index": "pad"}, "ignore_index must be an integer"),
+        ({"ignore_index": -1.0}, "ignore_index must be an integer"),
+    ]
+    for kw, match in bad:
+        with pytest.raises(losskit.LossInputError, match=match):
+            linear_cross_entropy(hidden, weight, y, **kw)
+
+
+@pytest.mark.parametrize("chunk", [None, 8])
+def test_mixed_dtypes_promote_as_torch(gen, chunk) -> None:
+    hidden, weight, y, kw = _case(gen, {"bias": True, "ignore": True})
+    low = hidden.detach().to(torch.bfloat16).requires_grad_()
+    wide = weight.detach().double().requires_grad_()
+    out = linear_cross_entropy(low, weight, y, bias=kw["bias"].double(), chunk_size=chunk)
+    assert out.dtype == torch.float64
+    want = _naive(low.double(), weight.double(), y, bias=kw["bias"].double())
+    torch.testing.assert_close(out, want)
+    out = linear_cross_entropy(hidden, wide, y, chunk_size=chunk)
+    assert out.dtype == torch.float64
+    out.backward()
+    assert hidden.grad.dtype == torch.float32 and wide.grad.dtype == torch.float64
+    (want,) = torch.autograd.grad(_naive(hidden.double(), wide, y), wide)
+    torch.testing.assert_close(wide.grad, want)
+    with pytest.raises(losskit.LossInputError, match="bias must be a floating tensor"):
+        linear_cross_entropy(hidden, weight, y, bias=torch.zeros(53, dtype=torch.complex64))
+
+
+def test_traced_and_meta_calls_use_the_plain_formula(gen) -> None:
+    # the chunked options under torch.compile, vmap and meta tensors: the same value as the
+    # plain formula (and the eager chunked loop), the same output shapes
+    hidden, weight, y, kw = _case(gen, OPTIONS[-1], n=12, d=5, v=9, dtype=torch.float64)
+    kw["chunk_size"] = 3
+    want = _naive(hidden, weight, y, **kw)
+    torch.testing.assert_close(linear_cross_entropy(hidden, weight, y, **kw), want)
+    torch._dynamo.reset()
+    compiled = torch.compile(linear_cross_entropy, backend="eager", fullgraph=True)
+    torch.testing.assert_close(compiled(hidden, weight, y, **kw), want)
+    per = torch.func.vmap(lambda h, t: linear_cross_entropy(h, weight, t, **kw, reduction="none"))(
+        hidden.reshape(3, 4, 5), y.reshape(3, 4)
+    )
+    torch.testing.assert_close(per.reshape(-1), _naive(hidden, weight, y, **kw, reduction="none"))
+    meta = {k: v.to("meta") if isinstance(v, torch.Tensor) else v for k, v in kw.items()}
+    out = linear_cross_entropy(hidden.to("meta"), weight.to("meta"), y.to("meta"), **meta)
+    assert out.is_meta and out.shape == () and out.dtype == torch.float64

@@ -1,18 +1,20 @@
 """Edge cases of CTC: impossible targets, zero_infinity, the exact log_probs gradient, empty
-and unbatched inputs, and a brute-force check over every alignment."""
+and unbatched inputs, a brute-force check over every alignment, the traced path (the forward
+recursion in torch ops, under vmap, torch.compile and meta tensors) and option validation."""
 
 from __future__ import annotations
 
 import itertools
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
 import losskit
 from losskit.losses._sequence import ctc
-from tests.infos.sequence import ctc_nll
+from tests.infos.sequence import _ctc_ref, _ctc_samples, ctc_nll
 
 D64 = torch.float64
 
@@ -177,3 +179,67 @@ def test_half_precision_is_computed_in_float32() -> None:
     out = ctc(lp.half(), targets, il, tl)
     assert out.dtype == torch.float32
     torch.testing.assert_close(out, ctc(lp.half().float(), targets, il, tl))
+
+
+# ----------------------------------------------------------------------------- issue 14
+def _vmapped(lp: torch.Tensor, *rest: object, **kw: object) -> torch.Tensor:
+    """One call under vmap (a batch of one): the traced path, the forward recursion."""
+    return torch.func.vmap(lambda x: ctc(x, *rest, **kw))(lp[None])[0]
+
+
+def _numpy(x: object) -> object:
+    return x.numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+
+
+def _cases() -> list[tuple[tuple, dict]]:
+    samples = _ctc_samples(torch.Generator().manual_seed(7), D64)
+    cases = [(s.args, s.kwargs) for s in samples]
+    lp = torch.randn(5, 3, 4, dtype=D64).log_softmax(-1)
+    lp[2, 1, 1] = -math.inf  # a zero probability: finite loss, finite gradient
+    cases.append(((lp, torch.tensor([[1, 2], [1, 1], [0, 0]]), [5, 4, 0], [2, 2, 0]), {}))
+    return cases
+
+
+@pytest.mark.parametrize("case", range(len(_cases())))
+def test_traced_recursion_matches_the_numpy_reference_and_the_exact_gradient(case: int) -> None:
+    args, kw = _cases()[case]
+    for reduction in ("none", "sum", "mean"):
+        got = _vmapped(*args, **kw, reduction=reduction)
+        want = _ctc_ref(*map(_numpy, args), **kw, reduction=reduction)
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-10, atol=1e-12)
+    grad = torch.func.grad(lambda x: ctc(x, *args[1:], **kw, reduction="sum"))
+    leaf = args[0].clone().requires_grad_()
+    (eager,) = torch.autograd.grad(ctc(leaf, *args[1:], **kw, reduction="sum"), leaf)
+    traced = torch.func.vmap(grad)(args[0][None])[0]
+    assert torch.isfinite(traced).all()
+    # at an exact zero probability the occupancy, so the exact gradient, is 0; torch's eager
+    # kernel gives NaN there (its backward divides by the probability)
+    zero = args[0] == -math.inf
+    assert (traced[zero] == 0).all()
+    torch.testing.assert_close(traced[~zero], eager[~zero])
+
+
+def test_compiles_with_fullgraph_and_gives_meta_shapes() -> None:
+    lp = torch.randn(6, 2, 4, dtype=D64).log_softmax(-1)
+    args = (lp, torch.tensor([1, 2, 3, 3]), torch.tensor([6, 5]), torch.tensor([3, 1]))
+    torch._dynamo.reset()
+    compiled = torch.compile(ctc, backend="eager", fullgraph=True)
+    want = _ctc_ref(*map(_numpy, args), reduction="none", blank=0)
+    np.testing.assert_allclose(compiled(*args, reduction="none").numpy(), want, rtol=1e-10)
+    meta = ctc(*(a.to("meta") for a in args), reduction="none")
+    assert meta.is_meta and meta.shape == (2,) and meta.dtype == D64
+
+
+def test_options_are_validated_by_name() -> None:
+    lp = torch.randn(5, 1, 4, dtype=D64).log_softmax(-1)
+    args = (lp, torch.tensor([[1, 2]]), [5], [2])
+    torch.testing.assert_close(ctc(*args, blank=np.int64(3)), ctc(*args, blank=3))
+    ctc(*args, zero_infinity=np.bool_(True))
+    with pytest.raises(losskit.LossInputError, match="blank must be an integer"):
+        ctc(*args, blank="0")
+    with pytest.raises(losskit.LossInputError, match="blank must be an integer"):
+        ctc(*args, blank=1.0)
+    with pytest.raises(losskit.LossInputError, match="zero_infinity must be True or False"):
+        ctc(*args, zero_infinity=1)
+    with pytest.raises(losskit.LossInputError, match="reduction must be one of"):
+        ctc(*args, reduction="batchmean")

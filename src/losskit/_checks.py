@@ -80,6 +80,7 @@ __all__ = [
     "reads",
     "reduce",
     "tracing",
+    "unreadable",
 ]
 
 CheckMode = Literal["debug", "full", "shapes", "off"]
@@ -173,7 +174,9 @@ def tracing() -> bool:
     )
 
 
-def _unreadable(x: Tensor) -> bool:
+def unreadable(x: Tensor) -> bool:
+    """Whether the data of ``x`` cannot be read here: :func:`tracing`, or a meta or fake
+    tensor. A loss whose kernel cannot trace takes its plain-formula path then."""
     return x.is_meta or isinstance(x, torch._subclasses.FakeTensor) or tracing()
 
 
@@ -182,7 +185,7 @@ def reads(x: Tensor) -> bool:
 
     True in ``"full"`` and ``"debug"`` mode for a non-empty ``x`` whose data can be read; false
     in ``"shapes"`` and ``"off"``, and under tracing, transforms, meta and fake tensors."""
-    return _values_on() and x.numel() > 0 and not _unreadable(x)
+    return _values_on() and x.numel() > 0 and not unreadable(x)
 
 
 # ----------------------------------------------------------------------------- option checks
@@ -220,7 +223,7 @@ def _number(name: str, value: object, *, integer: bool = False) -> float:
                 f"{name} must be {what} (or a one-element tensor), got a {value.dtype} tensor of "
                 f"shape {tuple(value.shape)}"
             )
-        if _unreadable(value):
+        if unreadable(value):
             raise LossInputError(
                 f"{name} must be a Python number under torch.compile, vmap or meta tensors, got "
                 f"a tensor; pass float({name}) before tracing"

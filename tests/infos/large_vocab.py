@@ -155,12 +155,12 @@ def lce_errors() -> list[ErrorCase]:
         ),
         ErrorCase((h, w, y.float()), {}, "integer class indices", "float labels"),
         ErrorCase((h, w, torch.tensor([0, 1, 5, 2])), {}, r"labels must lie in \[0, 5\)", "range"),
-        ErrorCase((h, w.double(), y), {}, "share one dtype", "dtype mismatch"),
+        ErrorCase((h, w.cfloat(), y), {}, "weight must be a floating tensor", "complex weight"),
         ErrorCase((h, w, y), {"bias": torch.zeros(4)}, r"bias must have shape \(5,\)", "bias"),
         ErrorCase((h, w[:1], y), {}, "single row", "V = 1"),
         ErrorCase((h, w, y), {"z_loss": -1.0}, r"z_loss must lie in \[0", "negative z_loss"),
         ErrorCase((h, w, y), {"softcap": 0.0}, r"softcap must lie in \(0", "softcap 0"),
-        ErrorCase((h, w, y), {"chunk_size": 0}, "chunk_size must be a positive int", "chunk 0"),
+        ErrorCase((h, w, y), {"chunk_size": 0}, r"chunk_size must lie in \[1, inf\)", "chunk 0"),
         ErrorCase(
             (h, w, y), {"label_smoothing": 1.5}, r"label_smoothing must lie in \[0", "smoothing"
         ),
@@ -180,6 +180,5 @@ add(
         # every label ignored for this signature.
         ignore_index=False,
         empty_ok=False,
-        gradgrad=False,
     )
 )

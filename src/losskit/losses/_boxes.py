@@ -26,6 +26,7 @@ from losskit._checks import (
     LossInputError,
     check_floating,
     check_option,
+    check_real,
     check_reduction,
     check_same_shape,
     ensure_float,
@@ -60,9 +61,11 @@ def _check_corners(name: str, boxes: Tensor) -> None:
 
 
 def _box_inputs(boxes: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
-    """Shared checks; returns both as floating tensors of one dtype (float32 for half)."""
+    """Shared checks; returns both in one floating dtype: the promotion of the two (integer
+    targets take the boxes' dtype), float32 for half precision."""
     check_floating("boxes", boxes)
     check_same_shape("boxes", boxes, "targets", targets)
+    check_real("targets", targets)
     if get_check_mode() != "off" and (boxes.dim() == 0 or boxes.shape[-1] != 4):
         raise LossInputError(
             f"boxes must have shape (*, 4), (x1, y1, x2, y2) in the last dimension, got "
@@ -71,7 +74,8 @@ def _box_inputs(boxes: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
         )
     _check_corners("boxes", boxes)
     _check_corners("targets", targets)
-    b = ensure_float(boxes)
+    dtype = torch.promote_types(boxes.dtype, targets.dtype)
+    b = ensure_float(boxes.to(dtype))
     return b, targets.to(b.dtype)
 
 
@@ -140,7 +144,7 @@ def giou(boxes: Tensor, targets: Tensor, *, eps: float = 1e-7, reduction: str = 
 
     Input: ``boxes``, floating, ``(*, 4)`` as ``(x1, y1, x2, y2)`` with ``x2 >= x1``,
     ``y2 >= y1`` (checked in full mode). Target: ``targets``, the same shape and format (integer
-    dtypes are cast).
+    dtypes are cast; floating dtypes promote with the boxes' as torch would).
 
     When to use:
         Box regression in detectors (DETR and others); gives a gradient to disjoint boxes,
@@ -170,7 +174,7 @@ def giou(boxes: Tensor, targets: Tensor, *, eps: float = 1e-7, reduction: str = 
         torchvision.ops.generalized_box_iou_loss.
     """
     check_reduction(reduction)
-    check_option("eps", eps, low=0.0, low_open=True)
+    eps = check_option("eps", eps, low=0.0, low_open=True)
     b, t = _box_inputs(boxes, targets)
     o = _overlap(b, t, eps)
     enclose = o.enclose_w * o.enclose_h
@@ -223,7 +227,7 @@ def diou(boxes: Tensor, targets: Tensor, *, eps: float = 1e-7, reduction: str = 
         Zheng et al., Distance-IoU loss (AAAI 2020); torchvision.ops.distance_box_iou_loss.
     """
     check_reduction(reduction)
-    check_option("eps", eps, low=0.0, low_open=True)
+    eps = check_option("eps", eps, low=0.0, low_open=True)
     b, t = _box_inputs(boxes, targets)
     o = _overlap(b, t, eps)
     loss = 1 - o.iou + _center_penalty(b, t, o.enclose_w, o.enclose_h, eps)
@@ -284,7 +288,7 @@ def ciou(boxes: Tensor, targets: Tensor, *, eps: float = 1e-7, reduction: str = 
         Zheng et al., Distance-IoU loss (AAAI 2020); torchvision.ops.complete_box_iou_loss.
     """
     check_reduction(reduction)
-    check_option("eps", eps, low=0.0, low_open=True)
+    eps = check_option("eps", eps, low=0.0, low_open=True)
     b, t = _box_inputs(boxes, targets)
     o = _overlap(b, t, eps)
     angle_gap = _aspect_angle(o.w_t, o.h_t) - _aspect_angle(o.w, o.h)
@@ -292,7 +296,3 @@ def ciou(boxes: Tensor, targets: Tensor, *, eps: float = 1e-7, reduction: str = 
     alpha = v / (1 - o.iou + v + eps)
     loss = 1 - o.iou + _center_penalty(b, t, o.enclose_w, o.enclose_h, eps) + alpha * v
     return finish(reduce(loss, reduction), boxes=boxes, targets=targets)
-
-
-_BOX_TARGETS = "(x1, y1, x2, y2) boxes, same shape, x2 >= x1 and y2 >= y1"
-_BOX_PROPERTIES = frozenset({"nonnegative", "bounded"})

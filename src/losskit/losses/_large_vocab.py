@@ -6,6 +6,12 @@ gradients of ``hidden``, ``weight`` and ``bias`` are computed in one pass and th
 freed, so the ``(N, V)`` logits and their gradient never exist. Extra memory is the gradient
 outputs plus one ``(chunk_size, V)`` buffer, where the plain formula holds three ``(N, V)``
 tensors.
+
+The chunked loop needs the number of non-ignored tokens on the host and writes into reused
+buffers, so it cannot trace. Where data cannot be read (``torch.compile``, ``torch.func``
+transforms, meta and fake tensors) and for a second-order gradient (``create_graph=True``), the
+plain formula :func:`_plain` computes the same value on the materialised logits: correct, with
+the plain formula's memory.
 """
 
 from __future__ import annotations
@@ -16,17 +22,20 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
 from losskit._checks import (
     LossInputError,
     check_floating,
+    check_ignore_index,
+    check_int,
     check_labels,
     check_option,
     check_reduction,
+    check_tensor,
     finish,
     get_check_mode,
     masked_mean,
+    unreadable,
 )
 from losskit._spec import Activation, Decode, Family, MeanOver, Prop, Space, Targets, register
 from losskit.losses import _examples as ex
@@ -40,6 +49,8 @@ _CHUNK_BYTES = 64 * 2**20
 _MIN_ROWS = 256
 # At most this many logits (4 MiB in float32) go through PyTorch's materialised path.
 _SMALL_LOGITS = 2**20
+# ignore_index=None (no label ignored) inside: a label no valid call holds
+_NO_LABEL = -(2**63)
 
 
 def default_chunk_size(num_tokens: int, vocab_size: int) -> int:
@@ -66,9 +77,13 @@ class _Rows:
     index chunks otherwise (ignored tokens cost nothing)."""
 
     def __init__(self, labels: Tensor, ignore_index: int, chunk_size: int | None, vocab: int):
-        valid = labels != ignore_index
-        self.count = int(valid.sum())  # one sync: the loop needs the number of tokens anyway
-        self.index = None if self.count == labels.numel() else valid.nonzero().squeeze(1)
+        self.index: Tensor | None = None
+        if ignore_index == _NO_LABEL:  # no label ignored: every token, no sync
+            self.count = labels.numel()
+        else:
+            valid = labels != ignore_index
+            self.count = int(valid.sum())  # one sync: the loop needs the number of tokens anyway
+            self.index = None if self.count == labels.numel() else valid.nonzero().squeeze(1)
         self.chunk_size = chunk_size or default_chunk_size(self.count, vocab)
 
     def __iter__(self) -> Iterator[tuple[slice | Tensor, int]]:
@@ -200,6 +215,32 @@ def _walk(
     return losses, gh, gw, gb
 
 
+def _plain(
+    hidden: Tensor, weight: Tensor, bias: Tensor | None, labels: Tensor, opts: dict[str, Any]
+) -> Tensor:
+    """The plain formula on the materialised ``(N, V)`` logits, in the compute dtype: the same
+    value as the chunked loop, differentiable to any order and traceable, with the plain
+    formula's memory. Used under tracing, transforms and meta tensors, and for double backward."""
+    compute = _compute_dtype(hidden.dtype)
+    z = F.linear(hidden.to(compute), weight.to(compute), None if bias is None else bias.to(compute))
+    cap = opts["softcap"]
+    if cap is not None:
+        z = cap * torch.tanh(z / cap)
+    ignore = opts["ignore_index"]
+    per = F.cross_entropy(
+        z, labels, ignore_index=ignore, label_smoothing=opts["label_smoothing"], reduction="none"
+    )
+    valid = labels != ignore
+    if opts["z_loss"]:
+        per = per + opts["z_loss"] * torch.logsumexp(z, 1).square() * valid
+    if opts["reduction"] == "none":
+        return per
+    if opts["reduction"] == "sum":
+        return per.sum()
+    # over non-ignored tokens; 0.0 (graph-connected) over none
+    return masked_mean(per.sum(), valid.sum().to(per.dtype))
+
+
 class _LinearCrossEntropy(torch.autograd.Function):
     """Forward computes the loss and, for "mean"/"sum", the gradients too (3 GEMMs per chunk);
     backward only scales them by the upstream gradient. For "none" the upstream gradient is a
@@ -219,9 +260,10 @@ class _LinearCrossEntropy(torch.autograd.Function):
         rows = _Rows(labels, opts["ignore_index"], opts["chunk_size"], weight.shape[0])
         ctx.opts, ctx.rows = opts, rows
         ctx.dtypes = (hidden.dtype, weight.dtype, None if bias is None else bias.dtype)
+        # the inputs themselves (no copy): "none" recomputes from them, double backward too
+        ctx.save_for_backward(hidden, weight, bias, labels)
         if opts["reduction"] == "none":
             losses, *_ = _walk(hidden, weight, bias, labels, rows, opts, row_scale=None, need=need)
-            ctx.save_for_backward(hidden, weight, bias, labels)
             return losses.to(hidden.dtype)
         count = max(rows.count, 1) if opts["reduction"] == "mean" else 1
         row_scale = 1.0 / count if want_grad else None
@@ -233,8 +275,13 @@ class _LinearCrossEntropy(torch.autograd.Function):
         return (losses.sum() / count).to(hidden.dtype)
 
     @staticmethod
-    @once_differentiable
     def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, ...]:
+        if torch.is_grad_enabled():
+            # create_graph=True (a gradient penalty, a Hessian-vector product): the gradients
+            # above are constants to autograd, so their own derivative would be a silent 0.
+            # Differentiate the plain formula of the saved inputs instead: a gradient that is
+            # itself differentiable, at the plain formula's memory.
+            return _double_backward(ctx, grad_out)
         if ctx.opts["reduction"] == "none":
             hidden, weight, bias, labels = ctx.saved_tensors
             scale = grad_out.to(_compute_dtype(hidden.dtype))
@@ -272,6 +319,19 @@ class _LinearCrossEntropy(torch.autograd.Function):
         return (*grads, None, None, None)
 
 
+def _double_backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, ...]:
+    """Backward of :class:`_LinearCrossEntropy` under ``create_graph=True``: the gradient of the
+    plain formula, graph-connected to the inputs, so it can be differentiated again."""
+    hidden, weight, bias, labels = ctx.saved_tensors
+    wanted = [
+        t for t, need in zip((hidden, weight, bias), ctx.needs_input_grad[:3], strict=True) if need
+    ]
+    value = _plain(hidden, weight, bias, labels, ctx.opts)
+    found = iter(torch.autograd.grad(value, wanted, grad_out.to(value.dtype), create_graph=True))
+    grads = [next(found) if need else None for need in ctx.needs_input_grad[:3]]
+    return (*grads, None, None, None)
+
+
 def _small(hidden: Tensor, weight: Tensor, opts: dict[str, Any]) -> bool:
     """Whether PyTorch's materialised path serves this call: at most ``_SMALL_LOGITS`` logits,
     no chunk smaller than the batch, options it has, and a dtype it computes in full."""
@@ -287,13 +347,14 @@ def _small(hidden: Tensor, weight: Tensor, opts: dict[str, Any]) -> bool:
 
 
 def _check_inputs(
-    hidden: Tensor, weight: Tensor, bias: Tensor | None, labels: Tensor, ignore_index: int
+    hidden: Tensor, weight: Tensor, bias: Tensor | None, labels: Tensor, ignore_index: int | None
 ) -> int:
-    """Shapes and dtypes of the three tensors (and the label values in full mode). Returns V."""
+    """Shapes and dtypes of the tensors (and the label values where they are read). Returns V."""
     check_floating("hidden", hidden)
     check_floating("weight", weight)
-    if not isinstance(labels, Tensor):
-        raise LossInputError(f"labels must be a torch.Tensor, got {type(labels).__name__}")
+    if bias is not None:
+        check_floating("bias", bias)
+    check_tensor("labels", labels)
     if get_check_mode() == "off":
         return weight.shape[0]
     if weight.dim() != 2:
@@ -311,12 +372,6 @@ def _check_inputs(
         raise LossInputError(
             f"hidden {tuple(hidden.shape)} vs weight {tuple(weight.shape)}: the last dim of hidden "
             f"(D) must equal weight's dim 1{hint}"
-        )
-    if weight.dtype != hidden.dtype or (bias is not None and bias.dtype != hidden.dtype):
-        raise LossInputError(
-            f"hidden, weight and bias must share one dtype, got {hidden.dtype}, {weight.dtype}"
-            f"{'' if bias is None else ', ' + str(bias.dtype)}; cast the head, e.g. "
-            "weight.to(hidden.dtype)"
         )
     if bias is not None and tuple(bias.shape) != (vocab,):
         raise LossInputError(f"bias must have shape ({vocab},), got {tuple(bias.shape)}")
@@ -358,7 +413,7 @@ def linear_cross_entropy(
     labels: Tensor,
     *,
     bias: Tensor | None = None,
-    ignore_index: int = -100,
+    ignore_index: int | None = -100,
     label_smoothing: float = 0.0,
     z_loss: float = 0.0,
     softcap: float | None = None,
@@ -387,10 +442,18 @@ def linear_cross_entropy(
     gradient is known only then. Small calls (at most 2^20 logits, float32/float64, no
     ``softcap`` or ``z_loss``, no ``chunk_size`` below the batch) go through
     :func:`torch.nn.functional.linear_cross_entropy` on the materialised logits instead: the
-    same maths with less per-call overhead, and at most 4 MiB of logits.
+    same maths with less per-call overhead, and at most 4 MiB of logits. Under ``torch.compile``,
+    ``torch.func`` transforms (``vmap``, ``grad``) and meta tensors, where the loop cannot trace,
+    the value is the plain formula ``cross_entropy(hidden @ weight.T + bias, labels)`` with the
+    same options, on the materialised logits (the plain formula's memory).
+
+    Double backward (``create_graph=True``: a gradient penalty, a Hessian-vector product) is
+    exact: the chunked path's backward then differentiates the plain formula of its inputs,
+    holding the ``(N, V)`` logits for that call only.
 
     Input: ``hidden`` ``(*, D)``, floating; ``weight`` ``(V, D)`` (``nn.Linear(D, V).weight``);
-    ``bias`` ``(V,)`` or None, all of one dtype. Target: ``labels`` ``(*)`` (``hidden``'s shape
+    ``bias`` ``(V,)`` or None; floating dtypes that differ promote as torch's type promotion
+    would (e.g. bfloat16 hidden states with a float32 head compute in float32). Target: ``labels`` ``(*)`` (``hidden``'s shape
     without the last dim), int64/int32, in ``[0, V)`` or ``ignore_index``.
 
     When to use:
@@ -403,7 +466,8 @@ def linear_cross_entropy(
         weight: the classifier (LM head) matrix, one row per class.
         labels: class (token) indices; a causal LM shifts them first.
         bias: optional ``(V,)`` classifier bias.
-        ignore_index: label value that is skipped (prompt or padding tokens).
+        ignore_index: label value that is skipped (prompt or padding tokens); None: no label
+            is skipped.
         label_smoothing: in [0, 1]; mass moved uniformly over the V classes.
         z_loss: >= 0; adds ``z_loss * lse^2`` per token.
         softcap: > 0 or None; logits pass through ``softcap * tanh(logits / softcap)`` first
@@ -413,11 +477,13 @@ def linear_cross_entropy(
             (:func:`default_chunk_size`). Smaller saves memory, larger saves time.
 
     Returns:
-        A scalar, or the shape of ``labels`` for ``"none"``, in ``hidden``'s dtype.
+        A scalar, or the shape of ``labels`` for ``"none"``, in the promoted dtype of
+        ``hidden``, ``weight`` and ``bias``.
 
     Raises:
-        LossInputError: mismatched shapes or dtypes (a transposed ``weight`` is named), labels
-            out of range or not integer, ``V = 1``, options outside their range.
+        LossInputError: mismatched shapes (a transposed ``weight`` is named), non-floating
+            inputs, labels out of range or not integer, ``V = 1``, options of the wrong type or
+            outside their range, a non-finite input (named) when the loss is not finite.
 
     Example:
         >>> import torch, losskit
@@ -434,49 +500,57 @@ def linear_cross_entropy(
 
     Stability: log-sum-exp subtracts the row maximum; half-precision inputs are computed in
     float32 (products, softmax and the weight-gradient accumulator) and cast back at the end.
-    Second-order gradients are not supported.
     """
     check_reduction(reduction)
-    check_option("label_smoothing", label_smoothing, low=0.0, high=1.0)
-    check_option("z_loss", z_loss, low=0.0)
+    ignore_index = check_ignore_index(ignore_index)
+    label_smoothing = check_option("label_smoothing", label_smoothing, low=0.0, high=1.0)
+    z_loss = check_option("z_loss", z_loss, low=0.0)
     if softcap is not None:
-        check_option("softcap", softcap, low=0.0, low_open=True)
-    if chunk_size is not None and (
-        isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1
-    ):
-        raise LossInputError(f"chunk_size must be a positive int or None, got {chunk_size!r}")
+        softcap = check_option("softcap", softcap, low=0.0, low_open=True)
+    if chunk_size is not None:
+        chunk_size = check_int("chunk_size", chunk_size, low=1)
     _check_inputs(hidden, weight, bias, labels, ignore_index)
+    # mixed floating dtypes promote as torch would (the cast is a no-op when they agree)
+    dtype = torch.promote_types(hidden.dtype, weight.dtype)
+    if bias is not None:
+        dtype = torch.promote_types(dtype, bias.dtype)
+    h, w = hidden.to(dtype), weight.to(dtype)
+    b = None if bias is None else bias.to(dtype)
     shape = labels.shape
-    flat_hidden = hidden.reshape(-1, hidden.shape[-1])  # (N, D)
+    flat_hidden = h.reshape(-1, h.shape[-1])  # (N, D)
     flat_labels = labels.reshape(-1).long()  # (N,)
-    opts = {
-        "ignore_index": ignore_index,
-        "label_smoothing": float(label_smoothing),
-        "z_loss": float(z_loss),
-        "softcap": None if softcap is None else float(softcap),
+    ignore = _NO_LABEL if ignore_index is None else ignore_index
+    opts: dict[str, Any] = {
+        "ignore_index": ignore,
+        "label_smoothing": label_smoothing,
+        "z_loss": z_loss,
+        "softcap": softcap,
         "reduction": reduction,
         "chunk_size": chunk_size,
     }
-    if _small(flat_hidden, weight, opts):
+    if any(unreadable(t) for t in (flat_hidden, w, flat_labels)):
+        # the chunked loop reads the token count and writes reused buffers: it cannot trace
+        out = _plain(flat_hidden, w, b, flat_labels, opts).to(dtype)
+    elif _small(flat_hidden, w, opts):
         # Small logits (<= 1 Mi entries, one chunk anyway): PyTorch's own kernel on the
         # materialised logits is the same maths, with less per-call overhead than the loop.
         out = F.linear_cross_entropy(
             flat_hidden,
-            weight,
+            w,
             flat_labels,
-            linear_bias=bias,
-            ignore_index=ignore_index,
+            linear_bias=b,
+            ignore_index=ignore,
             label_smoothing=label_smoothing,
             reduction="none" if reduction == "none" else "sum",
         )
         if reduction == "mean":  # over non-ignored tokens; 0.0 (graph-connected) over none
-            out = masked_mean(out, (flat_labels != ignore_index).sum().to(out.dtype))
+            out = masked_mean(out, (flat_labels != ignore).sum().to(out.dtype))
     else:
         want_grad = torch.is_grad_enabled() and any(
-            t is not None and t.requires_grad for t in (hidden, weight, bias)
+            t is not None and t.requires_grad for t in (flat_hidden, w, b)
         )
         out = _LinearCrossEntropy.apply(  # type: ignore[no-untyped-call]
-            flat_hidden, weight, bias, flat_labels, opts, want_grad
+            flat_hidden, w, b, flat_labels, opts, want_grad
         )
     if reduction == "none":
         out = out.reshape(shape)

@@ -1,7 +1,15 @@
-"""Sequence losses: CTC over PyTorch's kernel, with the checks and the gradient it lacks."""
+"""Sequence losses: CTC over PyTorch's kernel, with the checks and the gradient it lacks.
+
+PyTorch's CTC kernel has no meta kernel and an output shape that depends on the data, so it
+neither traces under ``torch.compile`` nor runs on meta tensors. Where data cannot be read
+(:func:`losskit._checks.tracing`, meta and fake tensors) the loss is computed by the same
+log-space forward recursion written in torch ops (:func:`_ctc_recursion`): the same value, and
+its autograd gradient is the exact one, at the cost of ``T`` small steps instead of one kernel.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -10,12 +18,16 @@ from torch import Tensor
 
 from losskit._checks import (
     LossInputError,
+    check_bool,
     check_floating,
+    check_int,
     check_log_probs,
     check_reduction,
     ensure_float,
     finish,
     get_check_mode,
+    reads,
+    unreadable,
 )
 from losskit._spec import Activation, Family, MeanOver, Prop, Space, Targets, register
 from losskit._validate import check_integer
@@ -111,6 +123,73 @@ def _check_ctc_values(
         )
 
 
+def _logsumexp3(a: Tensor, b: Tensor, c: Tensor) -> Tensor:
+    """``log(e^a + e^b + e^c)`` with ``-inf`` (and a zero gradient) where all three are ``-inf``:
+    ``torch.logsumexp`` gives a NaN gradient there, and unreachable CTC states are common. NaN
+    propagates."""
+    m = torch.maximum(torch.maximum(a, b), c)
+    m = torch.where(m == -math.inf, torch.zeros_like(m), m).detach()
+    s = (a - m).exp() + (b - m).exp() + (c - m).exp()
+    empty = s == 0
+    return torch.where(empty, -math.inf, m + torch.where(empty, torch.ones_like(s), s).log())
+
+
+def _ctc_recursion(
+    lp: Tensor,
+    targets: Tensor,
+    input_lengths: Tensor,
+    target_lengths: Tensor,
+    *,
+    blank: int,
+    zero_infinity: bool,
+) -> Tensor:
+    """Per-sequence CTC negative log-likelihood ``(N,)`` by the forward recursion of Graves et
+    al. in torch ops only (no data-dependent shape, no read), for tracing and meta tensors.
+
+    ``lp`` (T, N, C); ``targets`` padded (N, S) or concatenated; lengths (N,) int64. The
+    extended target is ``blank, y1, blank, y2, ..., blank`` (width ``2S + 1``); state ``s`` at
+    frame ``t`` is reached from ``s``, ``s - 1``, or ``s - 2`` when ``s`` is a label unlike the
+    one two back. Frames past ``input_lengths[n]`` leave the states unchanged."""
+    frames, batch, _ = lp.shape
+    if targets.dim() == 1:  # concatenated: padded to the total length (an upper bound of S)
+        width = targets.shape[0]
+        start = torch.cumsum(target_lengths, 0) - target_lengths  # (N,)
+        pos = start[:, None] + torch.arange(width, device=lp.device)  # (N, S)
+        padded = targets[pos.clamp(max=max(width - 1, 0))] if width else targets.new_zeros(batch, 0)
+    else:
+        width, padded = targets.shape[1], targets
+    inside = torch.arange(width, device=lp.device) < target_lengths[:, None]  # (N, S)
+    labels = torch.where(inside, padded.to(device=lp.device, dtype=torch.long), blank)
+    # out of place throughout, so the recursion runs under vmap
+    blanks = torch.full_like(labels, blank)
+    tail = torch.full((batch, 1), blank, dtype=torch.long, device=lp.device)
+    ext = torch.cat([torch.stack([blanks, labels], 2).reshape(batch, 2 * width), tail], 1)
+    two_back = torch.cat([torch.full_like(ext[:, :2], blank), ext[:, :-2]], 1)
+    skip = (ext != blank) & (ext != two_back)  # at s < 2 the state two back is -inf anyway
+    neg = torch.full(ext.shape, -math.inf, dtype=lp.dtype, device=lp.device)
+    first = torch.arange(ext.shape[1], device=lp.device) < 2
+    # before any frame: probability 1 at the start (an empty input ends here)
+    start_state = torch.where(torch.arange(ext.shape[1], device=lp.device) == 0, 0.0, neg)
+    alpha = start_state
+    for t in range(frames):
+        emit = lp[t].gather(1, ext)  # (N, 2S + 1)
+        if t == 0:
+            new = torch.where(first, emit, neg)
+        else:
+            one = torch.cat([neg[:, :1], alpha[:, :-1]], 1)
+            two = torch.where(skip, torch.cat([neg[:, :2], alpha[:, :-2]], 1), neg)
+            new = _logsumexp3(alpha, one, two) + emit
+        alpha = torch.where((t < input_lengths)[:, None], new, alpha)
+    end = (2 * target_lengths)[:, None]  # (N, 1): the last blank; end - 1 the last label
+    last = alpha.gather(1, end).squeeze(1)
+    label = alpha.gather(1, (end - 1).clamp(min=0)).squeeze(1)
+    label = torch.where(target_lengths > 0, label, -math.inf)
+    nll = -_logsumexp3(last, label, torch.full_like(last, -math.inf))
+    if zero_infinity:
+        nll = torch.where(nll == math.inf, torch.zeros_like(nll), nll)
+    return nll
+
+
 @register(
     family=Family.SEQUENCE,
     inputs=Space.LOG_PROBS,
@@ -154,6 +233,10 @@ def ctc(
       derivative in ``log_probs`` is ``-occupancy``; losskit removes the ``exp(log_probs)`` term.
       After a ``log_softmax`` both give the same logits gradient; for anything else (and for
       ``gradcheck``) only the exact one is right. No double backward (PyTorch has none).
+    - Under ``torch.compile``, ``torch.func`` transforms (``vmap``, ``grad``) and meta tensors,
+      where PyTorch's kernel cannot trace, the same value comes from the log-space forward
+      recursion written in torch ops (``T`` steps, unrolled by the compiler), with its exact
+      autograd gradient; the value checks skip themselves there.
 
     Input: ``log_probs``, time-major ``(T, N, C)`` or ``(T, C)`` unbatched, log-probabilities
     over the last dimension (e.g. ``logits.log_softmax(-1)``; values > 0 are refused in full
@@ -194,6 +277,8 @@ def ctc(
         :class:`torch.nn.CTCLoss`.
     """
     check_reduction(reduction)
+    blank = check_int("blank", blank)
+    zero_infinity = check_bool("zero_infinity", zero_infinity)
     check_floating("log_probs", log_probs)
     check_integer("targets", targets, "labels")
     if log_probs.dim() not in (2, 3):
@@ -204,8 +289,9 @@ def ctc(
     unbatched = log_probs.dim() == 2
     input_lengths = _lengths("input_lengths", input_lengths)
     target_lengths = _lengths("target_lengths", target_lengths)
+    shapes = get_check_mode() != "off"  # shape checks read no data
     if unbatched:
-        if get_check_mode() != "off" and (
+        if shapes and (
             targets.dim() != 1 or input_lengths.numel() != 1 or target_lengths.numel() != 1
         ):
             raise LossInputError(
@@ -220,7 +306,7 @@ def ctc(
         raise LossInputError(
             f"blank must lie in [0, {num_classes}) (C = log_probs.shape[-1]), got {blank}"
         )
-    if get_check_mode() != "off":
+    if shapes:
         for name, lengths in (("input_lengths", input_lengths), ("target_lengths", target_lengths)):
             if lengths.shape != (batch,):
                 raise LossInputError(
@@ -238,11 +324,13 @@ def ctc(
                 f"{tuple(targets.shape)}"
             )
     check_log_probs("log_probs", log_probs)
-    if get_check_mode() in ("full", "debug"):
+    in_long = input_lengths.to(device=targets.device, dtype=torch.long)
+    tgt_long = target_lengths.to(device=targets.device, dtype=torch.long)
+    if reads(in_long) and reads(tgt_long):
         _check_ctc_values(
             targets,
-            input_lengths.to(device=targets.device, dtype=torch.long),
-            target_lengths.to(device=targets.device, dtype=torch.long),
+            in_long,
+            tgt_long,
             frames=frames,
             num_classes=num_classes,
             blank=blank,
@@ -251,6 +339,15 @@ def ctc(
     lp = ensure_float(log_probs)
     if batch == 0:  # PyTorch refuses empty log_probs: the sum over nothing, on the graph
         nll = lp.sum(dim=(0, 2))
+    elif unreadable(lp) or unreadable(targets) or unreadable(input_lengths):
+        nll = _ctc_recursion(
+            lp,
+            targets,
+            in_long.to(lp.device),
+            tgt_long.to(lp.device),
+            blank=blank,
+            zero_infinity=zero_infinity,
+        )
     else:
         nll = F.ctc_loss(
             lp,

@@ -25,7 +25,7 @@ class LinearCrossEntropyLoss(LossModule):
         self,
         *,
         bias: Tensor | None = None,
-        ignore_index: int = -100,
+        ignore_index: int | None = -100,
         label_smoothing: float = 0.0,
         z_loss: float = 0.0,
         softcap: float | None = None,
