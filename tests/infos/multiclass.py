@@ -99,7 +99,25 @@ def _class_errors(name: str) -> list[ErrorCase]:
             r"weight must have shape \(3,\)",
             "bad weight",
         ),
+        ErrorCase(
+            (x, torch.zeros(4, dtype=torch.long)),
+            {"weight": torch.tensor([1.0, -1.0, 1.0])},
+            "weight must be >= 0",
+            "negative weight",
+        ),
         ErrorCase((x, torch.full((4,), 255)), {}, "ignore_index=255", "void label"),
+        ErrorCase(
+            (x.to(torch.complex64), torch.zeros(4, dtype=torch.long)),
+            {},
+            rf"{name} must be real floating scores",
+            "complex scores",
+        ),
+        ErrorCase(
+            (x, torch.zeros(4, dtype=torch.long)),
+            {"ignore_index": "pad"},
+            "ignore_index must be an integer",
+            "bad ignore_index",
+        ),
     ]
 
 
@@ -220,7 +238,7 @@ def _option_error(opt: str, value, match: str) -> ErrorCase:
 
 
 def _label_errors() -> list[ErrorCase]:
-    return [c for c in _class_errors("logits") if c.desc != "bad weight"]
+    return [c for c in _class_errors("logits") if c.desc not in ("bad weight", "negative weight")]
 
 
 # ----------------------------------------------------------------------------- soft CE
@@ -397,9 +415,12 @@ add(
         _ww_ref,
         peer=_torch_multi_margin,
         weights=True,
-        gradgrad=False,  # torch's multi_margin_loss_backward has no derivative
         errors=lambda: [
-            *[c for c in _class_errors("logits") if c.desc != "void label"],
+            *[
+                c
+                for c in _class_errors("logits")
+                if c.desc not in ("void label", "bad ignore_index")  # no ignore_index, as torch
+            ],
             _option_error("p", 3, "p must be 1 or 2"),
             _option_error("margin", -1.0, "margin must lie in"),
         ],

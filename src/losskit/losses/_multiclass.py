@@ -1,12 +1,16 @@
 """Multiclass losses: ``logits`` of shape ``(N, C, *extra)`` (or ``(C,)``), integer ``labels`` of
 shape ``(N, *extra)`` (or ``()``); the class axis is dim 1 (dim 0 for a single example).
 
-Every loss here that takes integer labels accepts ``ignore_index`` (default -100, as torch)
-except :func:`multi_margin`, which matches :func:`torch.nn.functional.multi_margin_loss`.
-Ignored items contribute 0 to ``"none"`` and ``"sum"``, and ``"mean"`` divides by the number of
-non-ignored items (by the sum of their class weights where a ``weight`` is given); a mean over
-nothing is a graph-connected ``0.0``. Half-precision logits are computed in float32 and the
-result is returned in the dtype of the logits.
+Every loss here that takes integer labels accepts ``ignore_index`` (default -100, as torch;
+``None`` ignores no label) except :func:`multi_margin`, which matches
+:func:`torch.nn.functional.multi_margin_loss`. Ignored items contribute 0 to ``"none"`` and
+``"sum"``, and ``"mean"`` divides by the number of non-ignored items (by the sum of their class
+weights where a ``weight`` is given); a mean over nothing is a graph-connected ``0.0``. The
+scores of ignored items are never read: an all ``-inf`` padding row gives a finite loss and a
+zero gradient. Half-precision logits are computed in float32 and the result is returned in the
+dtype of the logits (cross_entropy and nll hand them to torch's kernel as they are); class
+weights follow the scores' compute dtype. Class weights are validated by
+:func:`losskit._validate.check_class_weight` (shape ``(C,)``, finite, >= 0).
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from torch import Tensor
 from losskit._checks import (
     LossInputError,
     check_class_logits,
+    check_ignore_index,
+    check_int,
     check_labels,
     check_log_probs,
     check_option,
@@ -33,12 +39,12 @@ from losskit._checks import (
     class_scores,
     ensure_float,
     finish,
-    get_check_mode,
     masked_mean,
+    reads,
     reduce,
 )
 from losskit._spec import Activation, Decode, Family, MeanOver, Prop, Space, Targets, register
-from losskit._validate import distribution_inputs
+from losskit._validate import check_class_weight, check_normalizer, distribution_inputs
 from losskit.losses import _examples as ex
 
 __all__ = [
@@ -56,6 +62,21 @@ __all__ = [
 ]
 
 
+# PyTorch's kernels always skip some label; with ignore_index=None they are given one that no
+# label can hold (the int64 minimum), and the labels' range is then read by losskit itself.
+_NO_LABEL = -(2**63)
+
+
+def real_scores(name: str, x: object) -> None:
+    """Complex scores are refused by name (a softmax of complex numbers is not a distribution);
+    integer ones by :func:`check_floating` through the callers."""
+    if isinstance(x, Tensor) and x.is_complex():
+        raise LossInputError(
+            f"{name} must be real floating scores, got dtype {x.dtype}; pass {name}.real or "
+            f"{name}.abs() if that is what the model means"
+        )
+
+
 def class_inputs(
     name: str,
     scores: Tensor,
@@ -70,17 +91,14 @@ def class_inputs(
     ``kernel_bounds``: the loss calls a PyTorch kernel that bounds-checks the labels itself on
     CPU (``nll_loss``, ``cross_entropy``) inside :func:`labels_explained`; there the range is
     not read twice: a failure of the kernel is explained after the fact. On other devices (a
-    CUDA device-side assert cannot be caught) the range is checked first, as for every loss."""
+    CUDA device-side assert cannot be caught), and without an ``ignore_index`` (the kernel is
+    given :data:`_NO_LABEL`), the range is checked first, as for every loss."""
+    real_scores(name, scores)
     check_tensor("labels", labels)
     num_classes = check_class_logits(name, scores, "labels", labels)
-    read = not (kernel_bounds and labels.device.type == "cpu")
+    read = not (kernel_bounds and ignore_index is not None and labels.device.type == "cpu")
     check_labels("labels", labels, num_classes, ignore_index=ignore_index, read=read)
-    if weight is not None and tuple(weight.shape) != (num_classes,):
-        raise LossInputError(
-            f"weight must have shape ({num_classes},), one value per class, got "
-            f"{tuple(weight.shape)}; for per-example weights use reduction='none' and weight "
-            "the result yourself"
-        )
+    check_class_weight(weight, num_classes, of=name)
     return num_classes
 
 
@@ -99,6 +117,81 @@ def labels_explained(labels: Tensor, num_classes: int, ignore_index: int | None)
         raise
 
 
+def kept(labels: Tensor, ignore_index: int | None) -> Tensor | None:
+    """The items that count (``labels != ignore_index``), or ``None`` when every item counts."""
+    return None if ignore_index is None else labels != ignore_index
+
+
+def padding_zeroed(x: Tensor, valid: Tensor | None) -> Tensor:
+    """``x`` with the scores of ignored items set to 0. An all ``-inf`` padding row gives
+    ``-inf - (-inf) = NaN`` inside log-softmax and logsumexp; the zeroed loss hides it in the
+    forward pass but not in the backward pass (``0 * NaN``), so the row is replaced first and
+    its gradient is exactly 0. Where the labels are read anyway (:func:`reads`) and none is
+    ignored, ``x`` is returned as it is: the same value without a pass over the scores."""
+    if valid is None or (reads(valid) and bool(valid.all())):
+        return x
+    return torch.where(valid.unsqueeze(class_dim(x)), x, 0.0)
+
+
+def safe_labels(labels: Tensor, valid: Tensor | None) -> Tensor:
+    """The labels with ignored items read as class 0 (the caller zeroes them), as int64."""
+    return (labels if valid is None else torch.where(valid, labels, 0)).long()
+
+
+def label_index(x: Tensor, labels: Tensor, valid: Tensor | None) -> Tensor:
+    """The labels as a gather index along the class dim of ``x`` (see :func:`safe_labels`)."""
+    return safe_labels(labels, valid).unsqueeze(class_dim(x))
+
+
+def class_weighted_mean(
+    total: Tensor,
+    valid: Tensor | None,
+    *,
+    weight_y: Tensor | None = None,
+    count: int,
+    normalizer: float | Tensor | None = None,
+) -> Tensor:
+    """``total`` divided by the number of counted items (``count`` of them when ``valid`` is
+    ``None``), or by the sum of their class weights ``weight_y = weight[labels]`` when given
+    (PyTorch's denominator); ``0.0`` when that is zero. A given ``normalizer`` (a global count
+    under DDP or gradient accumulation, checked by :func:`check_normalizer`) replaces the local
+    one."""
+    if normalizer is not None:
+        if isinstance(normalizer, Tensor):
+            denom = normalizer.to(total.dtype).reshape(())  # a (1,) tensor gives a scalar
+        else:
+            denom = torch.full((), float(normalizer), dtype=total.dtype, device=total.device)
+        return masked_mean(total, denom)
+    if weight_y is not None:
+        counted = weight_y if valid is None else torch.where(valid, weight_y, 0.0)
+        return masked_mean(total, counted.sum().to(total.dtype))
+    if valid is None:
+        return total / count if count else total  # a sum over nothing is already 0.0
+    return masked_mean(total, valid.sum().to(total.dtype))
+
+
+def reduce_items(
+    loss: Tensor,
+    valid: Tensor | None,
+    reduction: str,
+    *,
+    weight_y: Tensor | None = None,
+    normalizer: float | Tensor | None = None,
+) -> Tensor:
+    """Zero the ignored items, then reduce: ``"mean"`` over counted items (weighted by
+    ``weight_y`` when given, which ``loss`` must already include)."""
+    if valid is not None:
+        loss = torch.where(valid, loss, 0.0)
+    if reduction == "none":
+        return loss
+    total = loss.sum()
+    if reduction == "sum":
+        return total
+    return class_weighted_mean(
+        total, valid, weight_y=weight_y, count=loss.numel(), normalizer=normalizer
+    )
+
+
 def kernel_loss(
     kernel: Callable[..., Tensor],
     scores: Tensor,
@@ -106,57 +199,33 @@ def kernel_loss(
     num_classes: int,
     *,
     weight: Tensor | None,
-    ignore_index: int,
+    ignore_index: int | None,
     reduction: str,
     normalizer: float | Tensor | None = None,
     **options: Any,
 ) -> Tensor:
     """``kernel`` (``F.cross_entropy`` or ``F.nll_loss``) with losskit's ``"mean"`` (the sum
-    over :func:`class_weighted_mean`: ``0.0`` over nothing) and its label errors explained
-    (:func:`labels_explained`; use with ``class_inputs(kernel_bounds=True)``)."""
+    over :func:`class_weighted_mean`: ``0.0`` over nothing), ``ignore_index=None`` (nothing
+    skipped) and its label errors explained (:func:`labels_explained`; use with
+    ``class_inputs(kernel_bounds=True)``). ``weight`` follows the scores' dtype."""
     labels = labels.long()
+    valid = kept(labels, ignore_index)
+    w = None if weight is None else weight.to(scores.dtype)
     with labels_explained(labels, num_classes, ignore_index):
         out = kernel(
             scores,
             labels,
-            weight=weight,
-            ignore_index=ignore_index,
+            weight=w,
+            ignore_index=_NO_LABEL if ignore_index is None else ignore_index,
             reduction="sum" if reduction == "mean" else reduction,
             **options,
         )
         if reduction != "mean":
             return out
+        weight_y = None if w is None else w[safe_labels(labels, valid)]
         return class_weighted_mean(
-            out, labels, weight=weight, ignore_index=ignore_index, normalizer=normalizer
+            out, valid, weight_y=weight_y, count=labels.numel(), normalizer=normalizer
         )
-
-
-def class_weighted_mean(
-    total: Tensor,
-    labels: Tensor,
-    *,
-    weight: Tensor | None,
-    ignore_index: int | None,
-    normalizer: float | Tensor | None = None,
-) -> Tensor:
-    """``total`` divided by the number of non-ignored labels, or by the sum of their class
-    weights when ``weight`` is given (PyTorch's denominator); ``0.0`` when that is zero. A given
-    ``normalizer`` (a global count under DDP or gradient accumulation) replaces the local one."""
-    if normalizer is not None:
-        return masked_mean(
-            total, torch.as_tensor(normalizer, dtype=total.dtype, device=total.device)
-        )
-    valid = (
-        labels != ignore_index
-        if ignore_index is not None
-        else torch.ones_like(labels, dtype=torch.bool)
-    )
-    if weight is None:
-        denom = valid.sum().to(total.dtype)
-    else:
-        # weight[labels] with ignored labels pointed at class 0, then zeroed by the mask.
-        denom = (weight[torch.where(valid, labels, 0)] * valid).sum().to(total.dtype)
-    return masked_mean(total, denom)
 
 
 @register(
@@ -176,7 +245,7 @@ def cross_entropy(
     labels: Tensor,
     *,
     weight: Tensor | None = None,
-    ignore_index: int = -100,
+    ignore_index: int | None = -100,
     label_smoothing: float = 0.0,
     reduction: str = "mean",
     normalizer: float | Tensor | None = None,
@@ -203,7 +272,7 @@ def cross_entropy(
         logits: raw class scores; the loss applies log-softmax over dim 1.
         labels: class indices.
         weight: ``(C,)`` class weights.
-        ignore_index: label value that is skipped.
+        ignore_index: label value that is skipped; ``None``: no label is skipped.
         label_smoothing: in [0, 1]; mass moved uniformly over the C classes.
         reduction: ``"mean"`` | ``"sum"`` | ``"none"``.
         normalizer: with ``reduction="mean"``, divide the summed loss by this instead of the
@@ -215,7 +284,8 @@ def cross_entropy(
 
     Raises:
         LossInputError: labels of the wrong shape, dtype or range; a single class; a weight
-            that is not ``(C,)``; ``label_smoothing`` outside [0, 1].
+            that is not ``(C,)``, negative or not finite; ``label_smoothing`` outside [0, 1];
+            a ``normalizer`` that is not a finite number >= 0, or with another reduction.
 
     Example:
         >>> import torch, losskit
@@ -224,17 +294,15 @@ def cross_entropy(
         tensor(0.1755)
     """
     check_reduction(reduction)
-    if normalizer is not None and reduction != "mean":
-        raise LossInputError(
-            f"normalizer applies to reduction='mean' only, got reduction={reduction!r}"
-        )
-    check_option("label_smoothing", label_smoothing, low=0.0, high=1.0)
+    check_normalizer(normalizer, reduction)
+    label_smoothing = check_option("label_smoothing", label_smoothing, low=0.0, high=1.0)
+    ignore_index = check_ignore_index(ignore_index)
     num_classes = class_inputs(
         "logits", logits, labels, weight=weight, ignore_index=ignore_index, kernel_bounds=True
     )
     out = kernel_loss(
         F.cross_entropy,
-        logits,
+        padding_zeroed(logits, kept(labels, ignore_index)),
         labels,
         num_classes,
         weight=weight,
@@ -263,7 +331,7 @@ def nll(
     labels: Tensor,
     *,
     weight: Tensor | None = None,
-    ignore_index: int = -100,
+    ignore_index: int | None = -100,
     reduction: str = "mean",
     normalizer: float | Tensor | None = None,
 ) -> Tensor:
@@ -271,6 +339,7 @@ def nll(
 
     ``l_n = -w_{y_n} log_probs_n[y_n]``; ``"mean"`` as :func:`cross_entropy` (sum of the weights
     of non-ignored items; ``0.0`` over nothing). ``nll(log_softmax(x), y) == cross_entropy(x, y)``.
+    A (non-ignored) row holding NaN gives NaN, though the formula reads only its label's entry.
 
     Input: ``log_probs`` ``(N, C, *extra)`` or ``(C,)``, values <= 0 (checked in full mode: logits
     given by mistake are refused). Target: ``labels`` as for :func:`cross_entropy`.
@@ -282,7 +351,7 @@ def nll(
         log_probs: log-probabilities over dim 1, e.g. ``torch.log_softmax(x, 1)``.
         labels: class indices.
         weight: ``(C,)`` class weights.
-        ignore_index: label value that is skipped.
+        ignore_index: label value that is skipped; ``None``: no label is skipped.
         reduction: ``"mean"`` | ``"sum"`` | ``"none"``.
         normalizer: with ``reduction="mean"``, divide the summed loss by this instead of the
             local count (or weight sum): e.g. ``losskit.distributed.normalizer(count)`` under DDP
@@ -301,63 +370,46 @@ def nll(
         tensor(0.2899)
     """
     check_reduction(reduction)
-    if normalizer is not None and reduction != "mean":
-        raise LossInputError(
-            f"normalizer applies to reduction='mean' only, got reduction={reduction!r}"
-        )
+    check_normalizer(normalizer, reduction)
+    ignore_index = check_ignore_index(ignore_index)
     num_classes = class_inputs(
         "log_probs", log_probs, labels, weight=weight, ignore_index=ignore_index, kernel_bounds=True
     )
     check_log_probs("log_probs", log_probs)
-    out = kernel_loss(
+    valid = kept(labels, ignore_index)
+    per_item = kernel_loss(
         F.nll_loss,
         log_probs,
         labels,
         num_classes,
         weight=weight,
         ignore_index=ignore_index,
-        reduction=reduction,
-        normalizer=normalizer,
+        reduction="none",
     )
+    # The kernel reads one entry per item, so a NaN elsewhere in the row would give a finite
+    # loss: a row holding NaN is not a distribution, and its loss is NaN (ignored rows stay 0,
+    # zeroed by reduce_items).
+    nan_row = torch.isnan(log_probs).any(class_dim(log_probs))
+    per_item = torch.where(nan_row, math.nan, per_item)
+    weight_y = None if weight is None else weight.to(log_probs.dtype)[safe_labels(labels, valid)]
+    out = reduce_items(per_item, valid, reduction, weight_y=weight_y, normalizer=normalizer)
     return finish(out, log_probs=log_probs, weight=weight)
 
 
-def _label_terms(
-    logits: Tensor, labels: Tensor, ignore_index: int
-) -> tuple[Tensor, Tensor, Tensor]:
-    """``(log p_y, log(1 - p_y), valid)`` per item, where ``p = softmax(logits)`` over the class
-    dim and ``valid`` marks labels that are not ``ignore_index`` (ignored items read class 0;
-    the caller zeroes them)."""
-    dim = class_dim(logits)
-    valid = labels != ignore_index
-    index = torch.where(valid, labels, 0).long().unsqueeze(dim)
-    lse = torch.logsumexp(logits, dim)
-    log_p = logits.gather(dim, index).squeeze(dim) - lse
-    # log(1 - p_y) = logsumexp over the *other* classes - logsumexp over all: exact and finite
-    # where p_y rounds to 1 (log1p(-exp(log p_y)) is log(0) = -inf there, and its gradient NaN).
-    others = logits.scatter(dim, index, float("-inf"))
-    log_1mp = torch.logsumexp(others, dim) - lse
-    return log_p, log_1mp, valid
+def label_log_prob(x: Tensor, index: Tensor) -> tuple[Tensor, Tensor]:
+    """``(log p_y, logsumexp_c x_c)`` per item, ``p = softmax(x)`` over the class dim, for a
+    gather ``index`` from :func:`label_index`."""
+    dim = class_dim(x)
+    lse = torch.logsumexp(x, dim)
+    return x.gather(dim, index).squeeze(dim) - lse, lse
 
 
-def _reduce_items(
-    loss: Tensor,
-    labels: Tensor,
-    valid: Tensor,
-    reduction: str,
-    *,
-    ignore_index: int,
-    weight: Tensor | None = None,
-) -> Tensor:
-    """Zero the ignored items, then reduce: ``"mean"`` over non-ignored items (weighted by
-    ``weight[labels]`` when given, which ``loss`` must already include)."""
-    loss = torch.where(valid, loss, loss.new_zeros(()))
-    if reduction == "none":
-        return loss
-    total = loss.sum()
-    if reduction == "sum":
-        return total
-    return class_weighted_mean(total, labels, weight=weight, ignore_index=ignore_index)
+def log_one_minus_p(x: Tensor, index: Tensor, lse: Tensor) -> Tensor:
+    """``log(1 - p_y)`` = logsumexp over the *other* classes - logsumexp over all: exact and
+    finite where ``p_y`` rounds to 1 (``log1p(-exp(log p_y))`` is ``log(0) = -inf`` there, and
+    its gradient NaN)."""
+    dim = class_dim(x)
+    return torch.logsumexp(x.scatter(dim, index, float("-inf")), dim) - lse
 
 
 @register(
@@ -411,14 +463,24 @@ def soft_cross_entropy(logits: Tensor, target_probs: Tensor, *, reduction: str =
         tensor(0.4005)
     """
     check_reduction(reduction)
+    real_scores("logits", logits)
     class_scores("logits", logits)
     check_same_shape("logits", logits, "target_probs", target_probs)
+    if not target_probs.is_floating_point():
+        raise LossInputError(
+            f"target_probs must be floating class probabilities, got dtype {target_probs.dtype}; "
+            "for integer labels use cross_entropy"
+        )
     distribution_inputs("target_probs", target_probs, log=False)
-    x = ensure_float(logits)
-    loss = F.cross_entropy(x, target_probs.to(x.dtype), reduction="none")
-    return finish(
-        reduce(loss, reduction).to(logits.dtype), logits=logits, target_probs=target_probs
-    )
+    dtype = torch.promote_types(logits.dtype, target_probs.dtype)
+    x = ensure_float(logits.to(dtype))
+    q = target_probs.to(x.dtype)
+    log_p = torch.log_softmax(x, class_dim(x))
+    # 0 * log p is 0 where the target has no mass, also where log p = -inf (a masked class):
+    # torch's 0 * -inf is NaN. log p is replaced there, so the gradient is finite as well.
+    log_p = torch.where(q == 0, 0.0, log_p)
+    loss = -(q * log_p).sum(class_dim(x))
+    return finish(reduce(loss, reduction).to(dtype), logits=logits, target_probs=target_probs)
 
 
 @register(
@@ -439,7 +501,7 @@ def softmax_focal(
     *,
     gamma: float = 2.0,
     weight: Tensor | None = None,
-    ignore_index: int = -100,
+    ignore_index: int | None = -100,
     reduction: str = "mean",
 ) -> Tensor:
     """Multiclass focal loss: cross-entropy down-weighted on well-classified items.
@@ -465,7 +527,7 @@ def softmax_focal(
         labels: class indices.
         gamma: focusing parameter >= 0 (2, as in the paper).
         weight: ``(C,)`` class weights.
-        ignore_index: label value that is skipped.
+        ignore_index: label value that is skipped; ``None``: no label is skipped.
         reduction: ``"mean"`` | ``"sum"`` | ``"none"``.
 
     Returns:
@@ -473,7 +535,7 @@ def softmax_focal(
 
     Raises:
         LossInputError: labels of the wrong shape, dtype or range; a single class; a weight
-            that is not ``(C,)``; ``gamma < 0``.
+            that is not ``(C,)``, negative or not finite; ``gamma`` not finite or < 0.
 
     Example:
         >>> import torch, losskit
@@ -485,15 +547,19 @@ def softmax_focal(
         Lin, Goyal, Girshick, He & Dollar, Focal Loss for Dense Object Detection (ICCV 2017).
     """
     check_reduction(reduction)
-    check_option("gamma", gamma, low=0.0)
+    gamma = check_option("gamma", gamma, low=0.0)
+    ignore_index = check_ignore_index(ignore_index)
     class_inputs("logits", logits, labels, weight=weight, ignore_index=ignore_index)
-    x = ensure_float(logits)
-    log_p, log_1mp, valid = _label_terms(x, labels, ignore_index)
-    loss = -log_p if gamma == 0 else -torch.exp(gamma * log_1mp) * log_p
-    w = None if weight is None else weight.to(x.dtype)
-    if w is not None:
-        loss = loss * w[torch.where(valid, labels, 0).long()]
-    out = _reduce_items(loss, labels, valid, reduction, ignore_index=ignore_index, weight=w)
+    valid = kept(labels, ignore_index)
+    x = padding_zeroed(ensure_float(logits), valid)
+    index = label_index(x, labels, valid)
+    log_p, lse = label_log_prob(x, index)
+    loss = -log_p if gamma == 0 else -torch.exp(gamma * log_one_minus_p(x, index, lse)) * log_p
+    weight_y = None
+    if weight is not None:
+        weight_y = weight.to(x.dtype)[safe_labels(labels, valid)]
+        loss = loss * weight_y
+    out = reduce_items(loss, valid, reduction, weight_y=weight_y)
     return finish(out.to(logits.dtype), logits=logits, weight=weight)
 
 
@@ -514,7 +580,7 @@ def poly1_cross_entropy(
     labels: Tensor,
     *,
     epsilon: float = 1.0,
-    ignore_index: int = -100,
+    ignore_index: int | None = -100,
     reduction: str = "mean",
 ) -> Tensor:
     """Poly-1 loss: cross-entropy plus ``epsilon`` times ``1 - p_y``.
@@ -538,7 +604,7 @@ def poly1_cross_entropy(
         logits: raw class scores.
         labels: class indices.
         epsilon: weight of the ``1 - p_y`` term, >= -1 (1, as in the paper's Poly-1).
-        ignore_index: label value that is skipped.
+        ignore_index: label value that is skipped; ``None``: no label is skipped.
         reduction: ``"mean"`` | ``"sum"`` | ``"none"``.
 
     Returns:
@@ -559,12 +625,15 @@ def poly1_cross_entropy(
         Functions (ICLR 2022).
     """
     check_reduction(reduction)
-    check_option("epsilon", epsilon, low=-1.0)
+    epsilon = check_option("epsilon", epsilon, low=-1.0)
+    ignore_index = check_ignore_index(ignore_index)
     class_inputs("logits", logits, labels, weight=None, ignore_index=ignore_index)
-    x = ensure_float(logits)
-    log_p, log_1mp, valid = _label_terms(x, labels, ignore_index)
-    loss = -log_p + epsilon * torch.exp(log_1mp)
-    out = _reduce_items(loss, labels, valid, reduction, ignore_index=ignore_index)
+    valid = kept(labels, ignore_index)
+    x = padding_zeroed(ensure_float(logits), valid)
+    index = label_index(x, labels, valid)
+    log_p, lse = label_log_prob(x, index)
+    loss = -log_p + epsilon * torch.exp(log_one_minus_p(x, index, lse))
+    out = reduce_items(loss, valid, reduction)
     return finish(out.to(logits.dtype), logits=logits)
 
 
@@ -584,7 +653,7 @@ def multiclass_hinge(
     labels: Tensor,
     *,
     margin: float = 1.0,
-    ignore_index: int = -100,
+    ignore_index: int | None = -100,
     reduction: str = "mean",
 ) -> Tensor:
     """Crammer-Singer multiclass hinge: the margin of the label over the *strongest* rival.
@@ -608,7 +677,7 @@ def multiclass_hinge(
         logits: raw class scores.
         labels: class indices.
         margin: required gap between the label's score and every other, >= 0.
-        ignore_index: label value that is skipped.
+        ignore_index: label value that is skipped; ``None``: no label is skipped.
         reduction: ``"mean"`` | ``"sum"`` | ``"none"``.
 
     Returns:
@@ -629,17 +698,18 @@ def multiclass_hinge(
         Machines (JMLR 2001).
     """
     check_reduction(reduction)
-    check_option("margin", margin, low=0.0)
+    margin = check_option("margin", margin, low=0.0)
+    ignore_index = check_ignore_index(ignore_index)
     class_inputs("logits", logits, labels, weight=None, ignore_index=ignore_index)
+    valid = kept(labels, ignore_index)
     x = ensure_float(logits)
     dim = class_dim(x)
-    valid = labels != ignore_index
-    index = torch.where(valid, labels, 0).long().unsqueeze(dim)
+    index = label_index(x, labels, valid)
     x_y = x.gather(dim, index)
     # max over c of (x_c + margin [c != y]) - x_y; the c = y term is 0, so this is >= 0
     rivals = (x + margin).scatter(dim, index, x_y)
     loss = (rivals.amax(dim, keepdim=True) - x_y).squeeze(dim)
-    out = _reduce_items(loss, labels, valid, reduction, ignore_index=ignore_index)
+    out = reduce_items(loss, valid, reduction)
     return finish(out.to(logits.dtype), logits=logits)
 
 
@@ -668,10 +738,11 @@ def multi_margin(
     ``l_n = sum_{c != y_n} w_{y_n} max(0, margin - x_{n,y_n} + x_nc)^p / C``: every rival
     within ``margin`` of the label's score adds to the loss, and the sum is divided by the
     number of classes C (torch's convention). Compare :func:`multiclass_hinge`
-    (Crammer-Singer), which looks only at the strongest rival. torch's kernel computes it;
-    losskit adds class dims beyond 1 (``(N, C, *extra)``, moved last and flattened), half
-    precision (computed in float32), and a sum over an empty batch that is exactly 0 (torch
-    2.13's ``reduction="sum"`` returns uninitialised memory there). ``"mean"`` divides by the
+    (Crammer-Singer), which looks only at the strongest rival. Written in tensor ops with the
+    kernel's values and gradients (the kernel has no ``vmap`` rule and turns a NaN score into a
+    finite loss); losskit adds class dims beyond 1 (``(N, C, *extra)``), half precision
+    (computed in float32), and a sum over an empty batch that is exactly 0 (torch 2.13's
+    ``reduction="sum"`` returns uninitialised memory there). ``"mean"`` divides by the
     number of items, **not** by the sum of the weights (unlike :func:`cross_entropy`; as torch).
     No ``ignore_index``, as torch.
 
@@ -694,7 +765,8 @@ def multi_margin(
 
     Raises:
         LossInputError: labels of the wrong shape, dtype or range; a single class; a weight
-            that is not ``(C,)``; ``p`` not 1 or 2; ``margin < 0``.
+            that is not ``(C,)``, negative or not finite; ``p`` not 1 or 2; ``margin`` not
+            finite or < 0.
 
     Example:
         >>> import torch, losskit
@@ -707,16 +779,22 @@ def multi_margin(
         1999).
     """
     check_reduction(reduction)
+    p = check_int("p", p)
     if p not in (1, 2):
         raise LossInputError(f"p must be 1 or 2 (as torch's multi_margin_loss), got {p!r}")
-    check_option("margin", margin, low=0.0)
+    margin = check_option("margin", margin, low=0.0)
     num_classes = class_inputs("logits", logits, labels, weight=weight, ignore_index=None)
     x = ensure_float(logits)
-    flat = x if x.dim() == 1 else x.movedim(1, -1).reshape(-1, num_classes)  # (N * extra, C)
-    w = None if weight is None else weight.to(x.dtype)
-    loss = F.multi_margin_loss(
-        flat, labels.reshape(flat.shape[:-1]).long(), p=p, margin=margin, weight=w, reduction="none"
-    ).reshape(labels.shape)
+    dim = class_dim(x)
+    index = labels.long().unsqueeze(dim)
+    # torch's kernel, written out: it has no vmap rule, and its `if z > 0` drops a NaN. relu
+    # keeps NaN, and its zero gradient at the kink is the kernel's; the label's own term is
+    # replaced by 0; the class weight multiplies after the power, as in the kernel.
+    gaps = F.relu(margin - x.gather(dim, index) + x)
+    gaps = (gaps if p == 1 else gaps.square()).scatter(dim, index, 0.0)
+    loss = gaps.sum(dim) / num_classes
+    if weight is not None:
+        loss = loss * weight.to(x.dtype)[labels.long()]
     return finish(reduce(loss, reduction).to(logits.dtype), logits=logits, weight=weight)
 
 
@@ -737,7 +815,7 @@ def generalized_cross_entropy(
     labels: Tensor,
     *,
     q: float = 0.7,
-    ignore_index: int = -100,
+    ignore_index: int | None = -100,
     reduction: str = "mean",
 ) -> Tensor:
     """Generalized cross-entropy (the Lq loss), robust to noisy labels.
@@ -760,7 +838,7 @@ def generalized_cross_entropy(
         logits: raw class scores.
         labels: class indices.
         q: in [0, 1].
-        ignore_index: label value that is skipped.
+        ignore_index: label value that is skipped; ``None``: no label is skipped.
         reduction: ``"mean"`` | ``"sum"`` | ``"none"``.
 
     Returns:
@@ -781,13 +859,42 @@ def generalized_cross_entropy(
         Noisy Labels (NeurIPS 2018).
     """
     check_reduction(reduction)
-    check_option("q", q, low=0.0, high=1.0)
+    q = check_option("q", q, low=0.0, high=1.0)
+    ignore_index = check_ignore_index(ignore_index)
     class_inputs("logits", logits, labels, weight=None, ignore_index=ignore_index)
-    x = ensure_float(logits)
-    log_p, _, valid = _label_terms(x, labels, ignore_index)
+    valid = kept(labels, ignore_index)
+    x = padding_zeroed(ensure_float(logits), valid)
+    log_p, _ = label_log_prob(x, label_index(x, labels, valid))
     loss = -log_p if q == 0 else -torch.expm1(q * log_p) / q
-    out = _reduce_items(loss, labels, valid, reduction, ignore_index=ignore_index)
+    out = reduce_items(loss, valid, reduction)
     return finish(out.to(logits.dtype), logits=logits)
+
+
+def check_priors(class_priors: object, num_classes: int) -> None:
+    """``class_priors``: a real ``(C,)`` tensor of positive, finite frequencies or counts, its
+    values read where :func:`reads` (NaN fails both comparisons)."""
+    if (
+        not isinstance(class_priors, Tensor)
+        or tuple(class_priors.shape) != (num_classes,)
+        or class_priors.is_complex()
+        or class_priors.dtype == torch.bool
+    ):
+        got = (
+            f"a {class_priors.dtype} tensor of shape {tuple(class_priors.shape)}"
+            if isinstance(class_priors, Tensor)
+            else repr(class_priors)
+        )
+        raise LossInputError(
+            f"class_priors must be a tensor of shape ({num_classes},), one real frequency or "
+            f"count per class, got {got}"
+        )
+    if reads(class_priors):
+        lo, hi = (float(v) for v in torch.aminmax(class_priors.detach().double()))
+        if not (lo > 0 and math.isfinite(hi)):
+            raise LossInputError(
+                f"class_priors must be positive and finite, got values in [{lo:g}, {hi:g}]; a "
+                "class with no examples? add 1 to every count"
+            )
 
 
 @register(
@@ -808,7 +915,7 @@ def logit_adjusted_cross_entropy(
     *,
     class_priors: Tensor,
     tau: float = 1.0,
-    ignore_index: int = -100,
+    ignore_index: int | None = -100,
     reduction: str = "mean",
 ) -> Tensor:
     """Logit-adjusted cross-entropy for long-tailed labels: CE on ``logits + tau log(priors)``.
@@ -833,7 +940,7 @@ def logit_adjusted_cross_entropy(
         labels: class indices.
         class_priors: ``(C,)`` positive class frequencies or counts (a buffer in the Module).
         tau: scale of the adjustment, >= 0 (1, as in the paper).
-        ignore_index: label value that is skipped.
+        ignore_index: label value that is skipped; ``None``: no label is skipped.
         reduction: ``"mean"`` | ``"sum"`` | ``"none"``.
 
     Returns:
@@ -854,29 +961,18 @@ def logit_adjusted_cross_entropy(
         Menon et al., Long-tail Learning via Logit Adjustment (ICLR 2021).
     """
     check_reduction(reduction)
-    check_option("tau", tau, low=0.0)
+    tau = check_option("tau", tau, low=0.0)
+    ignore_index = check_ignore_index(ignore_index)
     num_classes = class_inputs(
         "logits", logits, labels, weight=None, ignore_index=ignore_index, kernel_bounds=True
     )
-    if not isinstance(class_priors, Tensor) or tuple(class_priors.shape) != (num_classes,):
-        got = tuple(class_priors.shape) if isinstance(class_priors, Tensor) else class_priors
-        raise LossInputError(
-            f"class_priors must be a tensor of shape ({num_classes},), one frequency or count "
-            f"per class, got {got}"
-        )
-    if get_check_mode() in ("full", "debug"):
-        lo, hi = (float(v) for v in torch.aminmax(class_priors.detach()))
-        if not (lo > 0 and math.isfinite(hi)):  # NaN fails both
-            raise LossInputError(
-                f"class_priors must be positive and finite, got values in [{lo:g}, {hi:g}]; a "
-                "class with no examples? add 1 to every count"
-            )
+    check_priors(class_priors, num_classes)
     x = ensure_float(logits)
     shape = (num_classes,) + (1,) * (x.dim() - 2) if x.dim() > 1 else (num_classes,)
     adjusted = x + tau * torch.log(class_priors.to(x.dtype)).reshape(shape)  # (N, C, *extra)
     out = kernel_loss(
         F.cross_entropy,
-        adjusted,
+        padding_zeroed(adjusted, kept(labels, ignore_index)),
         labels,
         num_classes,
         weight=None,
@@ -901,7 +997,7 @@ def z_loss(
     logits: Tensor,
     labels: Tensor | None = None,
     *,
-    ignore_index: int = -100,
+    ignore_index: int | None = -100,
     reduction: str = "mean",
 ) -> Tensor:
     """The z-loss: the squared log-normaliser ``logsumexp(logits)^2`` of a softmax.
@@ -925,7 +1021,7 @@ def z_loss(
     Args:
         logits: raw class scores.
         labels: optional class indices; only ``labels == ignore_index`` is used.
-        ignore_index: label value whose items are skipped.
+        ignore_index: label value whose items are skipped; ``None``: none is skipped.
         reduction: ``"mean"`` | ``"sum"`` | ``"none"``.
 
     Returns:
@@ -945,15 +1041,16 @@ def z_loss(
         Zoph et al., ST-MoE (2022) for the router z-loss.
     """
     check_reduction(reduction)
-    x = ensure_float(logits)
+    ignore_index = check_ignore_index(ignore_index)
     if labels is None:
+        real_scores("logits", logits)
         class_scores("logits", logits)
-        out = reduce(torch.logsumexp(x, class_dim(x)).square(), reduction)
+        valid = None
     else:
         class_inputs("logits", logits, labels, weight=None, ignore_index=ignore_index)
-        loss = torch.logsumexp(x, class_dim(x)).square()
-        valid = labels != ignore_index
-        out = _reduce_items(loss, labels, valid, reduction, ignore_index=ignore_index)
+        valid = kept(labels, ignore_index)
+    x = padding_zeroed(ensure_float(logits), valid)
+    out = reduce_items(torch.logsumexp(x, class_dim(x)).square(), valid, reduction)
     return finish(out.to(logits.dtype), logits=logits)
 
 
@@ -965,7 +1062,9 @@ def _sparsemax_threshold(z: Tensor, dim: int) -> Tensor:
     shape = [1] * z.dim()
     shape[dim] = z.shape[dim]
     k = torch.arange(1, z.shape[dim] + 1, dtype=z.dtype, device=z.device).reshape(shape)
-    support = (1 + k * z_sorted > cumsum).sum(dim, keepdim=True)  # >= 1
+    # >= 1 for finite z; NaN compares false everywhere, and the clamp keeps the gather in range
+    # (the NaN then reaches tau and the loss)
+    support = (1 + k * z_sorted > cumsum).sum(dim, keepdim=True).clamp_min(1)
     return (cumsum.gather(dim, support - 1) - 1) / support.to(z.dtype)
 
 
@@ -981,7 +1080,7 @@ def _sparsemax_threshold(z: Tensor, dim: int) -> Tensor:
     example=ex.class_logits,
 )
 def sparsemax_loss(
-    logits: Tensor, labels: Tensor, *, ignore_index: int = -100, reduction: str = "mean"
+    logits: Tensor, labels: Tensor, *, ignore_index: int | None = -100, reduction: str = "mean"
 ) -> Tensor:
     """Sparsemax loss: the Fenchel-Young loss of sparsemax, whose probabilities can be exactly 0.
 
@@ -1004,7 +1103,7 @@ def sparsemax_loss(
     Args:
         logits: raw class scores.
         labels: class indices.
-        ignore_index: label value that is skipped.
+        ignore_index: label value that is skipped; ``None``: no label is skipped.
         reduction: ``"mean"`` | ``"sum"`` | ``"none"``.
 
     Returns:
@@ -1024,15 +1123,18 @@ def sparsemax_loss(
         Learning with Fenchel-Young Losses (JMLR 2020).
     """
     check_reduction(reduction)
+    ignore_index = check_ignore_index(ignore_index)
     class_inputs("logits", logits, labels, weight=None, ignore_index=ignore_index)
-    x = ensure_float(logits)
+    valid = kept(labels, ignore_index)
+    x = padding_zeroed(ensure_float(logits), valid)
     dim = class_dim(x)
     z = x - x.detach().amax(dim, keepdim=True)  # the loss is shift-invariant: exact
     tau = _sparsemax_threshold(z, dim)
-    probs = F.relu(z - tau)
-    valid = labels != ignore_index
-    z_y = z.gather(dim, torch.where(valid, labels, 0).long().unsqueeze(dim)).squeeze(dim)
-    # (z_c - tau)(z_c + tau) = z_c^2 - tau^2 on the support, 0 off it
-    loss = 0.5 * (probs * (z + tau)).sum(dim) + 0.5 - z_y
-    out = _reduce_items(loss, labels, valid, reduction, ignore_index=ignore_index)
+    z_y = z.gather(dim, label_index(z, labels, valid)).squeeze(dim)
+    # (z_c - tau)(z_c + tau) = z_c^2 - tau^2 on the support, 0 off it. Off the support z is
+    # replaced by tau first: a -inf score (a class with no mass) would give 0 * -inf = NaN in
+    # the value or its gradient.
+    on = torch.where(z > tau, z, tau)
+    loss = 0.5 * ((on - tau) * (on + tau)).sum(dim) + 0.5 - z_y
+    out = reduce_items(loss, valid, reduction)
     return finish(out.to(logits.dtype), logits=logits)

@@ -35,7 +35,8 @@ __all__ = [
 
 
 class CrossEntropyLoss(LossModule):
-    """Module form of :func:`losskit.cross_entropy` (``weight`` is a buffer)."""
+    """Module form of :func:`losskit.cross_entropy` (``weight`` is a buffer; a fixed
+    ``normalizer`` may be stored too, or passed per call to the function)."""
 
     function = cross_entropy
 
@@ -43,15 +44,17 @@ class CrossEntropyLoss(LossModule):
         self,
         *,
         weight: Tensor | None = None,
-        ignore_index: int = -100,
+        ignore_index: int | None = -100,
         label_smoothing: float = 0.0,
         reduction: str = "mean",
+        normalizer: float | Tensor | None = None,
     ) -> None:
         super().__init__(
             weight=weight,
             ignore_index=ignore_index,
             label_smoothing=label_smoothing,
             reduction=reduction,
+            normalizer=normalizer,
         )
 
 
@@ -61,9 +64,16 @@ class NLLLoss(LossModule):
     function = nll
 
     def __init__(
-        self, *, weight: Tensor | None = None, ignore_index: int = -100, reduction: str = "mean"
+        self,
+        *,
+        weight: Tensor | None = None,
+        ignore_index: int | None = -100,
+        reduction: str = "mean",
+        normalizer: float | Tensor | None = None,
     ) -> None:
-        super().__init__(weight=weight, ignore_index=ignore_index, reduction=reduction)
+        super().__init__(
+            weight=weight, ignore_index=ignore_index, reduction=reduction, normalizer=normalizer
+        )
 
 
 class SoftCrossEntropyLoss(LossModule):
@@ -85,7 +95,7 @@ class SoftmaxFocalLoss(LossModule):
         *,
         gamma: float = 2.0,
         weight: Tensor | None = None,
-        ignore_index: int = -100,
+        ignore_index: int | None = -100,
         reduction: str = "mean",
     ) -> None:
         super().__init__(gamma=gamma, weight=weight, ignore_index=ignore_index, reduction=reduction)
@@ -97,7 +107,7 @@ class Poly1CrossEntropyLoss(LossModule):
     function = poly1_cross_entropy
 
     def __init__(
-        self, *, epsilon: float = 1.0, ignore_index: int = -100, reduction: str = "mean"
+        self, *, epsilon: float = 1.0, ignore_index: int | None = -100, reduction: str = "mean"
     ) -> None:
         super().__init__(epsilon=epsilon, ignore_index=ignore_index, reduction=reduction)
 
@@ -108,7 +118,7 @@ class MulticlassHingeLoss(LossModule):
     function = multiclass_hinge
 
     def __init__(
-        self, *, margin: float = 1.0, ignore_index: int = -100, reduction: str = "mean"
+        self, *, margin: float = 1.0, ignore_index: int | None = -100, reduction: str = "mean"
     ) -> None:
         super().__init__(margin=margin, ignore_index=ignore_index, reduction=reduction)
 
@@ -136,7 +146,7 @@ class GeneralizedCrossEntropyLoss(LossModule):
     function = generalized_cross_entropy
 
     def __init__(
-        self, *, q: float = 0.7, ignore_index: int = -100, reduction: str = "mean"
+        self, *, q: float = 0.7, ignore_index: int | None = -100, reduction: str = "mean"
     ) -> None:
         super().__init__(q=q, ignore_index=ignore_index, reduction=reduction)
 
@@ -152,7 +162,7 @@ class LogitAdjustedCrossEntropyLoss(LossModule):
         *,
         class_priors: Tensor,
         tau: float = 1.0,
-        ignore_index: int = -100,
+        ignore_index: int | None = -100,
         reduction: str = "mean",
     ) -> None:
         super().__init__(
@@ -165,7 +175,7 @@ class ZLoss(LossModule):
 
     function = z_loss
 
-    def __init__(self, *, ignore_index: int = -100, reduction: str = "mean") -> None:
+    def __init__(self, *, ignore_index: int | None = -100, reduction: str = "mean") -> None:
         super().__init__(ignore_index=ignore_index, reduction=reduction)
 
 
@@ -174,5 +184,5 @@ class SparsemaxLoss(LossModule):
 
     function = sparsemax_loss
 
-    def __init__(self, *, ignore_index: int = -100, reduction: str = "mean") -> None:
+    def __init__(self, *, ignore_index: int | None = -100, reduction: str = "mean") -> None:
         super().__init__(ignore_index=ignore_index, reduction=reduction)
