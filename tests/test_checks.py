@@ -197,7 +197,7 @@ def test_a_0_255_mask_is_refused_on_the_first_call_wherever_the_object_is() -> N
         with pytest.raises(losskit.LossInputError, match=r"\[0, 255\]; a 0/255 mask"):
             loss(logits, mask)
     with pytest.raises(losskit.LossInputError, match=r"255"):
-        losskit.dice(logits, mask, activation="sigmoid")
+        losskit.dice(logits, mask, normalize="sigmoid")
 
 
 def test_every_call_is_read_whatever_came_before() -> None:

@@ -4,8 +4,10 @@ over these losses from ``tests/infos/overlap.py``; this file checks what they ca
 
 from __future__ import annotations
 
+import inspect
 import pickle
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -13,6 +15,7 @@ import torch.nn.functional as F
 import losskit
 from losskit.losses import _lovasz as lv
 from losskit.losses import _overlap as ov
+from losskit.nn import _lovasz as lvnn
 from losskit.nn import _overlap as ovnn
 
 REGION = ("dice", "jaccard", "tversky", "focal_tversky", "generalized_dice")
@@ -60,7 +63,7 @@ def test_ignored_mask_elements_change_nothing(name: str, gen: torch.Generator) -
     m[0, 1, :3] = -1
     ignored = m == -1
     noisy = torch.where(ignored, x - 7.0, x)
-    kw = {"activation": "sigmoid", "ignore_index": -1}
+    kw = {"normalize": "sigmoid", "ignore_index": -1}
     torch.testing.assert_close(_fn(name)(x, m, **kw), _fn(name)(noisy, m, **kw))
 
 
@@ -107,7 +110,7 @@ def test_empty_prediction_and_empty_target(name: str, grad_per_pixel: float) -> 
     smooth = 1e-2
     p = torch.zeros(2, 1, 3, 3, dtype=torch.float64, requires_grad=True)
     t = torch.zeros(2, 1, 3, 3)
-    loss = _fn(name)(p, t, activation=None, smooth=smooth)
+    loss = _fn(name)(p, t, normalize=None, smooth=smooth)
     assert loss.item() == 0.0
     (grad,) = torch.autograd.grad(loss, p)
     assert torch.isfinite(grad).all()
@@ -120,7 +123,7 @@ def test_empty_prediction_and_empty_target(name: str, grad_per_pixel: float) -> 
 )
 def test_empty_and_empty_without_smoothing_is_zero_with_zero_gradient(name: str) -> None:
     p = torch.zeros(1, 2, 4, dtype=torch.float64, requires_grad=True)
-    loss = _fn(name)(p, torch.zeros(1, 2, 4), activation=None, smooth=0.0)
+    loss = _fn(name)(p, torch.zeros(1, 2, 4), normalize=None, smooth=0.0)
     (grad,) = torch.autograd.grad(loss, p)
     assert loss.item() == 0.0 and torch.count_nonzero(grad) == 0
 
@@ -130,7 +133,7 @@ def test_empty_target_with_a_prediction_costs_about_one(name: str) -> None:
     """False positives on an empty target are penalised (the overlap is smooth / (P + smooth));
     the gradient pushes every prediction down."""
     p = torch.full((1, 1, 8), 0.4, dtype=torch.float64, requires_grad=True)
-    loss = _fn(name)(p, torch.zeros(1, 1, 8), activation=None)
+    loss = _fn(name)(p, torch.zeros(1, 1, 8), normalize=None)
     assert loss.item() == pytest.approx(1.0, abs=1e-4)
     (grad,) = torch.autograd.grad(loss, p)
     assert torch.isfinite(grad).all() and (grad >= 0).all()
@@ -171,14 +174,14 @@ def test_tversky_special_cases(gen: torch.Generator) -> None:
 
 def test_focal_tversky_is_tversky_to_the_power_one_over_gamma(gen: torch.Generator) -> None:
     x, m = _logits(gen, 2, 1, 9), (torch.rand(2, 1, 9, generator=gen) > 0.5).double()
-    t = ov.tversky(x, m, activation="sigmoid", reduction="none")
-    f = ov.focal_tversky(x, m, activation="sigmoid", gamma=2.0, reduction="none")
+    t = ov.tversky(x, m, normalize="sigmoid", reduction="none")
+    f = ov.focal_tversky(x, m, normalize="sigmoid", gamma=2.0, reduction="none")
     torch.testing.assert_close(f, t.sqrt())
 
 
 def test_jaccard_is_dice_over_two_minus_dice(gen: torch.Generator) -> None:
     x, m = _logits(gen, 4, 1, 3, 3), torch.rand(4, 1, 3, 3, generator=gen, dtype=torch.float64)
-    kw = {"activation": "sigmoid", "smooth": 0.0, "reduction": "none"}
+    kw = {"normalize": "sigmoid", "smooth": 0.0, "reduction": "none"}
     d = 1 - ov.dice(x, m, **kw)
     torch.testing.assert_close(1 - ov.jaccard(x, m, **kw), d / (2 - d))
 
@@ -199,10 +202,10 @@ def test_generalized_dice_weights_absent_and_empty(gen: torch.Generator) -> None
     w = torch.tensor([1 / 16, 1 / 4, 1 / 4], dtype=torch.float64)
     w = w / w.sum()
     want = 1 - 2 * (w * (p[0] * oh).sum(1)).sum() / (w * (p[0].sum(1) + oh.sum(1))).sum()
-    got = ov.generalized_dice(p, y, activation=None, smooth=0.0)
+    got = ov.generalized_dice(p, y, normalize=None, smooth=0.0)
     torch.testing.assert_close(got, want)
     m = torch.zeros(1, 3, 6)  # empty masks everywhere: uniform weights, false positives count
-    got = ov.generalized_dice(p, m, activation=None, smooth=0.0)
+    got = ov.generalized_dice(p, m, normalize=None, smooth=0.0)
     assert got.item() == pytest.approx(1.0)
 
 
@@ -226,19 +229,21 @@ def test_labels_equal_one_hot_masks(gen: torch.Generator) -> None:
 
 
 @pytest.mark.parametrize("name", (*REGION, "lovasz_softmax"))
-def test_probabilities_equal_logits_with_their_activation(name: str, gen: torch.Generator) -> None:
+def test_probabilities_equal_logits_with_their_normalization(
+    name: str, gen: torch.Generator
+) -> None:
     x, y = _logits(gen, 2, 3, 5), _labels(gen, 3, 2, 5)
-    torch.testing.assert_close(_fn(name)(torch.softmax(x, 1), y, activation=None), _fn(name)(x, y))
+    torch.testing.assert_close(_fn(name)(torch.softmax(x, 1), y, normalize=None), _fn(name)(x, y))
     with losskit.checks("debug"):  # >= 16 probabilities: the debug heuristic must not fire
         p = torch.softmax(_logits(gen, 2, 3, 8), 1)
-        _fn(name)(p, _labels(gen, 3, 2, 8), activation=None)
+        _fn(name)(p, _labels(gen, 3, 2, 8), normalize=None)
 
 
 @pytest.mark.parametrize("name", (*REGION, "lovasz_softmax"))
 def test_perfect_probabilities_give_zero(name: str, gen: torch.Generator) -> None:
     y = _labels(gen, 3, 2, 6)
     p = F.one_hot(y, 3).movedim(-1, 1).double().requires_grad_()
-    loss = _fn(name)(p, y, activation=None, **({} if name == "lovasz_softmax" else {"smooth": 0.0}))
+    loss = _fn(name)(p, y, normalize=None, **({} if name == "lovasz_softmax" else {"smooth": 0.0}))
     assert loss.item() == pytest.approx(0.0, abs=1e-12)
     assert torch.isfinite(torch.autograd.grad(loss, p)[0]).all()
 
@@ -254,7 +259,7 @@ def test_squared_denominator(gen: torch.Generator) -> None:
     x, m = _logits(gen, 1, 1, 6), (torch.rand(1, 1, 6, generator=gen) > 0.5).double()
     p = torch.sigmoid(x)
     want = 1 - (2 * (p * m).sum()) / ((p * p).sum() + (m * m).sum())
-    got = ov.dice(x, m, activation="sigmoid", squared_denominator=True, smooth=0.0)
+    got = ov.dice(x, m, normalize="sigmoid", squared_denominator=True, smooth=0.0)
     torch.testing.assert_close(got, want)
 
 
@@ -272,8 +277,8 @@ def test_batch_as_one_image_gives_the_pooled_score(gen: torch.Generator) -> None
 def test_lovasz_softmax_all_classes_charges_absent_ones_their_largest_probability() -> None:
     p = torch.tensor([[[0.7, 0.6], [0.2, 0.1], [0.1, 0.3]]], dtype=torch.float64)  # (1, 3, 2)
     y = torch.tensor([[0, 0]])
-    present = lv.lovasz_softmax(p, y, activation=None)
-    every = lv.lovasz_softmax(p, y, activation=None, classes="all")
+    present = lv.lovasz_softmax(p, y, normalize=None)
+    every = lv.lovasz_softmax(p, y, normalize=None, classes="all")
     assert present.item() == pytest.approx(0.35)  # errors 0.4, 0.3; weights 1/2, 1/2
     torch.testing.assert_close(every, (present + 0.2 + 0.3) / 3)
 
@@ -323,26 +328,34 @@ def test_check_modes_do_not_change_valid_results(name: str, gen: torch.Generator
 def test_messages_name_the_fix() -> None:
     x = torch.zeros(2, 1, 4)
     with pytest.raises(losskit.LossInputError, match=r"binary mask.*targets.unsqueeze\(1\)"):
-        ov.dice(x, torch.zeros(2, 4), activation="sigmoid")
-    with pytest.raises(losskit.LossInputError, match="activation=None"):
-        ov.dice(torch.zeros(2, 3, 4), torch.zeros(2, 4, dtype=torch.long), activation="identity")
+        ov.dice(x, torch.zeros(2, 4), normalize="sigmoid")
+    with pytest.raises(losskit.LossInputError, match="normalize=None"):
+        ov.dice(torch.zeros(2, 3, 4), torch.zeros(2, 4, dtype=torch.long), normalize="identity")
     with pytest.raises(losskit.LossInputError, match=r"labels must be .*argmax\(1\)"):
         lv.lovasz_softmax(torch.zeros(2, 3, 4), torch.zeros(2, 3, 4))
 
 
 # ----------------------------------------------------------------------------- Modules
-def test_module_activation_and_decodes_follow_the_option(gen: torch.Generator) -> None:
+def test_module_activation_and_decodes_follow_normalize(gen: torch.Generator) -> None:
+    """fastai's activation()/decodes() follow the stored normalize option (torch's softmax,
+    sigmoid and argmax are the references)."""
     x = _logits(gen, 2, 3, 4)
-    soft, sig = ovnn.DiceLoss(), ovnn.DiceLoss(activation="sigmoid")
+    soft, sig = ovnn.DiceLoss(), ovnn.DiceLoss(normalize="sigmoid")
     torch.testing.assert_close(soft.activation(x), torch.softmax(x, 1))
     assert torch.equal(soft.decodes(soft.activation(x)), x.argmax(1))
     torch.testing.assert_close(sig.activation(x), torch.sigmoid(x))
     assert torch.equal(sig.decodes(sig.activation(x)), torch.sigmoid(x) > 0.5)
-    probs = ovnn.DiceLoss(activation=None)
-    assert torch.equal(probs.activation(x), x)
+    probs = ovnn.DiceLoss(normalize=None)
+    p = torch.softmax(x, 1)
+    assert torch.equal(probs.activation(p), p)
+    assert torch.equal(probs.decodes(p), p.argmax(1))
+    one = torch.rand(2, 1, 4, generator=gen, dtype=torch.float64)  # one channel: threshold
+    assert torch.equal(probs.decodes(one), one > 0.5)
+    lovasz = lvnn.LovaszSoftmaxLoss(normalize=None)
+    assert torch.equal(lovasz.activation(p), p) and torch.equal(lovasz.decodes(p), p.argmax(1))
     m = (torch.rand(2, 3, 4, generator=gen) > 0.5).double()
-    torch.testing.assert_close(sig(x, m), ov.dice(x, m, activation="sigmoid"))
-    assert "activation='sigmoid'" in repr(sig)
+    torch.testing.assert_close(sig(x, m), ov.dice(x, m, normalize="sigmoid"))
+    assert "normalize='sigmoid'" in repr(sig)
 
 
 def test_module_weight_is_a_buffer_and_pickles(gen: torch.Generator) -> None:
@@ -352,4 +365,231 @@ def test_module_weight_is_a_buffer_and_pickles(gen: torch.Generator) -> None:
     clone = pickle.loads(pickle.dumps(module))
     x, y = _logits(gen, 2, 3, 5), _labels(gen, 3, 2, 5)
     torch.testing.assert_close(clone(x, y), ov.tversky(x, y, weight=w, alpha=0.4, beta=0.6))
-    assert clone.activation_name == "softmax"
+    assert clone.normalize == "softmax"
+
+
+# ----------------------------------------------------------------------------- the renamed option
+NORMALIZED = (*REGION, "lovasz_softmax")
+MODULES = {
+    "dice": ovnn.DiceLoss,
+    "jaccard": ovnn.JaccardLoss,
+    "tversky": ovnn.TverskyLoss,
+    "focal_tversky": ovnn.FocalTverskyLoss,
+    "generalized_dice": ovnn.GeneralizedDiceLoss,
+    "lovasz_softmax": lvnn.LovaszSoftmaxLoss,
+}
+
+
+@pytest.mark.parametrize("name", NORMALIZED)
+def test_old_activation_keyword_is_refused_naming_normalize(name: str) -> None:
+    """Issue 13 item 5: activation= is now normalize=; the old name gets a clear error from
+    the function and the Module, another unknown keyword Python's TypeError."""
+    x, y = torch.zeros(2, 3, 4), torch.zeros(2, 4, dtype=torch.long)
+    with pytest.raises(losskit.LossInputError, match=r"activation= is now normalize=.*None"):
+        _fn(name)(x, y, activation=None)
+    with pytest.raises(losskit.LossInputError, match=r"activation= is now normalize="):
+        MODULES[name](activation="softmax")
+    with pytest.raises(TypeError, match="unexpected keyword argument 'normalise'"):
+        _fn(name)(x, y, normalise=None)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'normalise'"):
+        MODULES[name](normalise=None)
+    assert "normalize" in inspect.signature(_fn(name)).parameters
+
+
+# ----------------------------------------------------------------------------- issue 14
+def _focal_tversky_ref(p: np.ndarray, g: np.ndarray, alpha: float, beta: float, gamma: float):
+    """float64 NumPy: mean over classes of (1 - T_c) ** (1 / gamma), one image, smooth 0."""
+    i, fp, fn = (p * g).sum(-1), (p * (1 - g)).sum(-1), ((1 - p) * g).sum(-1)
+    return float(np.mean((1 - i / (i + alpha * fp + beta * fn)) ** (1 / gamma)))
+
+
+def test_focal_tversky_nan_logits_are_never_finite_and_named(gen: torch.Generator) -> None:
+    """Issue 14: focal_tversky on NaN logits returned 0.0 (the zero-gradient branch at the
+    minimum caught NaN); the value elsewhere still equals the NumPy formula."""
+    x, y = _logits(gen, 1, 3, 6), _labels(gen, 3, 1, 6)
+    p = torch.softmax(x, 1)[0].numpy()
+    g = F.one_hot(y[0], 3).T.double().numpy()
+    got = ov.focal_tversky(x, y, gamma=2.0, smooth=0.0)
+    assert got.item() == pytest.approx(_focal_tversky_ref(p, g, 0.3, 0.7, 2.0), rel=1e-12)
+    bad = torch.full_like(x, float("nan"))
+    for average in ("macro", "micro"):
+        with losskit.checks("off"):
+            out = ov.focal_tversky(bad, y, gamma=2.0, average=average, reduction="none")
+        assert out.shape == (1,) and torch.isnan(out).all()
+        with pytest.raises(losskit.LossInputError, match="logits holds non-finite"):
+            ov.focal_tversky(bad, y, gamma=2.0, average=average)
+
+
+def test_focal_tversky_keeps_a_zero_gradient_at_the_minimum() -> None:
+    """The NaN fix keeps the documented subgradient 0 at T = 1 (gamma > 1)."""
+    y = torch.tensor([[0, 1, 1, 0]])
+    p = F.one_hot(y, 2).movedim(-1, 1).double().requires_grad_()
+    loss = ov.focal_tversky(p, y, normalize=None, smooth=0.0)
+    (grad,) = torch.autograd.grad(loss, p)
+    assert loss.item() == 0.0 and torch.count_nonzero(grad) == 0
+
+
+WEIGHTED = ("dice", "jaccard", "tversky", "focal_tversky")
+
+
+@pytest.mark.parametrize("name", WEIGHTED)
+@pytest.mark.parametrize(
+    ("bad", "match"),
+    [
+        ([1.0, -0.5, 1.0], "weight must be >= 0"),
+        ([1.0, float("nan"), 1.0], "weight holds non-finite"),
+        ([1.0, float("inf"), 1.0], "weight holds non-finite"),
+    ],
+)
+def test_negative_or_non_finite_class_weights_are_refused(
+    name: str, bad: list[float], match: str
+) -> None:
+    """Issue 14: the one class-weight validator (_validate.check_class_weight)."""
+    x, y = torch.zeros(2, 3, 4), torch.zeros(2, 4, dtype=torch.long)
+    with pytest.raises(losskit.LossInputError, match=match):
+        _fn(name)(x, y, weight=torch.tensor(bad))
+
+
+@pytest.mark.parametrize("name", [*LABEL_LOSSES, "lovasz_hinge"])
+def test_ignore_index_none_ignores_nothing(name: str, gen: torch.Generator) -> None:
+    """Issue 14: ignore_index=None means no label is ignored: the value of a call with an
+    ignore_index that no label takes (an independent route through the same formula)."""
+    if name == "lovasz_hinge":
+        x = _logits(gen, 2, 3, 4)
+        y = (torch.rand(2, 3, 4, generator=gen) > 0.5).long()
+        y[0, 0, 0] = -100  # a label equal to the default ignore_index is then refused
+    else:
+        x, y = _logits(gen, 2, 3, 4, 2), _labels(gen, 3, 2, 4, 2)
+    clean = y.clamp_min(0)
+    for reduction in ("mean", "none"):
+        want = _fn(name)(x, clean, ignore_index=12345, reduction=reduction)
+        torch.testing.assert_close(
+            _fn(name)(x, clean, ignore_index=None, reduction=reduction), want
+        )
+    if name == "lovasz_hinge":
+        with pytest.raises(losskit.LossInputError, match=r"\[0, 1\]"):
+            _fn(name)(x, y, ignore_index=None)
+
+
+def test_ignore_index_none_with_a_mask_counts_every_element(gen: torch.Generator) -> None:
+    """A -100 in a mask is ignored by default and refused (out of [0, 1]) with None."""
+    x, m = _logits(gen, 2, 2, 5), (torch.rand(2, 2, 5, generator=gen) > 0.5).double()
+    p = torch.sigmoid(x)
+    i, s = (p * m).sum(-1), p.sum(-1) + m.sum(-1)
+    want = (1 - 2 * i / s).mean()  # float64 Dice, every element counted
+    got = ov.dice(x, m, normalize="sigmoid", ignore_index=None, smooth=0.0)
+    torch.testing.assert_close(got, want)
+    m[0, 0, 0] = -100
+    with pytest.raises(losskit.LossInputError, match=r"targets must lie in \[0, 1\]"):
+        ov.dice(x, m, normalize="sigmoid", ignore_index=None)
+
+
+def test_options_accept_numpy_scalars_and_one_element_tensors(gen: torch.Generator) -> None:
+    """Issue 14: numbers of any kind give the value of the Python float."""
+    x, y = _logits(gen, 2, 3, 5), _labels(gen, 3, 2, 5)
+    want = ov.focal_tversky(x, y, alpha=0.375, beta=0.5, gamma=1.5, smooth=0.25, ignore_index=2)
+    got = ov.focal_tversky(
+        x,
+        y,
+        alpha=np.float32(0.375),
+        beta=np.float64(0.5),
+        gamma=torch.tensor(1.5),
+        smooth=np.float32(0.25),
+        ignore_index=np.int64(2),
+    )
+    torch.testing.assert_close(got, want)
+    dce = ov.dice_cross_entropy(
+        x, y, dice_weight=np.float32(0.5), ce_weight=np.int32(2), include_background=np.bool_(1)
+    )
+    torch.testing.assert_close(
+        dce, ov.dice_cross_entropy(x, y, dice_weight=0.5, ce_weight=2.0, include_background=True)
+    )
+
+
+OPTION_ERRORS = [
+    ("dice", {"smooth": "1e-5"}, "smooth must be a number"),
+    ("dice", {"smooth": None}, "smooth must be a number"),
+    ("dice", {"smooth": [1e-5]}, "smooth must be a number"),
+    ("dice", {"smooth": float("nan")}, r"smooth must lie in \[0, inf\)"),
+    ("dice", {"smooth": float("inf")}, r"smooth must lie in \[0, inf\)"),
+    ("dice", {"squared_denominator": 1}, "squared_denominator must be True or False"),
+    ("dice", {"average": None}, "average must be one of"),
+    ("dice", {"ignore_index": "255"}, "ignore_index must be an integer"),
+    ("dice", {"ignore_index": 2.0}, "ignore_index must be an integer"),
+    ("dice", {"normalize": "Softmax"}, "normalize must be one of"),
+    ("tversky", {"alpha": float("inf")}, r"alpha must lie in \[0, inf\)"),
+    ("tversky", {"beta": "0.7"}, "beta must be a number"),
+    ("tversky", {"beta": True}, "beta must be a number"),
+    ("focal_tversky", {"gamma": -1.0}, r"gamma must lie in \(0, inf\)"),
+    ("focal_tversky", {"gamma": float("inf")}, r"gamma must lie in \(0, inf\)"),
+    ("focal_tversky", {"gamma": 5e-324}, "gamma must be at least"),
+    ("generalized_dice", {"weight_type": None}, "weight_type must be one of"),
+    ("generalized_dice", {"smooth": -1}, r"smooth must lie in \[0"),
+    ("dice_cross_entropy", {"ce_weight": float("nan")}, r"ce_weight must lie in \[0"),
+    ("dice_cross_entropy", {"dice_weight": "1"}, "dice_weight must be a number"),
+    ("dice_cross_entropy", {"include_background": "no"}, "include_background must be True"),
+    ("dice_cross_entropy", {"ignore_index": 0.5}, "ignore_index must be an integer"),
+    ("lovasz_softmax", {"classes": None}, "classes must be one of"),
+    ("lovasz_softmax", {"ignore_index": [255]}, "ignore_index must be an integer"),
+]
+
+
+@pytest.mark.parametrize(("name", "options", "match"), OPTION_ERRORS)
+def test_every_option_is_validated_naming_it(name: str, options: dict, match: str) -> None:
+    x, y = torch.zeros(2, 3, 4), torch.zeros(2, 4, dtype=torch.long)
+    with pytest.raises(losskit.LossInputError, match=match):
+        _fn(name)(x, y, **options)
+
+
+def test_lovasz_hinge_options_are_validated() -> None:
+    x, t = torch.zeros(2, 4), torch.zeros(2, 4)
+    with pytest.raises(losskit.LossInputError, match="ignore_index must be an integer"):
+        lv.lovasz_hinge(x, t, ignore_index=1.0)
+    with pytest.raises(losskit.LossInputError, match="reduction must be one of"):
+        lv.lovasz_hinge(x, t, reduction=None)
+
+
+@pytest.mark.parametrize("name", WEIGHTED)
+def test_class_weights_follow_the_logits_dtype(name: str, gen: torch.Generator) -> None:
+    """Issue 14: bf16 / float32 logits with float64 (or float32) weights compute in the logits'
+    compute dtype and return the logits' dtype; the float64 call is the reference."""
+    x, y = _logits(gen, 2, 3, 5), _labels(gen, 3, 2, 5)
+    w64 = torch.tensor([0.5, 1.0, 2.0], dtype=torch.float64)
+    want = _fn(name)(x, y, weight=w64)
+    for dtype, tol in ((torch.float32, 1e-5), (torch.bfloat16, 3e-2)):
+        for w in (w64, w64.float()):
+            got = _fn(name)(x.to(dtype), y, weight=w)
+            assert got.dtype == dtype
+            torch.testing.assert_close(got.double(), want, rtol=tol, atol=tol)
+    module = MODULES[name](weight=w64.float())  # a float32 buffer with float64 logits
+    torch.testing.assert_close(module(x, y), _fn(name)(x, y, weight=w64.float().double()))
+
+
+def test_a_floating_mask_promotes_with_the_logits(gen: torch.Generator) -> None:
+    """Floating inputs promote as torch.result_type would (float32 logits, float64 mask:
+    float64), against float64 NumPy."""
+    x = _logits(gen, 2, 1, 6)
+    m = torch.rand(2, 1, 6, generator=gen, dtype=torch.float64)
+    got = ov.dice(x.float(), m, normalize="sigmoid", smooth=0.0, reduction="none")
+    assert got.dtype == torch.result_type(x.float(), m) == torch.float64
+    p = 1 / (1 + np.exp(-x.float().double().numpy()))
+    t = m.numpy()
+    want = 1 - 2 * (p * t).sum(-1) / (p.sum(-1) + t.sum(-1))
+    np.testing.assert_allclose(got.numpy(), want[:, 0], rtol=1e-12)
+    hinge = lv.lovasz_hinge(x[:, 0].float(), (m[:, 0] > 0.5).double())
+    assert hinge.dtype == torch.float64
+
+
+def test_value_checks_do_not_read_under_vmap(gen: torch.Generator) -> None:
+    """Issue 14: the probabilities check of normalize=None uses reads(): it runs under vmap
+    (which cannot read values) and gives the looped values."""
+    p = torch.softmax(_logits(gen, 3, 2, 3, 4), 2)  # 3 samples of (N=2, C=3, P=4)
+    y = _labels(gen, 3, 3, 2, 4)
+    for name in NORMALIZED:
+
+        def one(pi: torch.Tensor, yi: torch.Tensor, name: str = name) -> torch.Tensor:
+            return _fn(name)(pi, yi, normalize=None, reduction="none")
+
+        got = torch.func.vmap(one)(p, y)
+        want = torch.stack([one(p[i], y[i]) for i in range(3)])
+        torch.testing.assert_close(got, want, msg=name)

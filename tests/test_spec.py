@@ -144,3 +144,14 @@ def test_the_docstring_sections_are_parsed() -> None:
         "Gauss (1809)",
         "Laplace, Theorie analytique des probabilites (1812)",
     )
+
+
+def test_module_options_typed_as_tensors_are_buffers_even_when_none() -> None:
+    from losskit.nn import CrossEntropyLoss, DiceLoss
+
+    dice = DiceLoss(normalize=None, ignore_index=None)
+    dice.normalize = "sigmoid"  # a plain option, not a buffer: any value can be set later
+    assert dice.normalize == "sigmoid" and not dict(dice.named_buffers())
+    ce = CrossEntropyLoss()
+    ce.weight = torch.ones(3)  # a tensor option: a buffer, carried by state_dict and .to()
+    assert list(ce.state_dict()) == ["weight"] and ce.double().weight.dtype == torch.float64

@@ -14,19 +14,19 @@ from tests.lossinfo import ErrorCase, LossInfo, Sample, add, labels, rand, randn
 
 
 # ----------------------------------------------------------------------------- NumPy helpers
-def _activate(x, activation):
-    if activation == "softmax":
+def _activate(x, normalize):
+    if normalize == "softmax":
         e = np.exp(x - x.max(axis=1, keepdims=True))
         return e / e.sum(axis=1, keepdims=True)
-    if activation == "sigmoid":
+    if normalize == "sigmoid":
         return 1.0 / (1.0 + np.exp(-x))
     return x
 
 
-def _per_pixel(x, t, activation, ignore_index):
+def _per_pixel(x, t, normalize, ignore_index):
     """Per image n: (probs (C, P), targets (C, P), valid (C, P)) as flat float arrays."""
     n, c = x.shape[:2]
-    p = _activate(x, activation).reshape(n, c, -1)
+    p = _activate(x, normalize).reshape(n, c, -1)
     if t.shape == x.shape:
         valid = (t != ignore_index).reshape(n, c, -1)
         g = np.where(valid, t.reshape(n, c, -1), 0.0).astype(np.float64)
@@ -66,7 +66,7 @@ def _region_ref(kind):
         t,
         *,
         reduction,
-        activation="softmax",
+        normalize="softmax",
         smooth=1e-5,
         squared_denominator=False,
         weight=None,
@@ -77,7 +77,7 @@ def _region_ref(kind):
         gamma=4.0 / 3.0,
     ):
         exponent = 1.0 / gamma if kind == "focal_tversky" else 1.0
-        p_all, g_all, v_all = _per_pixel(x, t, activation, ignore_index)
+        p_all, g_all, v_all = _per_pixel(x, t, normalize, ignore_index)
         c = x.shape[1]
         w = np.ones(c) if weight is None else weight
         out, counted = [], []
@@ -114,9 +114,9 @@ def _region_ref(kind):
 
 
 def _generalized_dice_ref(
-    x, t, *, reduction, activation="softmax", weight_type="square", smooth=1e-5, ignore_index=-100
+    x, t, *, reduction, normalize="softmax", weight_type="square", smooth=1e-5, ignore_index=-100
 ):
-    p_all, g_all, v_all = _per_pixel(x, t, activation, ignore_index)
+    p_all, g_all, v_all = _per_pixel(x, t, normalize, ignore_index)
     c = x.shape[1]
     out, counted = [], []
     for p_img, g_img, v_img in zip(p_all, g_all, v_all, strict=True):
@@ -170,10 +170,10 @@ def _lovasz_hinge_ref(x, t, *, reduction, ignore_index=-100):
 
 
 def _lovasz_softmax_ref(
-    x, y, *, reduction, activation="softmax", classes="present", ignore_index=-100
+    x, y, *, reduction, normalize="softmax", classes="present", ignore_index=-100
 ):
     n, c = x.shape[:2]
-    probs = _activate(x, activation).reshape(n, c, -1)
+    probs = _activate(x, normalize).reshape(n, c, -1)
     out, counted = [], []
     for p_img, y_img in zip(probs, y.reshape(n, -1), strict=True):
         keep = y_img != ignore_index
@@ -262,7 +262,7 @@ def _region_samples(tweaks: dict[int, dict] | None = None, *, sigmoid: bool = Tr
             out.append(
                 Sample(
                     (_scores(gen, 3, 1, 4, 5, dtype=dtype), m),
-                    {"activation": "sigmoid"},
+                    {"normalize": "sigmoid"},
                     "binary sigmoid, hard masks, an empty target",
                 )
             )
@@ -271,7 +271,7 @@ def _region_samples(tweaks: dict[int, dict] | None = None, *, sigmoid: bool = Tr
             out.append(
                 Sample(
                     (_scores(gen, 2, 3, 3, 2, 2, dtype=dtype), m),
-                    {"activation": "sigmoid", "ignore_index": -1, "average": "micro"},
+                    {"normalize": "sigmoid", "ignore_index": -1, "average": "micro"},
                     "3-D sigmoid, soft masks, ignored elements, micro",
                 )
             )
@@ -304,7 +304,7 @@ def _lovasz_softmax_samples(gen: torch.Generator, dtype: torch.dtype) -> list[Sa
         if i == 1:
             kwargs["classes"] = "all"
         out.append(Sample(s.args, kwargs, s.desc))
-    return out  # (activation=None is tested in test_overlap.py: the generic extreme-logits
+    return out  # (normalize=None is tested in test_overlap.py: the generic extreme-logits
     # test replaces the first argument by +-1e4)
 
 
@@ -341,7 +341,7 @@ def _lovasz_hinge_samples(gen: torch.Generator, dtype: torch.dtype) -> list[Samp
 
 
 # ----------------------------------------------------------------------------- errors
-def _region_errors(labels_only: bool = False, activation: bool = True) -> list[ErrorCase]:
+def _region_errors(labels_only: bool = False, normalize: bool = True) -> list[ErrorCase]:
     x = torch.zeros(2, 3, 4)
     y = torch.zeros(2, 4, dtype=torch.long)
     cases = [
@@ -356,11 +356,15 @@ def _region_errors(labels_only: bool = False, activation: bool = True) -> list[E
         ErrorCase((x, torch.full((2, 4), 255)), {}, "ignore_index=255", "void label"),
         ErrorCase((x[:, 0, 0], y[:, 0]), {}, r"\(N, C, \*spatial\)", "no class dim"),
         ErrorCase((x, y), {"reduction": "elementwise_mean"}, "reduction", "reduction"),
+        ErrorCase((x, y), {"ignore_index": 1.5}, "ignore_index must be an integer", "float"),
     ]
-    if activation:
+    if normalize:
         cases += [
-            ErrorCase((x, y), {"activation": "relu"}, "activation must be one of", "activation"),
-            ErrorCase((x + 2.0, y), {"activation": None}, r"probabilities in \[0, 1\]", "logits"),
+            ErrorCase((x, y), {"normalize": "relu"}, "normalize must be one of", "normalize"),
+            ErrorCase((x + 2.0, y), {"normalize": None}, r"probabilities in \[0, 1\]", "logits"),
+            ErrorCase(
+                (x, y), {"activation": "softmax"}, "activation= is now normalize=", "old name"
+            ),
         ]
     if labels_only:
         cases.append(ErrorCase((x, torch.zeros(2, 3, 4)), {}, "argmax", "one-hot masks"))
@@ -369,9 +373,11 @@ def _region_errors(labels_only: bool = False, activation: bool = True) -> list[E
         cases += [
             ErrorCase((x, y.float()), {}, "must be integer", "float labels"),
             ErrorCase((x, torch.full((2, 3, 4), 2.0)), {}, r"\[0, 1\]", "mask out of range"),
-            ErrorCase((x, y), {"activation": "sigmoid"}, "own mask", "labels with sigmoid"),
-            ErrorCase((x[:, :1], torch.zeros(2, 1, 4)), {}, "activation='sigmoid'", "C = 1"),
+            ErrorCase((x, y), {"normalize": "sigmoid"}, "own mask", "labels with sigmoid"),
+            ErrorCase((x[:, :1], torch.zeros(2, 1, 4)), {}, "normalize='sigmoid'", "C = 1"),
             ErrorCase((x, y), {"smooth": -1.0}, r"smooth must lie in \[0", "smooth"),
+            ErrorCase((x, y), {"smooth": "1e-5"}, "smooth must be a number", "str smooth"),
+            ErrorCase((x, y), {"smooth": float("inf")}, r"smooth must lie in \[0, inf\)", "inf"),
         ]
     return cases
 
@@ -382,6 +388,9 @@ def _weighted_errors() -> list[ErrorCase]:
         *_region_errors(),
         ErrorCase((x, y), {"weight": torch.ones(4)}, r"weight must have shape \(3,\)", "weight"),
         ErrorCase((x, y), {"weight": -torch.ones(3)}, "weight must be >= 0", "negative"),
+        ErrorCase(
+            (x, y), {"weight": torch.tensor([1.0, float("nan"), 1.0])}, "non-finite", "NaN weight"
+        ),
         ErrorCase((x, y), {"average": "samples"}, "average must be one of", "average"),
     ]
 
@@ -490,8 +499,8 @@ add(
             ),
             ErrorCase(
                 (torch.zeros(2, 3, 4), torch.zeros(2, 4, dtype=torch.long)),
-                {"activation": "sigmoid"},
-                "activation must be one of",
+                {"normalize": "sigmoid"},
+                "normalize must be one of",
                 "sigmoid",
             ),
         ],
@@ -504,7 +513,7 @@ add(
         _dice_ce_samples,
         _dice_ce_ref,
         errors=lambda: [
-            *_region_errors(labels_only=True, activation=False),
+            *_region_errors(labels_only=True, normalize=False),
             ErrorCase(
                 (torch.zeros(2, 3, 4), torch.zeros(2, 4, dtype=torch.long)),
                 {"ce_weight": -1.0},

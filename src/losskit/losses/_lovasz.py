@@ -1,7 +1,8 @@
 """Lovasz extensions of the Jaccard loss (Berman et al. 2018): lovasz_hinge and lovasz_softmax.
 
 They follow the policies of :mod:`losskit.losses._overlap` (``ignore_index`` masks before any
-sum, the image is the unit of the reduction) and import its shared helpers.
+sum, ``None`` ignores nothing, the image is the unit of the reduction, ``normalize`` says how
+logits become probabilities) and use its shared helpers.
 """
 
 from __future__ import annotations
@@ -15,20 +16,17 @@ from losskit._checks import (
     check_binary_targets,
     check_choice,
     check_floating,
+    check_ignore_index,
     check_reduction,
     check_same_shape,
     ensure_float,
+    finish,
     masked_mean,
     ratio,
 )
 from losskit._spec import Activation, Decode, Family, MeanOver, Prop, Space, Targets, register
 from losskit.losses import _examples as ex
-from losskit.losses._overlap import (
-    _check_activation,
-    _done,
-    _reduce_images,
-    _region_inputs,
-)
+from losskit.losses._overlap import check_normalize, reduce_images, refuse_renamed, region_inputs
 
 __all__ = [
     "lovasz_hinge",
@@ -71,7 +69,7 @@ def _lovasz(errors: Tensor, gt: Tensor, valid: Tensor, low: float) -> Tensor:
     example=ex.binary_masks,
 )
 def lovasz_hinge(
-    logits: Tensor, targets: Tensor, *, ignore_index: int = -100, reduction: str = "mean"
+    logits: Tensor, targets: Tensor, *, ignore_index: int | None = -100, reduction: str = "mean"
 ) -> Tensor:
     """Lovasz hinge loss: a convex surrogate of the binary Jaccard loss, per image.
 
@@ -92,14 +90,16 @@ def lovasz_hinge(
     Args:
         logits: raw scores (no activation: the hinge acts on the logits).
         targets: 0/1 masks.
-        ignore_index: mask value whose pixels are left out.
+        ignore_index: mask value whose pixels are left out; ``None``: none.
         reduction: ``"mean"`` over images with a non-ignored pixel | ``"sum"`` | ``"none"``.
 
     Returns:
-        A scalar, or ``(N,)`` for ``"none"``.
+        A scalar, or ``(N,)`` for ``"none"``, in the dtype of ``logits`` (promoted with
+        floating targets).
 
     Raises:
-        LossInputError: shapes differ, targets not 0/1 (or ``ignore_index``), a 0-d ``logits``.
+        LossInputError: shapes differ, targets not 0/1 (or ``ignore_index``), a 0-d ``logits``,
+            an option of the wrong type.
 
     Example:
         >>> import torch, losskit
@@ -115,22 +115,31 @@ def lovasz_hinge(
     is continuous), only which subgradient is returned.
     """
     check_reduction(reduction)
+    ignore = check_ignore_index(ignore_index)
     check_floating("logits", logits)
     if logits.dim() == 0:
         raise LossInputError(
             "logits must have shape (N, *spatial) with dim 0 the images, got a scalar"
         )
     check_same_shape("logits", logits, "targets", targets)
-    x = ensure_float(logits)
-    valid = targets != ignore_index
-    t = torch.where(valid, targets.to(x.dtype), 0.0)
-    check_binary_targets("targets", t, soft=False)
+    dtype = logits.dtype
+    if targets.is_floating_point():  # floating targets promote as torch would
+        dtype = torch.promote_types(dtype, targets.dtype)
+    x = ensure_float(logits.to(dtype))
+    t = targets.to(x.dtype)
     n = logits.shape[0]
     pixels = torch.Size(logits.shape[1:]).numel()
-    x, t, valid = x.reshape(n, pixels), t.reshape(n, pixels), valid.reshape(n, pixels)
+    if ignore is None:
+        valid = torch.ones((), dtype=torch.bool, device=x.device).expand(n, pixels)
+    else:
+        valid = (targets != ignore).reshape(n, pixels)
+        t = torch.where(valid, t.reshape(n, pixels), 0.0)
+    check_binary_targets("targets", t, soft=False)
+    x, t = x.reshape(n, pixels), t.reshape(n, pixels)
     errors = torch.where(valid, F.relu(1 - x * (2 * t - 1)), 0.0)
     per_image = _lovasz(errors, t, valid, low=-1.0)
-    return _done(_reduce_images(per_image, valid.any(-1), reduction), logits)
+    out = reduce_images(per_image, valid.any(-1), reduction).to(dtype)
+    return finish(out, logits=logits, targets=targets)
 
 
 @register(
@@ -148,10 +157,11 @@ def lovasz_softmax(
     logits: Tensor,
     labels: Tensor,
     *,
-    activation: str | None = "softmax",
+    normalize: str | None = "softmax",
     classes: str = "present",
-    ignore_index: int = -100,
+    ignore_index: int | None = -100,
     reduction: str = "mean",
+    **removed: object,
 ) -> Tensor:
     """Lovasz-softmax loss: a surrogate of the per-class Jaccard loss on softmax outputs.
 
@@ -170,19 +180,21 @@ def lovasz_softmax(
         Multi-class segmentation optimised for mean IoU, often as a fine-tuning loss.
 
     Args:
-        logits: raw scores (or softmax probabilities with ``activation=None``).
+        logits: raw scores (or softmax probabilities with ``normalize=None``).
         labels: class indices.
-        activation: ``"softmax"`` | ``None``.
+        normalize: ``"softmax"`` | ``None``.
         classes: ``"present"`` | ``"all"``.
-        ignore_index: label whose pixels are left out.
+        ignore_index: label whose pixels are left out; ``None``: none.
         reduction: ``"mean"`` over images with a non-ignored pixel | ``"sum"`` | ``"none"``.
+        **removed: refuses ``activation=``, renamed ``normalize=``.
 
     Returns:
         A scalar, or ``(N,)`` for ``"none"``.
 
     Raises:
         LossInputError: labels of the wrong shape, dtype or range, a single class, masks
-            instead of labels, an unknown ``activation`` or ``classes``.
+            instead of labels, an unknown ``normalize`` or ``classes``, the old keyword
+            ``activation=``.
 
     Example:
         >>> import torch, losskit
@@ -193,14 +205,15 @@ def lovasz_softmax(
     References:
         Berman, Rannen Triki & Blaschko, The Lovasz-Softmax loss (CVPR 2018).
     """
+    refuse_renamed("lovasz_softmax", removed)
     check_reduction(reduction)
-    _check_activation(activation, ("softmax", None))
+    check_normalize(normalize, ("softmax", None))
     check_choice("classes", classes, ("present", "all"))
-    r = _region_inputs(
+    r = region_inputs(
         logits,
         labels,
-        activation=activation,
-        ignore_index=ignore_index,
+        normalize=normalize,
+        ignore_index=check_ignore_index(ignore_index),
         labels_only=True,
         name="labels",
     )
@@ -209,4 +222,5 @@ def lovasz_softmax(
     counted = r.targets.sum(-1) > 0 if classes == "present" else r.valid.any(-1)
     counted = counted.to(per_class.dtype)
     per_image = masked_mean((counted * per_class).sum(-1), counted.sum(-1))
-    return _done(_reduce_images(per_image, r.valid.flatten(1).any(-1), reduction), logits)
+    out = reduce_images(per_image, r.valid.flatten(1).any(-1), reduction).to(r.dtype)
+    return finish(out, logits=logits)

@@ -1,19 +1,24 @@
 """Overlap (segmentation) losses: dice, jaccard, tversky and compounds. The Lovasz losses,
-which follow the same policies, live in :mod:`losskit.losses._lovasz` and import the shared
-helpers from here.
+which follow the same policies, live in :mod:`losskit.losses._lovasz` and use the shared
+helpers defined here (public names outside ``__all__``: :func:`region_inputs`,
+:func:`reduce_images`, :func:`check_normalize`, :func:`refuse_renamed`).
 
-Every loss here takes ``logits`` of shape ``(N, C, *spatial)``
-and says how they become probabilities with ``activation``: ``"softmax"`` over dim 1 (exclusive
-classes), ``"sigmoid"`` per channel (independent masks), or ``None`` when the first argument
-already holds probabilities (checked to lie in [0, 1]). Targets are either a mask of the shape of
-``logits`` (0/1 or soft in [0, 1]; any real or bool dtype) or integer class labels of shape
-``(N, *spatial)`` (one-hot encoded here, after ``ignore_index`` is replaced). The rank decides,
-never the dtype: the two shapes cannot be confused.
+Every loss here takes ``logits`` of shape ``(N, C, *spatial)`` and says how they become
+probabilities with ``normalize``: ``"softmax"`` over dim 1 (exclusive classes), ``"sigmoid"``
+per channel (independent masks), or ``None`` when the first argument already holds
+probabilities (checked to lie in [0, 1]). The option was called ``activation`` before 0.2; that
+word now means only the spec field and the Modules' fastai-style ``activation()`` method, and
+the old keyword is refused with a message naming ``normalize``. Targets are either a mask of
+the shape of ``logits`` (0/1 or soft in [0, 1]; any real or bool dtype) or integer class labels
+of shape ``(N, *spatial)`` (one-hot encoded here, after ``ignore_index`` is replaced). The rank
+decides, never the dtype: the two shapes cannot be confused. A floating mask promotes with
+``logits`` as torch's type promotion would; class weights follow the compute dtype.
 
 Policies shared by the family (each has a test in ``tests/test_overlap.py``):
 
 * ``ignore_index`` masks the prediction *and* the target before any sum: an ignored pixel (a
   label, or a mask element, equal to ``ignore_index``) changes neither the loss nor any gradient.
+  ``ignore_index=None`` ignores nothing.
 * The unit is the image (dim 0): ``reduction="none"`` returns ``(N,)``; ``"mean"`` averages the
   images that have at least one non-ignored pixel (an image with none has loss 0 and is left out
   of the count, as an ignored item is in cross-entropy); a mean over nothing is a graph-connected
@@ -28,6 +33,7 @@ Policies shared by the family (each has a test in ``tests/test_overlap.py``):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -38,9 +44,11 @@ from torch import Tensor
 from losskit._checks import (
     LossInputError,
     check_binary_targets,
+    check_bool,
     check_choice,
     check_class_logits,
     check_floating,
+    check_ignore_index,
     check_labels,
     check_option,
     check_reduction,
@@ -64,62 +72,92 @@ __all__ = [
     "tversky",
 ]
 
-_ACTIVATIONS = ("softmax", "sigmoid", None)
+NORMALIZE = ("softmax", "sigmoid", None)
 # an overlap score of (intersection, prediction mass, target mass), each (N, C) or (N,)
 Score = Callable[[Tensor, Tensor, Tensor], Tensor]
 
 
-# ----------------------------------------------------------------------------- checks
-def _check_activation(activation: object, choices: tuple[object, ...] = _ACTIVATIONS) -> None:
-    """``activation`` is one of ``choices``; a name for "no activation" gets a hint."""
+# ----------------------------------------------------------------------------- options
+def refuse_renamed(loss: str, removed: dict[str, object]) -> None:
+    """The ``**removed`` catch of a loss (or Module) whose ``activation=`` option is now
+    ``normalize=``: the old name is refused naming the new one; any other unknown keyword gets
+    Python's own TypeError, as it would without the catch."""
+    if not removed:
+        return
+    if "activation" in removed:
+        raise LossInputError(
+            f"{loss}: activation= is now normalize= (how logits become probabilities; the same "
+            f"values 'softmax', 'sigmoid' or None): pass normalize={removed['activation']!r}"
+        )
+    raise TypeError(f"{loss}() got an unexpected keyword argument {next(iter(removed))!r}")
+
+
+def check_normalize(normalize: object, choices: tuple[object, ...] = NORMALIZE) -> None:
+    """``normalize`` is one of ``choices``; a name for "no normalisation" gets a hint."""
     hint = (
-        "; for inputs that already are probabilities pass activation=None"
-        if activation in ("identity", "none", "probs")
+        "; for inputs that already are probabilities pass normalize=None"
+        if normalize in ("identity", "none", "probs")
         else ""
     )
-    check_choice("activation", activation, choices, hint=hint)
+    check_choice("normalize", normalize, choices, hint=hint)
+
+
+def _region_options(smooth: object, average: object, reduction: str) -> float:
+    """The options every region loss shares; returns ``smooth`` as a float."""
+    check_reduction(reduction)
+    check_choice("average", average, ("macro", "micro"))
+    return check_option("smooth", smooth, low=0.0)
 
 
 def _check_unit_interval(x: Tensor) -> None:
-    """With ``activation=None`` the first argument holds probabilities: refuse logits."""
+    """With ``normalize=None`` the first argument holds probabilities: refuse logits (and NaN)."""
     if not reads(x):
         return
-    lo, hi = torch.aminmax(x.detach())
-    if not (float(lo) >= 0.0 and float(hi) <= 1.0):
-        lo, hi = torch.aminmax(x.detach())
-        raise LossInputError(
-            f"with activation=None, logits must be probabilities in [0, 1], got values in "
-            f"[{float(lo):g}, {float(hi):g}]; for raw scores pass activation='softmax' "
-            "(exclusive classes) or 'sigmoid' (independent masks)"
-        )
+    lo_t, hi_t = torch.aminmax(x.detach())
+    lo, hi = float(lo_t), float(hi_t)
+    if lo >= 0.0 and hi <= 1.0:  # false for NaN
+        return
+    got = "NaN" if lo != lo or hi != hi else f"values in [{lo:g}, {hi:g}]"
+    raise LossInputError(
+        f"with normalize=None, logits must be probabilities in [0, 1], got {got}; for raw "
+        "scores pass normalize='softmax' (exclusive classes) or 'sigmoid' (independent masks)"
+    )
 
 
 # ----------------------------------------------------------------------------- inputs
-class _Region(NamedTuple):
-    probs: Tensor  # (N, C, P), zero where ignored
-    targets: Tensor  # (N, C, P), zero where ignored
-    valid: Tensor  # (N, C, P) bool (expanded view for labels)
+class Region(NamedTuple):
+    """The prepared inputs of a region loss, flattened to ``(N, C, P)``."""
+
+    probs: Tensor  # zero where ignored, in the compute dtype (float32 for half inputs)
+    targets: Tensor  # zero where ignored, in the compute dtype
+    valid: Tensor  # bool (an expanded view where labels or nothing decide)
+    dtype: torch.dtype  # of the result: that of logits, promoted with a floating mask
 
 
-def _region_inputs(
+def _all_valid(like: Tensor, shape: torch.Size) -> Tensor:
+    """``ignore_index=None``: every element counts (one stored element, expanded)."""
+    return torch.ones((), dtype=torch.bool, device=like.device).expand(shape)
+
+
+def region_inputs(
     logits: Tensor,
     targets: Tensor,
     *,
-    activation: str | None,
-    ignore_index: int,
+    normalize: str | None,
+    ignore_index: int | None,
     soft: bool = True,
     labels_only: bool = False,
     name: str = "targets",
-) -> _Region:
-    """Shared checks and preparation of every region loss.
+) -> Region:
+    """Shared checks and preparation of every region loss (``ignore_index`` as returned by
+    :func:`losskit._checks.check_ignore_index`).
 
-    Returns probabilities and targets flattened to ``(N, C, P)`` (float32 for half inputs), both
-    zeroed where ignored, and the validity mask."""
-    _check_activation(activation)
-    # with activation=None the first argument holds probabilities: name it so (the debug mode's
-    # "logits that look like probabilities" heuristic must not fire on them)
-    pred_name = "logits" if activation else "probs"
-    check_floating(pred_name, logits)
+    Returns probabilities and targets flattened to ``(N, C, P)``, both zeroed where ignored,
+    the validity mask and the result dtype."""
+    check_normalize(normalize)
+    # with normalize=None the first argument holds probabilities: the debug mode's "logits
+    # that look like probabilities" heuristic must not fire on them
+    check_floating("logits" if normalize else "probs", logits)
     check_tensor(name, targets)
     if logits.dim() < 2:
         raise LossInputError(
@@ -144,26 +182,33 @@ def _region_inputs(
             f"{name} must be {mask}class labels of shape {tuple(label_shape)} (logits without "
             f"dim 1), got {tuple(targets.shape)}" + hint
         )
-    x = ensure_float(logits)
     if is_mask:
-        if activation == "softmax" and c < 2:
+        if normalize == "softmax" and c < 2:
             raise LossInputError(
                 "logits has a single channel (C = 1 in dim 1): a softmax over one channel is "
-                "always 1; for binary segmentation use activation='sigmoid'"
+                "always 1; for binary segmentation use normalize='sigmoid'"
             )
-        valid = targets != ignore_index
-        t = torch.where(valid, targets.to(x.dtype), 0.0)
+        dtype = logits.dtype
+        if targets.is_floating_point():  # a float mask promotes as torch would
+            dtype = torch.promote_types(dtype, targets.dtype)
+        x = ensure_float(logits.to(dtype))
+        t = targets.to(x.dtype)
+        if ignore_index is None:
+            valid = _all_valid(x, x.shape)
+        else:
+            valid = targets != ignore_index
+            t = torch.where(valid, t, 0.0)
         check_binary_targets(name, t, soft=soft)
     else:
-        if activation == "sigmoid":
+        if normalize == "sigmoid":
             how = (
                 f"for a binary mask, {name}.unsqueeze(1)"
                 if c == 1
                 else "for exclusive classes, F.one_hot(labels, C).movedim(-1, 1)"
             )
             raise LossInputError(
-                f"with activation='sigmoid' every channel is its own mask: give {name} the "
-                f"shape of logits {tuple(logits.shape)} ({how}), or use activation='softmax'"
+                f"with normalize='sigmoid' every channel is its own mask: give {name} the "
+                f"shape of logits {tuple(logits.shape)} ({how}), or use normalize='softmax'"
             )
         if targets.is_floating_point():
             raise LossInputError(
@@ -171,27 +216,37 @@ def _region_inputs(
                 f"got dtype {targets.dtype}; a float mask must have the shape of logits "
                 f"{tuple(logits.shape)}"
             )
-        check_class_logits(pred_name, logits, name, targets)
+        check_class_logits("logits" if normalize else "probs", logits, name, targets)
         check_labels(name, targets, c, ignore_index=ignore_index)
-        labels = targets.long()
-        valid = (labels != ignore_index).unsqueeze(1)  # (N, 1, *spatial)
-        t = F.one_hot(torch.where(valid.squeeze(1), labels, 0), c).movedim(-1, 1).to(x.dtype)
-        t = t * valid
-    if activation is None:
+        dtype = logits.dtype
+        x = ensure_float(logits)
+        labels = targets.unsqueeze(1)  # (N, 1, *spatial)
+        # one-hot by comparison with the class indices (F.one_hot reads the labels' maximum,
+        # which vmap cannot do): (N, C, *spatial)
+        classes = torch.arange(c, device=targets.device).view(c, *([1] * (targets.dim() - 1)))
+        hot = labels == classes
+        if ignore_index is None:
+            valid = _all_valid(x, labels.shape)
+        else:
+            valid = labels != ignore_index
+            if 0 <= ignore_index < c:  # an ignored label that is also a class index
+                hot = hot & valid
+        t = hot.to(x.dtype)
+    if normalize is None:
         _check_unit_interval(x)
         probs = x
-    elif activation == "softmax":
+    elif normalize == "softmax":
         probs = torch.softmax(x, dim=1)
     else:
         probs = torch.sigmoid(x)
     pixels = torch.Size(logits.shape[2:]).numel()
     valid = valid.expand(logits.shape).reshape(n, c, pixels)
     probs = torch.where(valid, probs.reshape(n, c, pixels), 0.0)
-    return _Region(probs, t.reshape(n, c, pixels), valid)
+    return Region(probs, t.reshape(n, c, pixels), valid, dtype)
 
 
 # ----------------------------------------------------------------------------- shared maths
-def _sums(r: _Region, *, squared: bool = False) -> tuple[Tensor, Tensor, Tensor]:
+def _sums(r: Region, *, squared: bool = False) -> tuple[Tensor, Tensor, Tensor]:
     """Per image and class (N, C): intersection, prediction mass, target mass."""
     p, t = r.probs, r.targets
     inter = (p * t).sum(-1)
@@ -200,7 +255,7 @@ def _sums(r: _Region, *, squared: bool = False) -> tuple[Tensor, Tensor, Tensor]
     return inter, p.sum(-1), t.sum(-1)
 
 
-def _reduce_images(per_image: Tensor, image_valid: Tensor, reduction: str) -> Tensor:
+def reduce_images(per_image: Tensor, image_valid: Tensor, reduction: str) -> Tensor:
     """``none``: (N,); ``sum``: the sum; ``mean``: over images with a non-ignored pixel."""
     if reduction == "none":
         return per_image
@@ -212,16 +267,17 @@ def _reduce_images(per_image: Tensor, image_valid: Tensor, reduction: str) -> Te
 
 def _focal(loss: Tensor, exponent: float) -> Tensor:
     """``loss ** exponent`` with a zero gradient at ``loss == 0`` (for an exponent below 1 the
-    true derivative there is infinite; 0 is the loss's minimum, so 0 is a subgradient)."""
+    true derivative there is infinite; 0 is the loss's minimum, so 0 is a subgradient). NaN
+    stays NaN: ``0 * NaN`` in the branch for non-positive values."""
     if exponent == 1.0:
         return loss
-    base = loss.clamp_min(0.0)  # 1 - score >= 0 up to rounding
+    base = loss.clamp_min(0.0)  # 1 - score >= 0 up to rounding; clamp keeps NaN
     positive = base > 0
-    return torch.where(positive, torch.where(positive, base, 1.0) ** exponent, 0.0)
+    return torch.where(positive, torch.where(positive, base, 1.0) ** exponent, base * 0.0)
 
 
 def _region_loss(
-    r: _Region,
+    r: Region,
     score: Score,
     *,
     weight: Tensor | None,
@@ -253,21 +309,6 @@ def _tversky_score(alpha: float, beta: float, smooth: float) -> Score:
     return lambda i, p, g: ratio(i + smooth, i + alpha * (p - i) + beta * (g - i) + smooth)
 
 
-def _common_checks(
-    reduction: str, smooth: float, average: str | None, weight: Tensor | None, logits: Tensor
-) -> None:
-    check_reduction(reduction)
-    check_option("smooth", smooth, low=0.0)
-    if average is not None:
-        check_choice("average", average, ("macro", "micro"))
-    if isinstance(logits, Tensor) and logits.dim() >= 2:
-        check_class_weight(weight, logits.shape[1])
-
-
-def _done(out: Tensor, logits: Tensor, **inputs: Tensor | None) -> Tensor:
-    return finish(out.to(logits.dtype), logits=logits, **inputs)
-
-
 # ----------------------------------------------------------------------------- dice family
 @register(
     family=Family.OVERLAP,
@@ -285,13 +326,14 @@ def dice(
     logits: Tensor,
     targets: Tensor,
     *,
-    activation: str | None = "softmax",
+    normalize: str | None = "softmax",
     smooth: float = 1e-5,
     squared_denominator: bool = False,
     weight: Tensor | None = None,
     average: str = "macro",
-    ignore_index: int = -100,
+    ignore_index: int | None = -100,
     reduction: str = "mean",
+    **removed: object,
 ) -> Tensor:
     """Soft Dice loss, one minus the soft Dice coefficient, per image.
 
@@ -313,24 +355,28 @@ def dice(
         often combined with cross-entropy (dice_cross_entropy).
 
     Args:
-        logits: raw scores (or probabilities with ``activation=None``).
+        logits: raw scores (or probabilities with ``normalize=None``).
         targets: masks or class labels, as above.
-        activation: ``"softmax"`` over dim 1 | ``"sigmoid"`` per channel | ``None``.
+        normalize: ``"softmax"`` over dim 1 | ``"sigmoid"`` per channel | ``None``.
         smooth: >= 0, added to numerator and denominator (MONAI's and nnU-Net's 1e-5).
         squared_denominator: sum squares in the denominator (V-Net).
         weight: ``(C,)`` class weights, >= 0.
         average: ``"macro"`` (mean of per-class losses) | ``"micro"`` (pool the classes).
-        ignore_index: label (or mask value) whose pixels are left out.
+        ignore_index: label (or mask value) whose pixels are left out; ``None``: none.
         reduction: ``"mean"`` over images with a non-ignored pixel | ``"sum"`` | ``"none"``.
+        **removed: refuses ``activation=``, renamed ``normalize=``.
 
     Returns:
-        A scalar, or ``(N,)`` for ``"none"``; float32 for half-precision inputs is computed
+        A scalar, or ``(N,)`` for ``"none"``, in the dtype of ``logits`` (promoted with a
+        floating mask); float32 for half-precision inputs is computed
         internally and cast back.
 
     Raises:
         LossInputError: targets of neither shape, labels out of range or not integer, masks
-            outside [0, 1], labels with ``activation="sigmoid"``, a softmax over one channel,
-            probabilities outside [0, 1] with ``activation=None``, a bad ``weight`` or option.
+            outside [0, 1], labels with ``normalize="sigmoid"``, a softmax over one channel,
+            probabilities outside [0, 1] with ``normalize=None``, a ``weight`` of the wrong
+            shape, negative or not finite, an option of the wrong type or out of its range,
+            the old keyword ``activation=``.
 
     Example:
         >>> import torch, losskit
@@ -346,12 +392,18 @@ def dice(
 
     Stability: no logarithm; a ratio whose denominator is 0 is defined as 1 with zero gradient.
     """
-    _common_checks(reduction, smooth, average, weight, logits)
-    r = _region_inputs(logits, targets, activation=activation, ignore_index=ignore_index)
-    per_image, valid = _region_loss(
-        r, _dice_score(smooth), weight=weight, average=average, squared=squared_denominator
+    refuse_renamed("dice", removed)
+    smooth = _region_options(smooth, average, reduction)
+    squared = check_bool("squared_denominator", squared_denominator)
+    r = region_inputs(
+        logits, targets, normalize=normalize, ignore_index=check_ignore_index(ignore_index)
     )
-    return _done(_reduce_images(per_image, valid, reduction), logits, weight=weight)
+    check_class_weight(weight, r.probs.shape[1])
+    per_image, valid = _region_loss(
+        r, _dice_score(smooth), weight=weight, average=average, squared=squared
+    )
+    out = reduce_images(per_image, valid, reduction).to(r.dtype)
+    return finish(out, logits=logits, targets=targets, weight=weight)
 
 
 @register(
@@ -370,12 +422,13 @@ def jaccard(
     logits: Tensor,
     targets: Tensor,
     *,
-    activation: str | None = "softmax",
+    normalize: str | None = "softmax",
     smooth: float = 1e-5,
     weight: Tensor | None = None,
     average: str = "macro",
-    ignore_index: int = -100,
+    ignore_index: int | None = -100,
     reduction: str = "mean",
+    **removed: object,
 ) -> Tensor:
     """Soft Jaccard (IoU) loss, one minus the soft intersection over union, per image.
 
@@ -392,14 +445,15 @@ def jaccard(
         When the metric is IoU; steeper than Dice for poor overlaps.
 
     Args:
-        logits: raw scores (or probabilities with ``activation=None``).
+        logits: raw scores (or probabilities with ``normalize=None``).
         targets: masks or class labels.
-        activation: ``"softmax"`` | ``"sigmoid"`` | ``None``.
+        normalize: ``"softmax"`` | ``"sigmoid"`` | ``None``.
         smooth: >= 0, added to numerator and denominator.
         weight: ``(C,)`` class weights, >= 0.
         average: ``"macro"`` | ``"micro"``.
-        ignore_index: label (or mask value) whose pixels are left out.
+        ignore_index: label (or mask value) whose pixels are left out; ``None``: none.
         reduction: ``"mean"`` over images with a non-ignored pixel | ``"sum"`` | ``"none"``.
+        **removed: refuses ``activation=``, renamed ``normalize=``.
 
     Returns:
         A scalar, or ``(N,)`` for ``"none"``.
@@ -417,22 +471,27 @@ def jaccard(
         Jaccard (1912); Rahman & Wang, Optimizing Intersection-over-Union in Deep Neural Networks
         for Image Segmentation (ISVC 2016).
     """
-    _common_checks(reduction, smooth, average, weight, logits)
-    r = _region_inputs(logits, targets, activation=activation, ignore_index=ignore_index)
-    per_image, valid = _region_loss(
-        r, lambda i, p, g: ratio(i + smooth, p + g - i + smooth), weight=weight, average=average
+    refuse_renamed("jaccard", removed)
+    s = _region_options(smooth, average, reduction)
+    r = region_inputs(
+        logits, targets, normalize=normalize, ignore_index=check_ignore_index(ignore_index)
     )
-    return _done(_reduce_images(per_image, valid, reduction), logits, weight=weight)
+    check_class_weight(weight, r.probs.shape[1])
+    per_image, valid = _region_loss(
+        r, lambda i, p, g: ratio(i + s, p + g - i + s), weight=weight, average=average
+    )
+    out = reduce_images(per_image, valid, reduction).to(r.dtype)
+    return finish(out, logits=logits, targets=targets, weight=weight)
 
 
-def _tversky_checks(alpha: float, beta: float) -> None:
-    check_option("alpha", alpha, low=0.0)
-    check_option("beta", beta, low=0.0)
-    if alpha + beta == 0:
+def _tversky_options(alpha: object, beta: object) -> tuple[float, float]:
+    a, b = check_option("alpha", alpha, low=0.0), check_option("beta", beta, low=0.0)
+    if a + b == 0:
         raise LossInputError(
             "alpha + beta must be > 0: with both 0 the Tversky index is always 1 and the loss "
             "constant; alpha = beta = 0.5 is Dice, alpha = beta = 1 is Jaccard"
         )
+    return a, b
 
 
 @register(
@@ -452,12 +511,13 @@ def tversky(
     *,
     alpha: float = 0.3,
     beta: float = 0.7,
-    activation: str | None = "softmax",
+    normalize: str | None = "softmax",
     smooth: float = 1e-5,
     weight: Tensor | None = None,
     average: str = "macro",
-    ignore_index: int = -100,
+    ignore_index: int | None = -100,
     reduction: str = "mean",
+    **removed: object,
 ) -> Tensor:
     """Tversky loss: Dice with separate weights on false positives and false negatives.
 
@@ -477,16 +537,17 @@ def tversky(
         Small structures where missing them (false negatives) costs more: beta > alpha.
 
     Args:
-        logits: raw scores (or probabilities with ``activation=None``).
+        logits: raw scores (or probabilities with ``normalize=None``).
         targets: masks or class labels.
         alpha: >= 0, weight of false positives.
         beta: >= 0, weight of false negatives (alpha + beta > 0).
-        activation: ``"softmax"`` | ``"sigmoid"`` | ``None``.
+        normalize: ``"softmax"`` | ``"sigmoid"`` | ``None``.
         smooth: >= 0, added to numerator and denominator.
         weight: ``(C,)`` class weights, >= 0.
         average: ``"macro"`` | ``"micro"``.
-        ignore_index: label (or mask value) whose pixels are left out.
+        ignore_index: label (or mask value) whose pixels are left out; ``None``: none.
         reduction: ``"mean"`` over images with a non-ignored pixel | ``"sum"`` | ``"none"``.
+        **removed: refuses ``activation=``, renamed ``normalize=``.
 
     Returns:
         A scalar, or ``(N,)`` for ``"none"``.
@@ -506,12 +567,17 @@ def tversky(
         Salehi, Erdogmus & Gholipour, Tversky loss function for image segmentation using 3D fully
         convolutional deep networks (MLMI 2017).
     """
-    _common_checks(reduction, smooth, average, weight, logits)
-    _tversky_checks(alpha, beta)
-    r = _region_inputs(logits, targets, activation=activation, ignore_index=ignore_index)
+    refuse_renamed("tversky", removed)
+    smooth = _region_options(smooth, average, reduction)
+    alpha, beta = _tversky_options(alpha, beta)
+    r = region_inputs(
+        logits, targets, normalize=normalize, ignore_index=check_ignore_index(ignore_index)
+    )
+    check_class_weight(weight, r.probs.shape[1])
     score = _tversky_score(alpha, beta, smooth)
     per_image, valid = _region_loss(r, score, weight=weight, average=average)
-    return _done(_reduce_images(per_image, valid, reduction), logits, weight=weight)
+    out = reduce_images(per_image, valid, reduction).to(r.dtype)
+    return finish(out, logits=logits, targets=targets, weight=weight)
 
 
 @register(
@@ -532,12 +598,13 @@ def focal_tversky(
     alpha: float = 0.3,
     beta: float = 0.7,
     gamma: float = 4.0 / 3.0,
-    activation: str | None = "softmax",
+    normalize: str | None = "softmax",
     smooth: float = 1e-5,
     weight: Tensor | None = None,
     average: str = "macro",
-    ignore_index: int = -100,
+    ignore_index: int | None = -100,
     reduction: str = "mean",
+    **removed: object,
 ) -> Tensor:
     """Focal Tversky loss: the Tversky loss raised to the power ``1 / gamma``.
 
@@ -557,17 +624,18 @@ def focal_tversky(
         Small lesions: gamma > 1 keeps pushing on nearly-right segmentations.
 
     Args:
-        logits: raw scores (or probabilities with ``activation=None``).
+        logits: raw scores (or probabilities with ``normalize=None``).
         targets: masks or class labels.
         alpha: >= 0, weight of false positives.
         beta: >= 0, weight of false negatives.
         gamma: > 0; the loss is ``(1 - T) ** (1 / gamma)``.
-        activation: ``"softmax"`` | ``"sigmoid"`` | ``None``.
+        normalize: ``"softmax"`` | ``"sigmoid"`` | ``None``.
         smooth: >= 0, added to numerator and denominator.
         weight: ``(C,)`` class weights, >= 0.
         average: ``"macro"`` | ``"micro"``.
-        ignore_index: label (or mask value) whose pixels are left out.
+        ignore_index: label (or mask value) whose pixels are left out; ``None``: none.
         reduction: ``"mean"`` over images with a non-ignored pixel | ``"sum"`` | ``"none"``.
+        **removed: refuses ``activation=``, renamed ``normalize=``.
 
     Returns:
         A scalar, or ``(N,)`` for ``"none"``.
@@ -585,13 +653,20 @@ def focal_tversky(
         Abraham & Khan, A Novel Focal Tversky loss function with improved Attention U-Net for
         lesion segmentation (ISBI 2019).
     """
-    _common_checks(reduction, smooth, average, weight, logits)
-    _tversky_checks(alpha, beta)
-    check_option("gamma", gamma, low=0.0, low_open=True)
-    r = _region_inputs(logits, targets, activation=activation, ignore_index=ignore_index)
+    refuse_renamed("focal_tversky", removed)
+    smooth = _region_options(smooth, average, reduction)
+    alpha, beta = _tversky_options(alpha, beta)
+    exponent = 1.0 / check_option("gamma", gamma, low=0.0, low_open=True)
+    if math.isinf(exponent):  # a subnormal gamma: x ** inf has no useful value or gradient
+        raise LossInputError(f"gamma must be at least 1e-300, got {gamma!r}")
+    r = region_inputs(
+        logits, targets, normalize=normalize, ignore_index=check_ignore_index(ignore_index)
+    )
+    check_class_weight(weight, r.probs.shape[1])
     score = _tversky_score(alpha, beta, smooth)
-    per_image, valid = _region_loss(r, score, weight=weight, average=average, exponent=1.0 / gamma)
-    return _done(_reduce_images(per_image, valid, reduction), logits, weight=weight)
+    per_image, valid = _region_loss(r, score, weight=weight, average=average, exponent=exponent)
+    out = reduce_images(per_image, valid, reduction).to(r.dtype)
+    return finish(out, logits=logits, targets=targets, weight=weight)
 
 
 @register(
@@ -610,11 +685,12 @@ def generalized_dice(
     logits: Tensor,
     targets: Tensor,
     *,
-    activation: str | None = "softmax",
+    normalize: str | None = "softmax",
     weight_type: str = "square",
     smooth: float = 1e-5,
-    ignore_index: int = -100,
+    ignore_index: int | None = -100,
     reduction: str = "mean",
+    **removed: object,
 ) -> Tensor:
     """Generalised Dice loss: Dice pooled over classes with inverse-frequency class weights.
 
@@ -637,13 +713,14 @@ def generalized_dice(
         Highly unbalanced multi-class segmentation, so rare classes count as much as large ones.
 
     Args:
-        logits: raw scores (or probabilities with ``activation=None``).
+        logits: raw scores (or probabilities with ``normalize=None``).
         targets: masks or class labels.
-        activation: ``"softmax"`` | ``"sigmoid"`` | ``None``.
+        normalize: ``"softmax"`` | ``"sigmoid"`` | ``None``.
         weight_type: ``"square"`` | ``"simple"`` | ``"uniform"``.
         smooth: >= 0, added to numerator and denominator.
-        ignore_index: label (or mask value) whose pixels are left out.
+        ignore_index: label (or mask value) whose pixels are left out; ``None``: none.
         reduction: ``"mean"`` over images with a non-ignored pixel | ``"sum"`` | ``"none"``.
+        **removed: refuses ``activation=``, renamed ``normalize=``.
 
     Returns:
         A scalar, or ``(N,)`` for ``"none"``.
@@ -661,9 +738,12 @@ def generalized_dice(
         Sudre, Li, Vercauteren, Ourselin & Cardoso, Generalised Dice overlap as a deep learning
         loss function for highly unbalanced segmentations (DLMIA 2017).
     """
-    _common_checks(reduction, smooth, None, None, logits)
+    refuse_renamed("generalized_dice", removed)
+    smooth = _region_options(smooth, "macro", reduction)
     check_choice("weight_type", weight_type, ("square", "simple", "uniform"))
-    r = _region_inputs(logits, targets, activation=activation, ignore_index=ignore_index)
+    r = region_inputs(
+        logits, targets, normalize=normalize, ignore_index=check_ignore_index(ignore_index)
+    )
     inter, pred, true = _sums(r)
     with torch.no_grad():
         absent = true <= 0
@@ -679,7 +759,8 @@ def generalized_dice(
     score = ratio(2 * (w * inter).sum(-1) + smooth, (w * (pred + true)).sum(-1) + smooth)
     image_valid = r.valid.flatten(1).any(-1)
     per_image = torch.where(image_valid, 1 - score, 0.0)
-    return _done(_reduce_images(per_image, image_valid, reduction), logits)
+    out = reduce_images(per_image, image_valid, reduction).to(r.dtype)
+    return finish(out, logits=logits, targets=targets)
 
 
 # ----------------------------------------------------------------------------- compound
@@ -703,7 +784,7 @@ def dice_cross_entropy(
     ce_weight: float = 1.0,
     include_background: bool = False,
     smooth: float = 1e-5,
-    ignore_index: int = -100,
+    ignore_index: int | None = -100,
     reduction: str = "mean",
 ) -> Tensor:
     """Dice + cross-entropy, the compound nnU-Net trains with (``DC_and_CE_loss``).
@@ -732,7 +813,7 @@ def dice_cross_entropy(
         ce_weight: >= 0, weight of the cross-entropy term.
         include_background: average class 0 into the Dice term too.
         smooth: >= 0, Dice smoothing.
-        ignore_index: label whose pixels are left out of both terms.
+        ignore_index: label whose pixels are left out of both terms; ``None``: none.
         reduction: ``"mean"`` over images with a non-ignored pixel | ``"sum"`` | ``"none"``.
 
     Returns:
@@ -752,31 +833,34 @@ def dice_cross_entropy(
         Isensee, Jaeger, Kohl, Petersen & Maier-Hein, nnU-Net: a self-configuring method for
         deep learning-based biomedical image segmentation (Nature Methods 2021).
     """
-    check_reduction(reduction)
-    check_option("smooth", smooth, low=0.0)
-    check_option("dice_weight", dice_weight, low=0.0)
-    check_option("ce_weight", ce_weight, low=0.0)
-    r = _region_inputs(
+    smooth = _region_options(smooth, "macro", reduction)
+    dice_weight = check_option("dice_weight", dice_weight, low=0.0)
+    ce_weight = check_option("ce_weight", ce_weight, low=0.0)
+    background = check_bool("include_background", include_background)
+    ignore = check_ignore_index(ignore_index)
+    r = region_inputs(
         logits,
         labels,
-        activation="softmax",
-        ignore_index=ignore_index,
+        normalize="softmax",
+        ignore_index=ignore,
         labels_only=True,
         name="labels",
     )
     n, c = r.probs.shape[:2]
-    # cross-entropy per pixel from torch's kernel (log-sum-exp), 0 at ignored pixels
+    # cross-entropy per pixel from torch's kernel (log-sum-exp), 0 at ignored pixels; with
+    # nothing ignored the kernel's default stands in (no valid label equals it)
     x = ensure_float(logits)
-    ce = F.cross_entropy(x, labels.long(), ignore_index=ignore_index, reduction="none")
+    kernel_ignore = -100 if ignore is None else ignore
+    ce = F.cross_entropy(x, labels.long(), ignore_index=kernel_ignore, reduction="none")
     valid_pixels = r.valid[:, 0]  # (N, P)
     ce_image = masked_mean(
         ce.reshape(n, r.valid.shape[-1]).sum(-1), valid_pixels.sum(-1).to(ce.dtype)
     )
-    class_weight = torch.ones(c, dtype=r.probs.dtype, device=r.probs.device)
-    if not include_background:
-        class_weight[0] = 0.0
+    # the Dice term over classes 1..C-1 (or all): a 0/1 class weight
+    class_weight = None if background else (torch.arange(c, device=x.device) > 0).to(x.dtype)
     dice_image, image_valid = _region_loss(
         r, _dice_score(smooth), weight=class_weight, average="macro"
     )
     per_image = ce_weight * ce_image + dice_weight * dice_image
-    return _done(_reduce_images(per_image, image_valid, reduction), logits)
+    out = reduce_images(per_image, image_valid, reduction).to(r.dtype)
+    return finish(out, logits=logits)

@@ -9,6 +9,7 @@ predictions.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -35,13 +36,20 @@ class LossModule(torch.nn.Module):
     def __init__(self, **options: Any) -> None:
         super().__init__()
         names = []
+        # options the function types as tensors are buffers (moved by .to(), in state_dict),
+        # also while None; any other option is a plain attribute
+        tensor_options = {
+            p.name
+            for p in inspect.signature(type(self).function).parameters.values()
+            if "Tensor" in str(p.annotation)
+        }
         for key, value in options.items():
             if hasattr(type(self), key):
                 raise TypeError(
                     f"{type(self).__name__}: option {key!r} would hide the Module's own attribute; "
                     "store it under another name and override forward"
                 )
-            if isinstance(value, Tensor) or value is None:
+            if isinstance(value, Tensor) or (value is None and key in tensor_options):
                 self.register_buffer(key, value)
             else:
                 setattr(self, key, value)

@@ -1,11 +1,13 @@
-"""Modules of the lovasz losses (``LovaszSoftmaxLoss`` keeps its ``activation`` option as
-``activation_name``, as the overlap Modules do: see :mod:`losskit.nn._overlap`)."""
+"""Modules of the lovasz losses (``LovaszSoftmaxLoss`` stores ``normalize`` and its
+``activation()``/``decodes()`` follow it, as the overlap Modules do: see
+:mod:`losskit.nn._overlap`)."""
 
 from __future__ import annotations
 
 from losskit.losses._lovasz import lovasz_hinge, lovasz_softmax
+from losskit.losses._overlap import refuse_renamed
 from losskit.nn._base import LossModule
-from losskit.nn._overlap import _WithActivation
+from losskit.nn._overlap import NormalizedLoss
 
 __all__ = [
     "LovaszHingeLoss",
@@ -13,7 +15,7 @@ __all__ = [
 ]
 
 
-class LovaszSoftmaxLoss(_WithActivation):
+class LovaszSoftmaxLoss(NormalizedLoss):
     """Module form of :func:`losskit.lovasz_softmax`."""
 
     function = lovasz_softmax
@@ -21,13 +23,15 @@ class LovaszSoftmaxLoss(_WithActivation):
     def __init__(
         self,
         *,
-        activation: str | None = "softmax",
+        normalize: str | None = "softmax",
         classes: str = "present",
-        ignore_index: int = -100,
+        ignore_index: int | None = -100,
         reduction: str = "mean",
+        **removed: object,
     ) -> None:
+        refuse_renamed(type(self).__name__, removed)
         super().__init__(
-            activation=activation, classes=classes, ignore_index=ignore_index, reduction=reduction
+            normalize=normalize, classes=classes, ignore_index=ignore_index, reduction=reduction
         )
 
 
@@ -36,5 +40,5 @@ class LovaszHingeLoss(LossModule):
 
     function = lovasz_hinge
 
-    def __init__(self, *, ignore_index: int = -100, reduction: str = "mean") -> None:
+    def __init__(self, *, ignore_index: int | None = -100, reduction: str = "mean") -> None:
         super().__init__(ignore_index=ignore_index, reduction=reduction)

@@ -1,16 +1,14 @@
 """Modules of the overlap losses.
 
-The losses take an ``activation`` option (``"softmax"``, ``"sigmoid"`` or ``None``), but
-:class:`LossModule` already has a fastai-style ``activation()`` method: an option stored under the
-same name would shadow it. So these Modules keep the option as ``activation_name`` and pass it on
-in ``forward``; ``activation()`` and ``decodes()`` follow it (sigmoid: threshold at 0.5; softmax:
-argmax over dim 1; ``None``: the inputs are probabilities already, decoded by argmax over dim 1,
-or by threshold when there is a single channel).
+The losses take a ``normalize`` option (``"softmax"``, ``"sigmoid"`` or ``None``); a Module
+stores it like any other option, and its fastai-style ``activation()`` and ``decodes()`` follow
+it (:class:`NormalizedLoss`): softmax over dim 1 and argmax; sigmoid and a threshold at 0.5;
+``None``: the inputs are probabilities already, decoded by argmax over dim 1, or by threshold
+when there is a single channel. The old option name ``activation=`` is refused naming
+``normalize=``, as the functions do.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from torch import Tensor
 
@@ -21,6 +19,7 @@ from losskit.losses._overlap import (
     focal_tversky,
     generalized_dice,
     jaccard,
+    refuse_renamed,
     tversky,
 )
 from losskit.nn._base import LossModule
@@ -35,32 +34,25 @@ __all__ = [
 ]
 
 
-class _WithActivation(LossModule):
-    """A LossModule whose loss takes an ``activation`` option (stored as ``activation_name``)."""
+class NormalizedLoss(LossModule):
+    """A LossModule whose loss takes ``normalize``: ``activation()`` and ``decodes()`` follow
+    the stored option, not the spec's default (public for :mod:`losskit.nn._lovasz`; not
+    exported)."""
 
-    def __init__(self, *, activation: str | None, **options: Any) -> None:
-        super().__init__(**options)
-        self.activation_name = activation
-
-    def forward(self, *inputs: Tensor) -> Tensor:
-        options = {key: getattr(self, key) for key in self._option_names}
-        return type(self).function(*inputs, activation=self.activation_name, **options)
+    normalize: str | None  # stored by LossModule.__init__
 
     def activation(self, outputs: Tensor) -> Tensor:
-        """Model outputs to probabilities: the loss's ``activation`` (identity for ``None``)."""
-        return activate(Activation(self.activation_name or "identity"), outputs)
+        """Model outputs to probabilities: the loss's ``normalize`` (identity for ``None``)."""
+        return activate(Activation(self.normalize or "identity"), outputs)
 
     def decodes(self, activated: Tensor) -> Tensor:
         """Probabilities to predictions: threshold for sigmoid (or one channel), else argmax."""
         single = activated.dim() > 1 and activated.shape[1] == 1
-        threshold = self.activation_name == "sigmoid" or single
+        threshold = self.normalize == "sigmoid" or single
         return decode(Decode.THRESHOLD if threshold else Decode.ARGMAX, activated)
 
-    def extra_repr(self) -> str:
-        return f"activation={self.activation_name!r}, {super().extra_repr()}"
 
-
-class DiceLoss(_WithActivation):
+class DiceLoss(NormalizedLoss):
     """Module form of :func:`losskit.dice` (``weight`` is a buffer)."""
 
     function = dice
@@ -68,16 +60,18 @@ class DiceLoss(_WithActivation):
     def __init__(
         self,
         *,
-        activation: str | None = "softmax",
+        normalize: str | None = "softmax",
         smooth: float = 1e-5,
         squared_denominator: bool = False,
         weight: Tensor | None = None,
         average: str = "macro",
-        ignore_index: int = -100,
+        ignore_index: int | None = -100,
         reduction: str = "mean",
+        **removed: object,
     ) -> None:
+        refuse_renamed(type(self).__name__, removed)
         super().__init__(
-            activation=activation,
+            normalize=normalize,
             smooth=smooth,
             squared_denominator=squared_denominator,
             weight=weight,
@@ -87,7 +81,7 @@ class DiceLoss(_WithActivation):
         )
 
 
-class JaccardLoss(_WithActivation):
+class JaccardLoss(NormalizedLoss):
     """Module form of :func:`losskit.jaccard` (``weight`` is a buffer)."""
 
     function = jaccard
@@ -95,15 +89,17 @@ class JaccardLoss(_WithActivation):
     def __init__(
         self,
         *,
-        activation: str | None = "softmax",
+        normalize: str | None = "softmax",
         smooth: float = 1e-5,
         weight: Tensor | None = None,
         average: str = "macro",
-        ignore_index: int = -100,
+        ignore_index: int | None = -100,
         reduction: str = "mean",
+        **removed: object,
     ) -> None:
+        refuse_renamed(type(self).__name__, removed)
         super().__init__(
-            activation=activation,
+            normalize=normalize,
             smooth=smooth,
             weight=weight,
             average=average,
@@ -112,7 +108,7 @@ class JaccardLoss(_WithActivation):
         )
 
 
-class TverskyLoss(_WithActivation):
+class TverskyLoss(NormalizedLoss):
     """Module form of :func:`losskit.tversky` (``weight`` is a buffer)."""
 
     function = tversky
@@ -122,17 +118,19 @@ class TverskyLoss(_WithActivation):
         *,
         alpha: float = 0.3,
         beta: float = 0.7,
-        activation: str | None = "softmax",
+        normalize: str | None = "softmax",
         smooth: float = 1e-5,
         weight: Tensor | None = None,
         average: str = "macro",
-        ignore_index: int = -100,
+        ignore_index: int | None = -100,
         reduction: str = "mean",
+        **removed: object,
     ) -> None:
+        refuse_renamed(type(self).__name__, removed)
         super().__init__(
-            activation=activation,
             alpha=alpha,
             beta=beta,
+            normalize=normalize,
             smooth=smooth,
             weight=weight,
             average=average,
@@ -141,7 +139,7 @@ class TverskyLoss(_WithActivation):
         )
 
 
-class FocalTverskyLoss(_WithActivation):
+class FocalTverskyLoss(NormalizedLoss):
     """Module form of :func:`losskit.focal_tversky` (``weight`` is a buffer)."""
 
     function = focal_tversky
@@ -152,18 +150,20 @@ class FocalTverskyLoss(_WithActivation):
         alpha: float = 0.3,
         beta: float = 0.7,
         gamma: float = 4.0 / 3.0,
-        activation: str | None = "softmax",
+        normalize: str | None = "softmax",
         smooth: float = 1e-5,
         weight: Tensor | None = None,
         average: str = "macro",
-        ignore_index: int = -100,
+        ignore_index: int | None = -100,
         reduction: str = "mean",
+        **removed: object,
     ) -> None:
+        refuse_renamed(type(self).__name__, removed)
         super().__init__(
-            activation=activation,
             alpha=alpha,
             beta=beta,
             gamma=gamma,
+            normalize=normalize,
             smooth=smooth,
             weight=weight,
             average=average,
@@ -172,7 +172,7 @@ class FocalTverskyLoss(_WithActivation):
         )
 
 
-class GeneralizedDiceLoss(_WithActivation):
+class GeneralizedDiceLoss(NormalizedLoss):
     """Module form of :func:`losskit.generalized_dice`."""
 
     function = generalized_dice
@@ -180,14 +180,16 @@ class GeneralizedDiceLoss(_WithActivation):
     def __init__(
         self,
         *,
-        activation: str | None = "softmax",
+        normalize: str | None = "softmax",
         weight_type: str = "square",
         smooth: float = 1e-5,
-        ignore_index: int = -100,
+        ignore_index: int | None = -100,
         reduction: str = "mean",
+        **removed: object,
     ) -> None:
+        refuse_renamed(type(self).__name__, removed)
         super().__init__(
-            activation=activation,
+            normalize=normalize,
             weight_type=weight_type,
             smooth=smooth,
             ignore_index=ignore_index,
@@ -207,7 +209,7 @@ class DiceCrossEntropyLoss(LossModule):
         ce_weight: float = 1.0,
         include_background: bool = False,
         smooth: float = 1e-5,
-        ignore_index: int = -100,
+        ignore_index: int | None = -100,
         reduction: str = "mean",
     ) -> None:
         super().__init__(
