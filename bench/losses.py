@@ -5,28 +5,47 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
 
 import losskit
-from bench.cases import CASES, SIZES, Case, Inputs
+from bench.cases import CASES, NO_CASE, SIZES, Case
 from bench.measure import paired_ratio, peak_bytes, time_interleaved
-from losskit import _checks
 
 
 def missing_cases() -> list[str]:
-    """Registered losses that have no entry in ``bench/cases.py`` yet."""
+    """Registered losses that have no entry in ``bench/cases.py`` yet (timed without a peer)."""
     return [s.name for s in losskit.list_specs() if s.name not in CASES]
 
 
-def _prepare(case: Case, n: int) -> Inputs:
-    inp = case.make(n, torch.Generator().manual_seed(0))
+def case_of(name: str) -> Case:
+    return CASES.get(name, NO_CASE)
+
+
+@dataclass
+class Inputs:
+    """One call of a loss: the example's tensors (gradients on), options, and the peer's formats."""
+
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    grad: tuple[int, ...]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _prepare(name: str, n: int) -> Inputs:
+    """The loss's own example inputs (``losskit.get_spec(name).example``) at about ``n``
+    elements, the same draw for every size and mode (seed 0)."""
+    make = losskit.get_spec(name).example
+    if make is None:
+        raise LookupError(f"{name} names no example factory in @register(example=...)")
+    ex = make(n, torch.Generator().manual_seed(0))
     args = tuple(
-        a.detach().clone().requires_grad_() if i in inp.grad else a for i, a in enumerate(inp.args)
+        a.detach().clone().requires_grad_() if i in ex.grad else a for i, a in enumerate(ex.args)
     )
-    return Inputs(args, inp.kwargs, inp.grad, inp.extra)
+    extra = case_of(name).extra
+    return Inputs(args, dict(ex.kwargs), ex.grad, extra(args) if extra else {})
 
 
 def step(fn: Callable[[], torch.Tensor], inputs: list[torch.Tensor]) -> Callable[[], Any]:
@@ -50,7 +69,7 @@ def _rel_diff(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def bench_loss(name: str, sizes: list[str], *, rounds: int, target_s: float) -> dict[str, Any]:
     """One loss at each size: median times and peaks of ours and the peer, their ratios."""
-    case = CASES[name]
+    case = case_of(name)
     out: dict[str, Any] = {
         "loss": name,
         "peer": case.peer_name or None,
@@ -61,7 +80,7 @@ def bench_loss(name: str, sizes: list[str], *, rounds: int, target_s: float) -> 
     for size in sizes:
         row: dict[str, Any] = {"elements": SIZES[size]}
         try:
-            inp = _prepare(case, SIZES[size])
+            inp = _prepare(name, SIZES[size])
             grads = [inp.args[i] for i in inp.grad]
             row["shape"] = next(list(a.shape) for a in inp.args if torch.is_tensor(a))
             calls = {"ours": step(_ours(name, inp), grads)}
@@ -87,33 +106,14 @@ def bench_loss(name: str, sizes: list[str], *, rounds: int, target_s: float) -> 
     return out
 
 
-class _OpCount(TorchDispatchMode):
-    """Counts the PyTorch operators dispatched while active (forward and backward)."""
+def bench_check_modes(name: str, size: str, *, rounds: int, target_s: float) -> dict[str, Any]:
+    """Forward + backward of one loss in each check mode, interleaved; ratios to ``"off"``, and
+    of ``"off"`` to itself (an A/A control: how far two runs of the same code differ here).
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.ops = 0
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
-        self.ops += 1
-        return func(*args, **(kwargs or {}))
-
-
-def _ops_per_call(run: Callable[[], Any], calls: int) -> float:
-    with _OpCount() as count:
-        for _ in range(calls):
-            run()
-    return count.ops / calls
-
-
-def bench_check_modes(
-    name: str, size: str, *, rounds: int, target_s: float, count_ops: bool = False
-) -> dict[str, Any] | None:
-    """Forward + backward of one loss in each check mode, interleaved, after the warm-up calls of
-    ``"full"``; ratios to ``"off"``, and of ``"off"`` to itself (the noise)."""
-    case = CASES[name]
+    The checks are deterministic (``"full"`` reads every constrained input whole on every call),
+    so every call costs the same: no warm-up schedule to step past."""
     try:
-        inp = _prepare(case, SIZES[size])
+        inp = _prepare(name, SIZES[size])
         grads = [inp.args[i] for i in inp.grad]
         call = step(_ours(name, inp), grads)
 
@@ -124,28 +124,10 @@ def bench_check_modes(
 
             return run
 
-        # A training loop's steady state: "full" reads the values of a large tensor on the first
-        # _EVERY calls of its signature, then every _EVERY-th (losskit._checks.read_values).
-        for _ in range(_checks._EVERY + 1):
-            in_mode("full")()
-        # "off" twice: an A/A control, how far two runs of the same code differ on this machine
         times = time_interleaved(
-            {
-                "full": in_mode("full"),
-                "shapes": in_mode("shapes"),
-                "off": in_mode("off"),
-                "off_again": in_mode("off"),
-            },
+            {m: in_mode(m.removesuffix("_again")) for m in ("full", "shapes", "off", "off_again")},
             rounds=rounds,
             target_s=target_s,
-        )
-        # The cost without the noise: operators "full" adds per call in the steady state, over
-        # one period of its reads (the same at every size: "full" reads a fixed sample)
-        extra_ops = (
-            _ops_per_call(in_mode("full"), _checks._EVERY)
-            - _ops_per_call(in_mode("off"), _checks._EVERY)
-            if count_ops
-            else None
         )
     except Exception as exc:
         return {"loss": name, "size": size, "error": f"{type(exc).__name__}: {str(exc)[:200]}"}
@@ -153,11 +135,11 @@ def bench_check_modes(
         "loss": name,
         "size": size,
         "elements": SIZES[size],
+        "rounds": rounds,
         **{f"{m}_s": t["median_s"] for m, t in times.items()},
         "full_over_off": paired_ratio(times, "full", "off"),
         "shapes_over_off": paired_ratio(times, "shapes", "off"),
         "off_again_over_off": paired_ratio(times, "off_again", "off"),
-        "full_extra_ops_per_call": extra_ops,
         "cpu_full_over_off": times["full"]["median_cpu_s"]
         / max(times["off"]["median_cpu_s"], 1e-9),
     }

@@ -21,6 +21,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ from losskit.losses._contrastive import clip_loss, info_nce, supcon
 
 F64 = torch.float64
 TOL = 1e-10
-SPAWN_TIMEOUT_S = 150
+SPAWN_TIMEOUT_S = 240  # a loaded shared machine: a hang, not a slow run, should fail
 # rows per rank: even, uneven, and one rank with none
 SIZES = {
     2: {"even": [3, 3], "uneven": [1, 4], "empty": [4, 0]},
@@ -324,6 +325,84 @@ def check_global_mean(rank: int, world: int, rec: Recorder) -> None:
     rec.errors["(naive per-rank means, for comparison)"] = worst
 
 
+def _ref_mean(kind: str, out: Tensor, y: Tensor, target: Tensor) -> Tensor:
+    """The single-process mean (plain torch ops): squared error over every element, or
+    cross-entropy over the labelled rows."""
+    if kind == "mse":
+        return ((out - target) ** 2).mean()
+    keep = y != -100
+    nll = torch.logsumexp(out, 1) - out.gather(1, y.clamp(min=0)[:, None])[:, 0]
+    return (nll * keep).sum() / keep.sum().clamp(min=1)
+
+
+def check_means(rank: int, world: int, rec: Recorder) -> None:
+    """Which per-rank means DDP averages to the single-process mean, values and parameter
+    gradients against one process on the concatenated batch: ``reduction="mean"`` on equal
+    shards (exact), ``cross_entropy(..., normalizer=normalizer(count))`` on uneven shards with
+    ignored labels (exact), and plain ``reduction="mean"`` on uneven shards, which is NOT the
+    single-process loss but the mean over ranks of each rank's own mean (asserted both ways)."""
+    torch.manual_seed(7)
+    reference = nn.Linear(5, 3).double()
+    uneven = [1, 4, 7][:world]
+    for shards, sizes in (("equal", [4] * world), ("uneven", uneven)):
+        gen = torch.Generator().manual_seed(8)
+        n = sum(sizes)
+        x = torch.randn(n, 5, generator=gen, dtype=F64)
+        target = torch.randn(n, 3, generator=gen, dtype=F64)
+        labels = torch.randint(0, 3, (n,), generator=gen)
+        ignored = labels.clone()
+        ignored[torch.rand(n, generator=gen) < 0.4] = -100
+        ignored[0] = 0  # at least one labelled row
+        rows = _rows(sizes, rank)
+        variants: list[tuple[str, str, Tensor]] = [("mse", "plain mean", target)]
+        variants += [("cross_entropy", "plain mean", labels)]
+        if shards == "uneven":
+            variants += [("cross_entropy", "normalizer=normalizer(count)", ignored)]
+        for kind, how, tgt in variants:
+            ref = copy.deepcopy(reference)
+            want = _ref_mean(kind, ref(x), tgt, target)
+            want.backward()
+            model = copy.deepcopy(reference)
+            ddp = DDP(model)  # kept alive until the backward: its hooks average the gradients
+            out = ddp(x[rows])
+            if kind == "mse":
+                loss = losskit.mse(out, tgt[rows])
+            elif how == "plain mean":
+                loss = losskit.cross_entropy(out, tgt[rows])
+            else:
+                count = (tgt[rows] != -100).sum()
+                loss = losskit.cross_entropy(out, tgt[rows], normalizer=D.normalizer(count))
+            loss.backward()
+            value = D.global_value(loss)
+            pairs = zip(model.parameters(), ref.parameters(), strict=True)
+            grads = max(
+                rel(p.grad, q.grad) for p, q in pairs if p.grad is not None and q.grad is not None
+            )
+            key = f"{how}, {shards} shards ({kind})"
+            if shards == "equal" or how != "plain mean":
+                rec.err(f"{key}: value (global_value)", rel(value, want))
+                rec.err(f"{key}: parameter grads (DDP)", grads)
+                continue
+            # the documented inexactness: what DDP computes is the mean of the ranks' means
+            with torch.no_grad():
+                out_all = reference(x)
+                means = [
+                    _ref_mean(
+                        kind,
+                        out_all[_rows(sizes, r)],
+                        tgt[_rows(sizes, r)],
+                        target[_rows(sizes, r)],
+                    )
+                    for r in range(world)
+                ]
+            rec.err(
+                f"{key}: value = the mean over ranks of each rank's mean",
+                rel(value, torch.stack(means).mean()),
+            )
+            rec.errors[f"({key}: relative error of the value, for comparison)"] = rel(value, want)
+            rec.errors[f"({key}: relative error of the grads, for comparison)"] = grads
+
+
 class Encoder(nn.Module):
     def __init__(self) -> None:
         super().__init__()
@@ -411,22 +490,38 @@ def _worker(rank: int, world: int, tmp: str) -> None:
         check_gathers,
         check_contrastive,
         check_global_mean,
+        check_means,
         check_sgd,
         lambda r, w, rec: check_example(r, w, rec, reference),
     ]
     try:
-        for i, check in enumerate(checks):
+        for check in checks:
             start = time.perf_counter()
             check(rank, world, rec)
-            timings[getattr(check, "__name__", "") if i < 4 else "check_example"] = round(
+            name = getattr(check, "__name__", "")
+            timings[name if name != "<lambda>" else "check_example"] = round(
                 time.perf_counter() - start, 2
             )
-        dist.barrier()
+        _leave_together(rank, world, tmp)
     finally:
         dist.destroy_process_group()
     Path(tmp, f"rank{rank}.json").write_text(
         json.dumps({"errors": rec.errors, "flags": rec.flags, "timings": timings})
     )
+
+
+def _leave_together(rank: int, world: int, tmp: str) -> None:
+    """Return only when every rank has finished every gloo operation, so that no rank closes
+    its sockets (``destroy_process_group``, process exit) while a slower peer is still reading
+    from them. ``dist.barrier()`` alone does not promise that: it returns on a rank once that
+    rank has its messages, while the last message it sent may still be unread by a peer the
+    scheduler has paused, and a peer that then finds the connection closed under an operation
+    aborts the process (the SIGABRT of a loaded machine). The second meeting point is a file,
+    outside gloo: there is nothing left in flight on any socket when anyone leaves it."""
+    dist.barrier()
+    store = dist.FileStore(str(Path(tmp, "teardown")), world)
+    store.set(f"left {rank}", "1")
+    store.wait([f"left {r}" for r in range(world)], timedelta(seconds=SPAWN_TIMEOUT_S))
 
 
 def _spawn(fn: Callable[..., None], world: int, tmp: Path) -> list[dict[str, Any]]:
@@ -438,9 +533,10 @@ def _spawn(fn: Callable[..., None], world: int, tmp: Path) -> list[dict[str, Any
             if time.monotonic() > deadline:
                 pytest.fail(f"{world} spawned ranks did not finish in {SPAWN_TIMEOUT_S} s: a hang?")
     finally:
-        for process in ctx.processes:
+        for process in ctx.processes:  # a failed or hung run leaves no rank behind
             if process.is_alive():
                 process.kill()
+            process.join(timeout=10)
     return [json.loads(Path(tmp, f"rank{r}.json").read_text()) for r in range(world)]
 
 
@@ -457,8 +553,10 @@ def test_ddp_equals_single_process(world: int, tmp_path: Path) -> None:
     print(f"\nW={world}: max relative error over ranks (timings: {results[0]['timings']})")
     for key in sorted(errors):
         print(f"  {errors[key]:.1e}  {key}")
-    naive = errors.pop("(naive per-rank means, for comparison)")
-    assert naive > 1e-2
+    # the patterns documented as inexact really are: far from the single-process reference
+    compared = {k: errors.pop(k) for k in [k for k in errors if k.startswith("(")]}
+    assert len(compared) == 5, sorted(compared)
+    assert all(v > 1e-2 for v in compared.values()), compared
     bad = {k: v for k, v in errors.items() if not v <= TOL}
     assert not bad, bad
 

@@ -12,10 +12,16 @@ training moves to several processes:
   gradients: its backward sums, over the ranks, the gradients of every rank's loss w.r.t. this
   rank's rows.
 
-The contract of every losskit loss under DDP: **the mean over ranks of what each rank returns is
-the single-process loss on the concatenated batch, and DDP's averaged gradient is its gradient**
-(to rounding). :func:`global_value` computes that mean for logging. Without an initialised process
-group, or with one rank, every function here is the single-process identity.
+What is exact under DDP (the mean over ranks of what each rank returns is the single-process
+loss on the concatenated batch, and DDP's averaged gradient is its gradient, to rounding):
+:func:`global_mean` of a ``reduction="sum"`` loss and its count; ``cross_entropy``/``nll`` with
+``normalizer=normalizer(count)``; with gradient accumulation, every micro-batch's sum divided by
+one :func:`normalizer` of the whole step; the contrastive losses with ``gather="local"`` or
+``"global"``; and plain ``reduction="mean"`` only when every rank counts the same number of items
+(equal shards, nothing ignored, no weights). Plain ``reduction="mean"`` on uneven shards gives the
+mean of the ranks' means, not the single-process loss. :func:`global_value` computes the mean over
+ranks for logging. Without an initialised process group, or with one rank, every function here is
+the single-process identity.
 
 The gradient algebra, and the measured cases behind it: ``anchors/reliability.md``, section (c).
 """
@@ -292,9 +298,10 @@ def global_mean(
 
 
 def global_value(loss: Tensor, *, group: Any = None) -> Tensor:
-    """The single-process value of a loss computed under DDP, for logging: the mean over ranks
-    of ``loss``, detached (every losskit loss returns a share whose mean over ranks is the
-    single-process loss). Every rank must call it (it is a collective).
+    """The mean over ranks of ``loss``, detached, for logging: the single-process value when
+    ``loss`` is one of the exact patterns of the module docstring (a :func:`global_mean`, a
+    contrastive loss gathered with gradients, a plain mean of equal shards). Every rank must call
+    it (it is a collective).
 
     Example:
         >>> import torch
