@@ -221,3 +221,95 @@ def test_module_repr_and_buffers() -> None:
     assert repr(module) == "InfoNCELoss(temperature=(), gather='global', reduction='mean')"
     assert "temperature" in dict(module.named_buffers())
     assert module.spec.name == "info_nce" and module.spec.family == "embedding"
+
+
+# ----------------------------------------------------------------------------- issue 14
+def test_info_nce_promotes_float64_queries_with_float32_keys(gen: torch.Generator) -> None:
+    # was a raw matmul dtype error
+    q, k = _randn(gen, 5, 3), _randn(gen, 5, 3, dtype=torch.float32)
+    out = info_nce(q, k, temperature=0.3)
+    assert out.dtype == F64
+    want = info_nce_ref(_np(q), _np(k), reduction="mean", temperature=0.3)
+    assert _val(out) == pytest.approx(float(want), rel=1e-12)
+    out = clip_loss(q.float(), k.double(), logit_scale=0.5)
+    assert out.dtype == F64
+    want = clip_ref(_np(q.float()), _np(k), reduction="mean", logit_scale=0.5)
+    assert _val(out) == pytest.approx(float(want), rel=1e-12)
+
+
+@pytest.mark.parametrize("temp", [np.float32(0.25), np.float64(0.25), torch.tensor(0.25)])
+def test_numpy_and_tensor_temperatures_are_accepted(gen: torch.Generator, temp: object) -> None:
+    q, k = _randn(gen, 4, 3), _randn(gen, 4, 3)
+    y = torch.tensor([0, 0, 1, 1])
+    want = info_nce_ref(_np(q), _np(k), reduction="mean", temperature=0.25)
+    assert _val(info_nce(q, k, temperature=temp)) == pytest.approx(float(want), rel=1e-6)
+    want = supcon_ref(_np(q), y.numpy(), reduction="mean", temperature=0.25)
+    assert _val(supcon(q, y, temperature=temp)) == pytest.approx(float(want), rel=1e-6)
+    scale = np.float32(0.5)
+    want = clip_ref(_np(q), _np(k), reduction="mean", logit_scale=0.5)
+    assert _val(clip_loss(q, k, logit_scale=scale)) == pytest.approx(float(want), rel=1e-12)
+
+
+@pytest.mark.parametrize("bad", ["0.1", None, [0.1], float("nan"), float("inf"), -0.1, True])
+def test_a_bad_temperature_is_refused_by_name(bad: object) -> None:
+    x = torch.randn(4, 3)
+    with pytest.raises(losskit.LossInputError, match="temperature"):
+        info_nce(x, x, temperature=bad)  # type: ignore[arg-type]
+    with pytest.raises(losskit.LossInputError, match="temperature"):
+        supcon(x, torch.tensor([0, 0, 1, 1]), temperature=bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("bad", ["1.0", None, [1.0], float("nan"), float("inf"), True])
+def test_a_bad_logit_scale_is_refused_by_name(bad: object) -> None:
+    x = torch.randn(4, 3)
+    with pytest.raises(losskit.LossInputError, match="logit_scale"):
+        clip_loss(x, x, logit_scale=bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("bad", ["all", 1, True, "LOCAL", torch.tensor(1)])
+def test_a_bad_gather_is_refused_by_name(bad: object) -> None:
+    x = torch.randn(4, 3)
+    with pytest.raises(losskit.LossInputError, match="gather must be one of"):
+        info_nce(x, x, gather=bad)  # type: ignore[arg-type]
+
+
+def test_complex_embeddings_are_refused() -> None:
+    z = torch.randn(4, 3, dtype=torch.complex64)
+    with pytest.raises(losskit.LossInputError, match="queries must be real"):
+        info_nce(z, z)
+    with pytest.raises(losskit.LossInputError, match="image_embeddings must be real"):
+        clip_loss(z, z)
+    with pytest.raises(losskit.LossInputError, match="embeddings must be real"):
+        supcon(z, torch.tensor([0, 0, 1, 1]))
+    with pytest.raises(losskit.LossInputError, match="keys must be real"):
+        info_nce(z.real, z)
+    with pytest.raises(losskit.LossInputError, match="text_embeddings must be a floating"):
+        clip_loss(z.real, z.real.long())
+
+
+@pytest.mark.parametrize("gather", ["local", None])
+def test_vmap_over_an_outer_dim_gives_per_batch_losses(
+    gen: torch.Generator, gather: str | None
+) -> None:
+    # each vmapped slice is its own batch with its own in-batch negatives (the no-process-group
+    # path of every gather mode)
+    q, k = _randn(gen, 3, 5, 4), _randn(gen, 3, 5, 4)
+    y = torch.tensor([[0, 0, 1, 1, 2], [0, 1, 2, 3, 4], [1, 1, 1, 0, 0]])
+    kw = {"gather": gather, "reduction": "none"}
+    got = torch.func.vmap(lambda a, b: info_nce(a, b, temperature=0.5, **kw))(q, k)
+    want = [info_nce_ref(_np(q[i]), _np(k[i]), reduction="none", temperature=0.5) for i in range(3)]
+    np.testing.assert_allclose(got.numpy(), np.stack(want), rtol=1e-10)
+    got = torch.func.vmap(lambda a, b: clip_loss(a, b, logit_scale=1.0, **kw))(q, k)
+    want = [clip_ref(_np(q[i]), _np(k[i]), reduction="none", logit_scale=1.0) for i in range(3)]
+    np.testing.assert_allclose(got.numpy(), np.stack(want), rtol=1e-10)
+    got = torch.func.vmap(lambda a, b: supcon(a, b, temperature=0.5, **kw))(q, y)
+    want = [
+        supcon_ref(_np(q[i]), y[i].numpy(), reduction="none", temperature=0.5) for i in range(3)
+    ]
+    np.testing.assert_allclose(got.numpy(), np.stack(want), rtol=1e-10)
+    # per-batch gradients equal the loop's
+    grads = torch.func.vmap(torch.func.grad(lambda a, b: info_nce(a, b, gather=gather)))(q, k)
+    for i in range(3):
+        qi = q[i].clone().requires_grad_()
+        (g,) = torch.autograd.grad(info_nce(qi, k[i], gather=gather), qi)
+        torch.testing.assert_close(grads[i], g)

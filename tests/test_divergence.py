@@ -206,3 +206,161 @@ def test_modules(gen) -> None:
     torch.testing.assert_close(
         DistillationLoss(temperature=2.0)(s, t), distillation(s, t, temperature=2.0)
     )
+
+
+# ----------------------------------------------------------------------------- issue 14
+NEG_INF = -math.inf
+
+
+def _kl_np(lp: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """KL per row over the classes with target mass only (0 log 0 = 0), float64 NumPy."""
+    has = t > 0
+    safe_t = np.where(has, t, 1.0)
+    safe_lp = np.where(has, lp, 0.0)
+    return np.where(has, t * (np.log(safe_t) - safe_lp), 0.0).sum(axis=1)
+
+
+def test_kl_with_a_minus_inf_log_target_is_the_exact_finite_value() -> None:
+    # an exact zero probability given as a log-target of -inf was refused as "a diverging model?"
+    t = torch.tensor([[0.5, 0.5, 0.0], [0.25, 0.25, 0.5]], dtype=torch.float64)
+    lp = torch.log_softmax(
+        torch.tensor([[1.0, 2.0, 0.5], [0.0, -1.0, 3.0]], dtype=torch.float64), 1
+    )
+    log_t = torch.log(t).requires_grad_()  # -inf where t == 0
+    lp = lp.requires_grad_()
+    out = kl_div(lp, log_t, log_targets=True, reduction="none")
+    np.testing.assert_allclose(out.detach().numpy(), _kl_np(lp.detach().numpy(), t.numpy()))
+    out.sum().backward()
+    assert torch.isfinite(lp.grad).all() and torch.isfinite(log_t.grad).all()
+    # d KL / d log_preds = -t (0 where there is no target mass)
+    np.testing.assert_allclose(lp.grad.numpy(), -t.numpy())
+
+
+@pytest.mark.parametrize("log_targets", [False, True])
+def test_kl_with_minus_inf_log_preds_where_the_target_is_zero_is_finite(log_targets: bool) -> None:
+    lp = torch.tensor([[math.log(0.4), math.log(0.6), NEG_INF]], dtype=torch.float64)
+    t = torch.tensor([[0.5, 0.5, 0.0]], dtype=torch.float64)
+    lp.requires_grad_()
+    target = torch.log(t) if log_targets else t
+    out = kl_div(lp, target, log_targets=log_targets)
+    want = 0.5 * math.log(0.5 / 0.4) + 0.5 * math.log(0.5 / 0.6)
+    assert out.item() == pytest.approx(want, rel=1e-14)
+    out.backward()
+    assert torch.isfinite(lp.grad).all()
+    np.testing.assert_allclose(lp.grad.numpy(), [[-0.5, -0.5, 0.0]])
+
+
+def test_kl_with_target_mass_at_a_minus_inf_prediction_is_infinite_and_named() -> None:
+    lp = torch.tensor([[math.log(0.5), math.log(0.5), NEG_INF]], dtype=torch.float64)
+    t = torch.tensor([[0.4, 0.4, 0.2]], dtype=torch.float64)
+    with losskit.checks("off"):
+        assert kl_div(lp, t).item() == math.inf  # the true value, never a finite number
+    with pytest.raises(losskit.LossInputError, match="log_preds holds non-finite"):
+        kl_div(lp, t)
+
+
+def test_distillation_with_minus_inf_logits_where_the_teacher_has_no_mass() -> None:
+    # a masked class: -inf in the teacher's logits (and in the student's too, or not)
+    student = torch.tensor(
+        [[2.0, 0.5, NEG_INF], [0.1, 0.2, 3.0]], dtype=torch.float64, requires_grad=True
+    )
+    teacher = torch.tensor([[3.0, 0.0, NEG_INF], [0.0, NEG_INF, 2.0]], dtype=torch.float64)
+    temp = 2.0
+    out = distillation(student, teacher, temperature=temp, reduction="none")
+    s, te = student.detach().double().numpy() / temp, teacher.double().numpy() / temp
+
+    def log_softmax(x):  # over the finite entries; -inf stays -inf
+        m = np.max(x, axis=1, keepdims=True)
+        return x - m - np.log(np.exp(x - m).sum(axis=1, keepdims=True))
+
+    want = temp**2 * _kl_np(log_softmax(s), np.exp(log_softmax(te)))
+    np.testing.assert_allclose(out.detach().numpy(), want, rtol=1e-12)
+    out.sum().backward()
+    assert torch.isfinite(student.grad).all()
+    assert student.grad[0, 2] == 0.0
+
+
+def test_distillation_teacher_mass_at_a_minus_inf_student_logit_is_refused() -> None:
+    student = torch.tensor([[2.0, 0.5, NEG_INF]])
+    teacher = torch.tensor([[3.0, 0.0, 1.0]])
+    with losskit.checks("off"):
+        assert distillation(student, teacher).item() == math.inf
+    with pytest.raises(losskit.LossInputError, match="student_logits"):
+        distillation(student, teacher)
+
+
+@pytest.mark.parametrize("temp", [np.float32(2.0), np.float64(2.0), torch.tensor(2.0), 2])
+def test_distillation_takes_numpy_and_tensor_temperatures(temp: object) -> None:
+    gen = torch.Generator().manual_seed(0)
+    s, t = torch.randn(4, 5, generator=gen), torch.randn(4, 5, generator=gen)
+    want = _kd_ref(s.double().numpy(), t.double().numpy(), reduction="mean", temperature=2.0)
+    out = distillation(s, t, temperature=temp)  # type: ignore[arg-type]
+    assert out.item() == pytest.approx(float(want), rel=1e-5)
+
+
+@pytest.mark.parametrize("temp", ["2.0", None, [2.0], 0.0, -1.0, float("nan"), float("inf"), True])
+def test_distillation_refuses_a_bad_temperature(temp: object) -> None:
+    s = torch.zeros(2, 3)
+    with pytest.raises(losskit.LossInputError, match="temperature"):
+        distillation(s, s, temperature=temp)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("fn", [kl_div, js_div])
+@pytest.mark.parametrize("flag", [1, "yes", None])
+def test_log_targets_must_be_a_bool(fn, flag: object) -> None:
+    lp, t = _dists(torch.Generator().manual_seed(0), 2, 3)
+    with pytest.raises(losskit.LossInputError, match="log_targets"):
+        fn(lp, t, log_targets=flag)
+
+
+@pytest.mark.parametrize("fn", [kl_div, js_div])
+def test_inputs_of_two_dtypes_promote_and_complex_is_refused(fn) -> None:
+    lp, t = _dists(torch.Generator().manual_seed(0), 3, 4)
+    ref = _kl_ref if fn is kl_div else _js_ref
+    out = fn(lp.float(), t)  # float32 log_preds, float64 targets
+    assert out.dtype == torch.float64
+    want = ref(lp.float().double().numpy(), t.numpy(), reduction="mean")
+    assert out.item() == pytest.approx(float(want), rel=1e-6)
+    with pytest.raises(losskit.LossInputError, match="targets must be real"):
+        fn(lp, t.to(torch.complex128))
+    with pytest.raises(losskit.LossInputError, match="log_preds must be real"):
+        fn(lp.to(torch.complex128), t)
+    s = torch.zeros(2, 3, dtype=torch.complex64)
+    with pytest.raises(losskit.LossInputError, match="student_logits must be real"):
+        distillation(s, s)
+    with pytest.raises(losskit.LossInputError, match="teacher_logits must be real"):
+        distillation(s.real, s)
+
+
+@pytest.mark.parametrize("where", ["log_preds", "targets"])
+def test_js_with_a_nan_is_nan_and_named(where: str) -> None:
+    lp, t = _dists(torch.Generator().manual_seed(0), 3, 4)
+    if where == "log_preds":
+        lp = lp.clone()
+        lp[0, 0] = math.nan
+    else:
+        t = t.clone()
+        t[0, 0] = math.nan
+    with losskit.checks("off"):
+        assert math.isnan(js_div(lp, t).item())
+    with pytest.raises(losskit.LossInputError, match=where):
+        js_div(lp, t)
+
+
+@pytest.mark.parametrize("name", ["kl_div", "js_div", "distillation"])
+def test_vmap_gives_per_example_divergences(name: str) -> None:
+    gen = torch.Generator().manual_seed(4)
+    lp = torch.log_softmax(torch.randn(3, 5, 4, generator=gen, dtype=torch.float64), -1)
+    t = torch.softmax(torch.randn(3, 5, 4, generator=gen, dtype=torch.float64), -1)
+    fn = losskit.get_spec(name).function
+    second = torch.log(t) if name == "distillation" else t
+    got = torch.func.vmap(lambda a, b: fn(a, b, reduction="none"))(lp, second)
+    if name == "kl_div":
+        want = np.stack([_kl_np(lp[i].numpy(), t[i].numpy()) for i in range(3)])
+    elif name == "js_div":
+        want = np.stack([_js_ref(lp[i].numpy(), t[i].numpy(), reduction="none") for i in range(3)])
+    else:
+        want = np.stack(
+            [_kd_ref(lp[i].numpy(), second[i].numpy(), reduction="none") for i in range(3)]
+        )
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-10)

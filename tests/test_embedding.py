@@ -1,10 +1,12 @@
-"""Edge cases of the embedding and ranking losses that the generic suites do not reach: zero
-distances, identical embeddings, batches without pairs, masked lists, hand-checked values."""
+"""Edge cases of the embedding losses that the generic suites do not reach: zero distances,
+identical embeddings, batches without pairs, hand-checked values, options, non-finite input,
+dtypes and vmap, each against a reference written here (float64 NumPy) or torch's own loss."""
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -15,8 +17,6 @@ from losskit.losses._embedding import (
     contrastive,
     cosine_embedding,
     hinge_embedding,
-    margin_ranking,
-    ranking_softmax,
     triplet_margin,
 )
 from losskit.nn import module_for
@@ -30,21 +30,7 @@ def _grad(out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return g
 
 
-# ----------------------------------------------------------------------------- pairwise
-def test_margin_ranking_hand_values() -> None:
-    # l = max(0, -y (s1 - s2) + 0.5): (-1 + .5 -> 0), (.5 + .5 = 1), (-2 + .5 -> 0)
-    s1, s2 = torch.tensor([2.0, 0.5, 1.0]), torch.tensor([1.0, 1.0, 3.0])
-    out = margin_ranking(s1, s2, torch.tensor([1, 1, -1]), margin=0.5, reduction="none")
-    assert torch.equal(out, torch.tensor([0.0, 1.0, 0.0]))
-
-
-def test_margin_ranking_refuses_zero_one_labels_that_torch_accepts() -> None:
-    s1, s2, y01 = torch.tensor([2.0, 0.0]), torch.tensor([0.0, 2.0]), torch.tensor([1.0, 0.0])
-    assert torch.isfinite(F.margin_ranking_loss(s1, s2, y01))  # torch: silently wrong
-    with pytest.raises(losskit.LossInputError, match=r"2 \* targets - 1"):
-        margin_ranking(s1, s2, y01)
-
-
+# ----------------------------------------------------------------------------- pairs
 def test_cosine_embedding_of_zero_vectors_is_finite() -> None:
     zero = torch.zeros(2, 3, dtype=D64, requires_grad=True)
     other = torch.tensor([[1.0, 2.0, 3.0], [0.0, 1.0, 0.0]], dtype=D64)
@@ -184,78 +170,10 @@ def test_contrastive_is_invariant_to_row_order() -> None:
     torch.testing.assert_close(contrastive(e[perm], y[perm]), contrastive(e, y))
 
 
-# ----------------------------------------------------------------------------- ranking_softmax
-def test_ranking_softmax_matches_optax_documented_values() -> None:
-    # optax's docstring: 1.408 for one list, gradient [-0.755, 0.09, 0.665]
-    s = torch.tensor([2.0, 1.0, 3.0], dtype=D64, requires_grad=True)
-    out = ranking_softmax(s, torch.tensor([1.0, 0.0, 0.0], dtype=D64))
-    assert out.shape == ()
-    want = math.log(math.exp(2) + math.exp(1) + math.exp(3)) - 2.0
-    assert out.item() == pytest.approx(want) and out.item() == pytest.approx(1.408, abs=5e-4)
-    g = _grad(out, s)
-    torch.testing.assert_close(
-        g, torch.softmax(s.detach(), 0) - torch.tensor([1.0, 0, 0], dtype=D64)
-    )
-    assert g.tolist() == pytest.approx([-0.755, 0.090, 0.665], abs=5e-4)
-
-
-def test_ranking_softmax_mask_equals_slicing_and_ignores_padding() -> None:
-    s, y = torch.randn(3, 6, dtype=D64), torch.rand(3, 6, dtype=D64)
-    mask = torch.tensor([[1, 1, 1, 0, 0, 0], [1, 1, 1, 1, 1, 0], [1, 1, 1, 1, 1, 1]]).bool()
-    none = ranking_softmax(s, y, mask, reduction="none")
-    for b in range(3):
-        keep = mask[b]
-        torch.testing.assert_close(none[b], ranking_softmax(s[b, keep], y[b, keep]))
-    # changing padded scores or relevance changes neither the loss nor the real items' gradient
-    s1 = s.clone().requires_grad_()
-    s2 = torch.where(mask, s, s + 100 * torch.randn_like(s)).requires_grad_()
-    y2 = torch.where(mask, y, 5.0)
-    l1, l2 = ranking_softmax(s1, y, mask), ranking_softmax(s2, y2, mask)
-    torch.testing.assert_close(l1, l2)
-    g1, g2 = _grad(l1, s1), _grad(l2, s2)
-    torch.testing.assert_close(g1, g2)
-    assert torch.count_nonzero(g2[~mask]) == 0
-
-
-def test_ranking_softmax_empty_and_irrelevant_lists() -> None:
-    s = torch.randn(3, 4, dtype=D64, requires_grad=True)
-    y = torch.tensor([[0.0, 1, 0, 0], [0, 0, 0, 0], [1, 0, 2, 0]], dtype=D64)
-    none = ranking_softmax(s, y, reduction="none")
-    assert none[1].item() == 0.0  # no relevant item: 0, and it still counts in the mean (optax)
-    torch.testing.assert_close(ranking_softmax(s, y), none.mean())
-    mask = torch.ones(3, 4, dtype=torch.bool)
-    mask[0] = False  # a list of padding only: 0, not counted
-    none = ranking_softmax(s, y, mask, reduction="none")
-    assert none[0].item() == 0.0
-    torch.testing.assert_close(ranking_softmax(s, y, mask), none.sum() / 2)
-    nothing = ranking_softmax(s, y, torch.zeros(3, 4, dtype=torch.bool))
-    assert nothing.item() == 0.0 and not torch.isnan(nothing)
-    assert torch.count_nonzero(_grad(nothing, s)) == 0
-
-
-def test_ranking_softmax_graded_relevance_is_not_normalised() -> None:
-    s, y = torch.randn(2, 5, dtype=D64), torch.rand(2, 5, dtype=D64)
-    torch.testing.assert_close(ranking_softmax(s, 3 * y), 3 * ranking_softmax(s, y))
-
-
-def test_ranking_softmax_extreme_scores_stay_finite() -> None:
-    s = torch.tensor([[1e4, -1e4, 0.0], [-1e4, 1e4, 5.0]], requires_grad=True)
-    out = ranking_softmax(s, torch.tensor([[0.0, 1.0, 0.0], [1.0, 0.0, 1.0]]))
-    assert torch.isfinite(out) and torch.isfinite(_grad(out, s)).all()
-    assert out.item() == pytest.approx((2e4 + 2e4 + (1e4 - 5)) / 2)
-
-
 # ----------------------------------------------------------------------------- shared
 @pytest.mark.parametrize(
     "name",
-    [
-        "margin_ranking",
-        "cosine_embedding",
-        "hinge_embedding",
-        "triplet_margin",
-        "contrastive",
-        "ranking_softmax",
-    ],
+    ["cosine_embedding", "hinge_embedding", "triplet_margin", "contrastive"],
 )
 def test_half_precision_is_computed_in_float32(name: str) -> None:
     gen = torch.Generator().manual_seed(0)
@@ -264,11 +182,156 @@ def test_half_precision_is_computed_in_float32(name: str) -> None:
     assert out.dtype == torch.float32 and torch.isfinite(out)
 
 
-def test_modules_store_options_and_forward_extra_inputs() -> None:
-    module = module_for("ranking_softmax")(reduction="none")
-    s, y = torch.randn(2, 3), torch.rand(2, 3)
-    mask = torch.tensor([[True, True, False], [True, True, True]])
-    torch.testing.assert_close(module(s, y, mask), ranking_softmax(s, y, mask, reduction="none"))
+def test_modules_store_options() -> None:
     triplet = module_for("triplet_margin")(margin=0.5, p=1.0, swap=True)
     assert "swap=True" in repr(triplet) and triplet.spec.family == "embedding"
-    assert module_for("margin_ranking")().spec.family == "ranking"
+
+
+# ----------------------------------------------------------------------------- issue 14
+def _triplet_np(a, p, n, margin, eps=1e-6):
+    d_ap = np.sqrt(((a - p + eps) ** 2).sum(-1))
+    d_an = np.sqrt(((a - n + eps) ** 2).sum(-1))
+    return np.maximum(0.0, d_ap - d_an + margin)
+
+
+@pytest.mark.parametrize("margin", [0, 0.0, np.float32(0.0)])
+def test_triplet_margin_zero_works(margin: object) -> None:
+    # documented margin >= 0, but torch's kernel raised ValueError at 0
+    gen = torch.Generator().manual_seed(0)
+    a, p, n = (torch.randn(6, 3, generator=gen, dtype=D64) for _ in range(3))
+    out = triplet_margin(a, p, n, margin=margin, reduction="none")  # type: ignore[arg-type]
+    want = _triplet_np(a.numpy(), p.numpy(), n.numpy(), 0.0)
+    np.testing.assert_allclose(out.numpy(), want, rtol=1e-12, atol=1e-15)
+
+
+def test_triplet_with_an_infinite_negative_is_never_finite() -> None:
+    a, p = torch.zeros(2, 3), torch.ones(2, 3)
+    n = torch.ones(2, 3)
+    n[0, 0] = math.inf
+    with losskit.checks("off"):
+        assert not torch.isfinite(triplet_margin(a, p, n))
+    with pytest.raises(losskit.LossInputError, match="negatives"):
+        triplet_margin(a, p, n)
+
+
+@pytest.mark.parametrize(
+    ("option", "bad"),
+    [
+        ("margin", "1"),
+        ("margin", None),
+        ("margin", -0.5),
+        ("margin", math.inf),
+        ("p", math.nan),
+        ("p", 0.5),
+        ("p", "2"),
+        ("eps", -1e-6),
+        ("eps", [1e-6]),
+        ("swap", 1),
+        ("swap", "yes"),
+    ],
+)
+def test_triplet_options_are_validated_by_name(option: str, bad: object) -> None:
+    x = torch.randn(2, 3)
+    with pytest.raises(losskit.LossInputError, match=option):
+        triplet_margin(x, x, x, **{option: bad})
+
+
+def test_triplet_p_inf_and_numpy_options_match_torch() -> None:
+    gen = torch.Generator().manual_seed(1)
+    a, p, n = (torch.randn(5, 4, generator=gen, dtype=D64) for _ in range(3))
+    for p_norm in (1.0, np.float64(3.0), math.inf):
+        want = F.triplet_margin_loss(a, p, n, margin=0.7, p=float(p_norm), swap=True)
+        got = triplet_margin(a, p, n, margin=np.float32(0.7), p=p_norm, swap=np.bool_(True))
+        torch.testing.assert_close(got, want.to(D64), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf])
+def test_non_finite_sign_targets_never_give_a_finite_loss(bad: float) -> None:
+    e1, e2 = torch.randn(3, 4), torch.randn(3, 4)
+    y = torch.tensor([bad, 1.0, -1.0])
+    d = torch.tensor([0.5, 0.2, 2.0])
+    with losskit.checks("off"):
+        assert not torch.isfinite(cosine_embedding(e1, e2, y))
+        assert not torch.isfinite(hinge_embedding(d, y))
+    with pytest.raises(losskit.LossInputError, match="targets"):
+        cosine_embedding(e1, e2, y)
+    with pytest.raises(losskit.LossInputError, match="targets"):
+        hinge_embedding(d, y)
+
+
+def test_cosine_and_hinge_match_torch_under_vmap() -> None:
+    gen = torch.Generator().manual_seed(2)
+    e1, e2 = (
+        torch.randn(3, 5, 4, generator=gen, dtype=D64),
+        torch.randn(3, 5, 4, generator=gen, dtype=D64),
+    )
+    y = (2 * torch.randint(0, 2, (3, 5), generator=gen) - 1).to(D64)
+    got = torch.func.vmap(lambda a, b, t: cosine_embedding(a, b, t, margin=0.1, reduction="none"))(
+        e1, e2, y
+    )
+    want = torch.stack(
+        [
+            F.cosine_embedding_loss(e1[i], e2[i], y[i], margin=0.1, reduction="none")
+            for i in range(3)
+        ]
+    )
+    torch.testing.assert_close(got, want)
+    d = e1.abs().sum(-1)
+    got = torch.func.vmap(lambda x, t: hinge_embedding(x, t, margin=2.0, reduction="none"))(d, y)
+    torch.testing.assert_close(got, F.hinge_embedding_loss(d, y, margin=2.0, reduction="none"))
+
+
+def test_triplet_and_contrastive_under_vmap_match_numpy() -> None:
+    gen = torch.Generator().manual_seed(3)
+    a, p, n = (torch.randn(3, 4, 2, generator=gen, dtype=D64) for _ in range(3))
+    got = torch.func.vmap(lambda x, y, z: triplet_margin(x, y, z, reduction="none"))(a, p, n)
+    np.testing.assert_allclose(got.numpy(), _triplet_np(a.numpy(), p.numpy(), n.numpy(), 1.0))
+    e = torch.randn(3, 5, 2, generator=gen, dtype=D64)
+    e[0, 1] = e[0, 0]  # identical rows: distance 0, subgradient 0
+    labels = torch.tensor([[0, 0, 1, 1, 2], [0, 1, 0, 1, 0], [3, 3, 3, 3, 3]])
+    got = torch.func.vmap(lambda x, y: contrastive(x, y, neg_margin=2.0, reduction="none"))(
+        e, labels
+    )
+    for b in range(3):
+        x, y = e[b].numpy(), labels[b].numpy()
+        i, j = np.triu_indices(5, 1)
+        dist = np.sqrt(((x[i] - x[j]) ** 2).sum(-1))
+        want = np.where(y[i] == y[j], dist, np.maximum(0.0, 2.0 - dist))
+        np.testing.assert_allclose(got[b].numpy(), want, rtol=1e-12)
+    grads = torch.func.vmap(torch.func.grad(lambda x, y: contrastive(x, y)))(e, labels)
+    assert torch.isfinite(grads).all()
+    for b in range(3):
+        eb = e[b].clone().requires_grad_()
+        torch.testing.assert_close(grads[b], _grad(contrastive(eb, labels[b]), eb))
+
+
+def test_embeddings_of_two_dtypes_promote_and_complex_is_refused() -> None:
+    gen = torch.Generator().manual_seed(4)
+    a, p, n = (torch.randn(4, 3, generator=gen, dtype=D64) for _ in range(3))
+    out = triplet_margin(a.float(), p, n, eps=0.0, reduction="none")
+    assert out.dtype == D64
+    want = _triplet_np(a.float().double().numpy(), p.numpy(), n.numpy(), 1.0, eps=0.0)
+    np.testing.assert_allclose(out.numpy(), want, rtol=1e-12)
+    assert cosine_embedding(a.float(), p, torch.ones(4)).dtype == D64
+    z = a.to(torch.complex128)
+    with pytest.raises(losskit.LossInputError, match="anchors must be real"):
+        triplet_margin(z, z, z)
+    with pytest.raises(losskit.LossInputError, match="embeddings1 must be real"):
+        cosine_embedding(z, z, torch.ones(4))
+    with pytest.raises(losskit.LossInputError, match="distances must be real"):
+        hinge_embedding(z[:, 0], torch.ones(4))
+    with pytest.raises(losskit.LossInputError, match="embeddings must be real"):
+        contrastive(z, torch.tensor([0, 0, 1, 1]))
+
+
+@pytest.mark.parametrize("bad", ["0.5", None, [0.5], math.nan, math.inf, -0.1])
+def test_margins_are_validated_by_name(bad: object) -> None:
+    e, y = torch.randn(4, 2), torch.tensor([0, 0, 1, 1])
+    for option in ("pos_margin", "neg_margin"):
+        with pytest.raises(losskit.LossInputError, match=option):
+            contrastive(e, y, **{option: bad})
+    with pytest.raises(losskit.LossInputError, match="margin"):
+        hinge_embedding(torch.ones(2), torch.ones(2), margin=bad)  # type: ignore[arg-type]
+    with pytest.raises(losskit.LossInputError, match="margin"):
+        # cosine margins lie in [-1, 1]: -0.1 is valid there, 1.5 is not
+        cosine_embedding(e, e, torch.ones(4), margin=1.5 if bad == -0.1 else bad)  # type: ignore[arg-type]

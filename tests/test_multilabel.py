@@ -147,3 +147,103 @@ def test_modules(gen) -> None:
     assert "weight" in module.state_dict()
     torch.testing.assert_close(module(x, t), multilabel_soft_margin(x, t, weight=w))
     assert module.decodes(module.activation(x)).dtype == torch.bool
+
+
+# ----------------------------------------------------------------------------- issue 14
+def _both_branches(monkeypatch, fn):
+    """(eager kernel branch, the written-out branch taken under tracing) of one call."""
+    import losskit.losses._multilabel as ml
+
+    kernel = fn()
+    monkeypatch.setattr(ml, "tracing", lambda: True)
+    traced = fn()
+    monkeypatch.undo()
+    return kernel, traced
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_multilabel_margin_branches_agree_with_each_other_and_the_reference(
+    gen, monkeypatch, reduction
+) -> None:
+    x, t = _batch(gen, n=8, c=6)
+    t[0], t[1] = 1, 0  # no negative, no positive label
+    x[2, 1] = x[2, 0] + 1.0  # a pair exactly at the kink (gap of 1)
+    x.requires_grad_(True)
+    kernel, traced = _both_branches(
+        monkeypatch, lambda: multilabel_margin(x, t, reduction=reduction)
+    )
+    want = _mlm_ref(x.detach().numpy(), t.numpy(), reduction=reduction)
+    np.testing.assert_allclose(kernel.detach().numpy(), want, rtol=1e-12)
+    torch.testing.assert_close(traced, kernel, rtol=1e-12, atol=0)
+    (g_kernel,) = torch.autograd.grad(kernel.sum(), x)
+    (g_traced,) = torch.autograd.grad(traced.sum(), x)
+    torch.testing.assert_close(g_traced, g_kernel, rtol=1e-12, atol=0)
+
+
+def test_multilabel_margin_compiled_is_eager(gen) -> None:
+    torch._dynamo.reset()
+    x, t = _batch(gen, n=5, c=4)
+    compiled = torch.compile(multilabel_margin, backend="eager", fullgraph=True)
+    torch.testing.assert_close(
+        compiled(x, t, reduction="none"), multilabel_margin(x, t, reduction="none")
+    )
+
+
+def test_multilabel_margin_nan_logits_and_targets_are_not_finite(gen, monkeypatch) -> None:
+    x, t = _batch(gen, n=3, c=4)
+    x[0, 0] = float("nan")
+    t[1, 2] = float("inf")
+    with losskit.checks("off"):
+        kernel, traced = _both_branches(
+            monkeypatch, lambda: multilabel_margin(x, t, reduction="none")
+        )
+    for got in (kernel, traced):
+        assert torch.isnan(got[:2]).all() and torch.isfinite(got[2])
+    with pytest.raises(losskit.LossInputError, match="logits"):
+        multilabel_margin(x[:1], t[:1])
+    # an infinite logit keeps its limit: a positive at +inf costs nothing, a negative at +inf
+    # costs +inf
+    inf = float("inf")
+    row = torch.tensor([[inf, 0.0, 0.0]])
+    assert multilabel_margin(row, torch.tensor([[1, 0, 0]])).item() == 0.0
+    with losskit.checks("off"):
+        assert multilabel_margin(row, torch.tensor([[0, 1, 0]])).item() == inf
+
+
+@pytest.mark.parametrize("bad", [-1.0, float("nan"), float("inf")])
+def test_multilabel_soft_margin_refuses_bad_weights(bad) -> None:
+    with pytest.raises(losskit.LossInputError, match="weight"):
+        multilabel_soft_margin(
+            torch.zeros(2, 3), torch.ones(2, 3), weight=torch.tensor([1.0, bad, 1.0])
+        )
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "error"),
+    [
+        ("gamma_pos", "1", "gamma_pos must be a number"),
+        ("gamma_neg", float("inf"), "gamma_neg must lie in"),
+        ("gamma_neg", None, "gamma_neg must be a number"),
+        ("clip", float("nan"), "clip must lie in"),
+        ("clip", [0.1], "clip must be a number"),
+    ],
+)
+def test_asl_options_are_validated_and_named(key, value, error) -> None:
+    with pytest.raises(losskit.LossInputError, match=error):
+        asymmetric_loss(torch.zeros(2, 3), torch.ones(2, 3), **{key: value})
+
+
+def test_asl_accepts_numpy_scalars(gen) -> None:
+    x, t = _batch(gen)
+    torch.testing.assert_close(
+        asymmetric_loss(
+            x, t, gamma_pos=np.float32(1.0), gamma_neg=np.int64(2), clip=np.float64(0.1)
+        ),
+        asymmetric_loss(x, t, gamma_pos=1.0, gamma_neg=2.0, clip=0.1),
+    )
+
+
+@pytest.mark.parametrize("fn", [multilabel_soft_margin, multilabel_margin, asymmetric_loss])
+def test_complex_logits_are_refused(fn) -> None:
+    with pytest.raises(losskit.LossInputError, match="logits must be real"):
+        fn(torch.zeros(2, 3, dtype=torch.complex64), torch.ones(2, 3))

@@ -4,6 +4,7 @@ reference, its torch peer and gradcheck; this file checks what is particular to 
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import mpmath
@@ -541,3 +542,192 @@ def test_modules_take_the_distribution_parameter_in_forward(gen) -> None:
     close(mods["student_t_nll"](df=4.0)(p, t, s), student_t_nll(p, t, s, df=4.0))
     close(mods["crps_gaussian"]()(p, t, s), crps_gaussian(p, t, s))
     assert "df=4.0" in repr(mods["student_t_nll"](df=4.0))
+
+
+# ----------------------------------------------------------------------------- issue 14: rmse
+def test_rmse_of_a_nan_is_nan_and_full_mode_names_it() -> None:
+    nan3 = torch.tensor([math.nan, 1.0, 2.0])
+    with losskit.checks("off"):
+        # numpy: sqrt(mean([nan, 1, 4])) is nan, never 0
+        assert math.isnan(losskit.rmse(nan3, torch.zeros(3)).item())
+        assert math.isnan(losskit.rmse(torch.zeros(3), nan3).item())
+        assert losskit.rmse(torch.tensor([math.inf, 1.0]), torch.zeros(2)).item() == INF
+    with pytest.raises(losskit.LossInputError, match="preds holds non-finite"):
+        losskit.rmse(nan3, torch.zeros(3))
+    with pytest.raises(losskit.LossInputError, match="targets holds non-finite"):
+        losskit.rmse(torch.zeros(3), nan3)
+
+
+@pytest.mark.parametrize("size", [1e30, 1e-30, 1e38, 1e-37])
+def test_rmse_neither_overflows_nor_underflows_where_the_value_is_representable(
+    size: float,
+) -> None:
+    r64 = torch.tensor([1.0, -2.0, 0.5, 0.0], dtype=D) * size
+    r = r64.float().requires_grad_(True)  # float32: squares of 1e30 overflow, of 1e-30 underflow
+    got = losskit.rmse(r, torch.zeros(4))
+    with mpmath.workdps(40):
+        vals = [mpmath.mpf(v) for v in r.detach().double().tolist()]
+        want = mpmath.sqrt(sum(v * v for v in vals) / 4)
+        # d rmse / d r_i = r_i / (N rmse)
+        grad = [float(v / (4 * want)) for v in vals]
+    assert got.item() == pytest.approx(float(want), rel=1e-6)
+    got.backward()
+    assert r.grad is not None
+    close(r.grad.double(), torch.tensor(grad, dtype=D), rtol=1e-6, atol=0)
+
+
+def test_rmse_at_the_target_is_zero_with_a_zero_gradient() -> None:
+    p = torch.ones(5, dtype=D, requires_grad=True)
+    out = losskit.rmse(p, torch.ones(5, dtype=D))
+    out.backward()
+    assert out.item() == 0.0 and p.grad is not None and torch.equal(p.grad, torch.zeros(5, dtype=D))
+
+
+# ----------------------------------------------------------------------------- issue 14: complex
+def _complex(x: torch.Tensor) -> torch.Tensor:
+    return torch.complex(x.double(), torch.ones_like(x.double()))
+
+
+@pytest.mark.parametrize(
+    ("name", "position"),
+    [(n, i) for n in REGRESSION for i in range(len(_call_args(n, (4,), D)[0]))],
+)
+def test_complex_inputs_are_refused_in_every_mode(name: str, position: int) -> None:
+    fn = losskit.get_spec(name).function
+    args, kwargs = _call_args(name, (4,), D)
+    arg = list(inspect.signature(fn).parameters)[position]
+    bad = list(args)
+    bad[position] = _complex(args[position])
+    for mode in ("full", "off"):  # off too: a cast would drop the imaginary part silently
+        with (
+            losskit.checks(mode),
+            pytest.raises(losskit.LossInputError, match=f"{arg} must be real"),
+        ):
+            fn(*bad, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("name", "option"), [("quantile", "q"), ("barron", "scale"), ("student_t_nll", "df")]
+)
+def test_complex_tensor_options_are_refused(name: str, option: str) -> None:
+    fn = losskit.get_spec(name).function
+    args, kwargs = _call_args(name, (4,), D)
+    kwargs = {**kwargs, option: _complex(torch.full((4,), 0.5))}
+    with pytest.raises(losskit.LossInputError, match=f"{option} must be real"):
+        fn(*args, **kwargs)
+
+
+# ----------------------------------------------------------------------------- issue 14: barron
+def test_barron_names_a_nan_scale() -> None:
+    p, t = torch.zeros(3), torch.ones(3)
+    with pytest.raises(losskit.LossInputError, match="scale holds non-finite"):
+        barron(p, t, alpha=1.0, scale=torch.tensor([1.0, math.nan, 1.0]))
+    with pytest.raises(losskit.LossInputError, match="scale must lie in"):
+        barron(p, t, alpha=1.0, scale=math.nan)
+    with losskit.checks("off"):
+        assert math.isnan(barron(p, t, alpha=1.0, scale=torch.tensor([1.0, math.nan, 1.0])).item())
+
+
+# ----------------------------------------------------------------------------- issue 14: options
+_P, _T = torch.tensor([0.3, -1.2, 2.5], dtype=D), torch.tensor([0.1, 0.4, -0.5], dtype=D)
+_POS_P, _POS_T = torch.tensor([0.5, 1.5, 3.0], dtype=D), torch.tensor([1.0, 0.5, 2.0], dtype=D)
+_SCALE = torch.tensor([0.5, 1.0, 2.0], dtype=D)
+# (loss, positional inputs, option, a valid value, other required options)
+OPTIONS = [
+    (huber, (_P, _T), "delta", 2.0, {}),
+    (smooth_l1, (_P, _T), "beta", 0.5, {}),
+    (pseudo_huber, (_P, _T), "delta", 2.0, {}),
+    (quantile, (_P, _T), "q", 0.25, {}),
+    (barron, (_P, _T), "alpha", 0.5, {}),
+    (barron, (_P, _T), "scale", 2.0, {"alpha": 0.5}),
+    (mape, (_P, _T), "eps", 0.1, {}),
+    (poisson_nll, (_P, _POS_T), "eps", 1e-3, {}),
+    (tweedie_deviance, (_POS_P, _POS_T), "power", 1.5, {}),
+    (gaussian_nll, (_P, _T, _SCALE), "eps", 1e-3, {}),
+    (student_t_nll, (_P, _T, _SCALE), "df", 3.0, {}),
+]
+
+
+@pytest.mark.parametrize(("fn", "args", "option", "value", "other"), OPTIONS)
+def test_a_numpy_float32_option_is_the_same_as_the_float(fn, args, option, value, other) -> None:
+    got = fn(*args, **other, **{option: np.float32(value)})
+    close(got, fn(*args, **other, **{option: float(np.float32(value))}))
+    assert got.dtype == D  # the option is a Python float: it does not change the dtype
+
+
+@pytest.mark.parametrize(("fn", "args", "option", "value", "other"), OPTIONS)
+@pytest.mark.parametrize("bad", ["1.0", None, [1.0], True, math.nan])
+def test_a_wrong_option_is_refused_naming_it(fn, args, option, value, other, bad) -> None:
+    with pytest.raises(losskit.LossInputError, match=option):
+        fn(*args, **other, **{option: bad})
+
+
+@pytest.mark.parametrize(
+    ("fn", "args", "option"),
+    [
+        (poisson_nll, (_P, _POS_T), "log_input"),
+        (poisson_nll, (_P, _POS_T), "full"),
+        (gaussian_nll, (_P, _T, _SCALE), "full"),
+    ],
+)
+@pytest.mark.parametrize("bad", [1, "yes", None])
+def test_a_flag_that_is_not_a_bool_is_refused(fn, args, option, bad) -> None:
+    with pytest.raises(losskit.LossInputError, match=f"{option} must be True or False"):
+        fn(*args, **{option: bad})
+
+
+@pytest.mark.parametrize(
+    ("fn", "option"), [(huber, "delta"), (pseudo_huber, "delta"), (barron, "scale")]
+)
+def test_infinity_is_refused_where_it_has_no_meaning(fn, option) -> None:
+    kwargs = {"alpha": 1.0} if fn is barron else {}
+    if fn is barron:
+        with pytest.raises(losskit.LossInputError, match="scale must lie in"):
+            fn(_P, _T, **kwargs, **{option: INF})
+    else:  # documented: delta=inf is half the squared error
+        close(fn(_P, _T, **{option: INF}, reduction="none"), 0.5 * (_P - _T) ** 2)
+
+
+# ----------------------------------------------------------------------------- issue 14: dtypes
+@pytest.mark.parametrize("name", REGRESSION)
+@pytest.mark.parametrize(
+    ("dp", "dt"),
+    [
+        (torch.float32, torch.float64),
+        (torch.float64, torch.float32),
+        (torch.float16, torch.float32),
+    ],
+)
+def test_mixed_floating_dtypes_promote_as_torch_does(name: str, dp, dt) -> None:
+    fn = losskit.get_spec(name).function
+    args, kwargs = _call_args(name, (6, 5), D)
+    mixed = [args[0].to(dp), *(a.to(dt) for a in args[1:])]
+    got = fn(*mixed, **kwargs)
+    assert got.dtype == torch.result_type(mixed[0], mixed[1])
+    # the reference: the same loss with every input in float64 (a float16 input is rounded
+    # once on the way in, so compare with its float64 value)
+    want = fn(*(a.double() for a in mixed), **kwargs)
+    assert got.double().item() == pytest.approx(want.item(), rel=1e-5)
+
+
+def test_integer_targets_take_the_dtype_of_the_predictions() -> None:
+    p = torch.tensor([0.5, 2.0], dtype=torch.float16)
+    got = mse(p, torch.tensor([1, 2]))
+    assert got.dtype == torch.float16 and got.item() == pytest.approx(0.125)
+
+
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        ("quantile", {"q": torch.tensor([0.1, 0.5, 0.9])}),
+        ("barron", {"alpha": 0.5, "scale": torch.tensor([0.5, 1.0, 2.0])}),
+    ],
+)
+def test_a_float32_module_buffer_follows_float64_inputs(name: str, options) -> None:
+    p, t = torch.randn(4, 3, dtype=D), torch.randn(4, 3, dtype=D)
+    got = module_for(name)(**options)(p, t)
+    want = losskit.get_spec(name).function(
+        p, t, **{k: v.double() if isinstance(v, torch.Tensor) else v for k, v in options.items()}
+    )
+    assert got.dtype == D
+    close(got, want, rtol=1e-7, atol=0)  # the buffer's float32 values, read as float64

@@ -325,6 +325,11 @@ def _is_integer(x: Tensor) -> bool:
 def check_floating(name: str, x: Tensor) -> None:
     """Predictions must be a floating tensor (so they can carry a gradient)."""
     check_tensor(name, x)
+    if _shapes_on() and x.is_complex():
+        raise LossInputError(
+            f"{name} must be real, got dtype {x.dtype}; complex values are not supported "
+            f"(pass {name}.real or {name}.abs() explicitly)"
+        )
     if _shapes_on() and not x.is_floating_point():
         raise LossInputError(
             f"{name} must be a floating tensor, got dtype {x.dtype}; did you mean {name}.float()?"

@@ -10,6 +10,7 @@ from tests.infos import (  # noqa: F401
     multiclass,
     multilabel,
     overlap,
+    ranking,
     regression,
     sequence,
 )

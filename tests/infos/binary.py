@@ -154,6 +154,12 @@ add(
                 "must be probabilities.*with_logits",
                 "logits given to bce",
             ),
+            ErrorCase(
+                (torch.full((3,), 0.5), torch.zeros(3)),
+                {"weight": torch.tensor([1.0, -1.0, 1.0])},
+                r"weight must be >= 0",
+                "negative weight",
+            ),
         ],
     )
 )
@@ -172,6 +178,18 @@ add(
                 {"pos_weight": torch.ones(4)},
                 r"pos_weight of shape \(4,\) does not broadcast",
                 "bad pos_weight",
+            ),
+            ErrorCase(
+                (torch.zeros(3), torch.zeros(3)),
+                {"pos_weight": torch.tensor([1.0, -2.0, 1.0])},
+                r"pos_weight must be >= 0",
+                "negative pos_weight",
+            ),
+            ErrorCase(
+                (torch.zeros(3), torch.zeros(3)),
+                {"weight": torch.tensor([1.0, float("nan"), 1.0])},
+                r"weight holds non-finite values",
+                "NaN weight",
             ),
             ErrorCase(
                 (torch.zeros(2), torch.zeros(2)),

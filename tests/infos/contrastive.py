@@ -120,7 +120,9 @@ def _pair_errors(a: str, b: str, scale_name: str) -> list[ErrorCase]:
         ErrorCase((x, torch.randn(3, 4)), {}, f"did you transpose {b}", "transposed"),
         ErrorCase((x[0], x[0]), {}, rf"{a} must have shape \(N, D\).*unsqueeze\(0\)", "1-D"),
         ErrorCase((x.reshape(4, 3, 1),) * 2, {}, r"flatten\(1\)", "3-D"),
-        ErrorCase((x, x), {"gather": "no_grad"}, "gather must be 'local', 'global' or None", ""),
+        ErrorCase(
+            (x, x), {"gather": "no_grad"}, r"gather must be one of \('local', 'global', None\)", ""
+        ),
         ErrorCase((x.long(), x.long()), {}, f"{a} must be a floating tensor", "integer"),
         ErrorCase((x, x), {scale_name: torch.ones(2)}, "one-element floating tensor", "vector"),
         ErrorCase((x, x), {scale_name: float("nan")}, scale_name, "NaN"),

@@ -155,7 +155,7 @@ def lce_errors() -> list[ErrorCase]:
         ),
         ErrorCase((h, w, y.float()), {}, "integer class indices", "float labels"),
         ErrorCase((h, w, torch.tensor([0, 1, 5, 2])), {}, r"labels must lie in \[0, 5\)", "range"),
-        ErrorCase((h, w.cfloat(), y), {}, "weight must be a floating tensor", "complex weight"),
+        ErrorCase((h, w.cfloat(), y), {}, "weight must be real", "complex weight"),
         ErrorCase((h, w, y), {"bias": torch.zeros(4)}, r"bias must have shape \(5,\)", "bias"),
         ErrorCase((h, w[:1], y), {}, "single row", "V = 1"),
         ErrorCase((h, w, y), {"z_loss": -1.0}, r"z_loss must lie in \[0", "negative z_loss"),

@@ -103,6 +103,12 @@ add(
                 r"weight of shape \(4,\) does not broadcast",
                 "bad weight",
             ),
+            ErrorCase(
+                (torch.zeros(2, 3), torch.zeros(2, 3)),
+                {"weight": torch.tensor([1.0, -1.0, 1.0])},
+                r"weight must be >= 0",
+                "negative weight",
+            ),
         ],
     )
 )

@@ -13,5 +13,6 @@ from losskit.losses._multiclass import *  # noqa: F403
 from losskit.losses._multilabel import *  # noqa: F403
 from losskit.losses._overlap import *  # noqa: F403
 from losskit.losses._probabilistic import *  # noqa: F403
+from losskit.losses._ranking import *  # noqa: F403
 from losskit.losses._regression import *  # noqa: F403
 from losskit.losses._sequence import *  # noqa: F403

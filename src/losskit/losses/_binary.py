@@ -15,20 +15,20 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from losskit._checks import (
-    all_finite,
     check_binary_targets,
     check_broadcasts_to,
     check_floating,
     check_option,
     check_probs,
+    check_real,
     check_reduction,
     check_same_shape,
-    ensure_float,
     finish,
-    get_check_mode,
+    reads,
     reduce,
 )
 from losskit._spec import Activation, Decode, Family, Prop, Space, Targets, register
+from losskit._validate import check_weight
 from losskit.losses import _examples as ex
 
 __all__ = [
@@ -45,21 +45,33 @@ __all__ = [
 ]
 
 
-def binary_inputs(name: str, preds: Tensor, targets: Tensor, *, soft: bool) -> Tensor:
-    """Shared checks of every binary loss; returns ``targets`` as a tensor of ``preds``' dtype
-    (bool and integer targets are accepted)."""
+def binary_inputs(
+    name: str, preds: Tensor, targets: Tensor, *, soft: bool
+) -> tuple[Tensor, Tensor, torch.dtype]:
+    """Shared checks of every binary loss. Returns ``(preds, targets, dtype)``: both tensors in
+    the compute dtype and the result's ``dtype``. Floating targets promote with ``preds`` as
+    torch's type promotion would (bool and integer targets take ``preds``' dtype); half
+    precision is computed in float32 and the result cast back."""
+    check_real(name, preds)  # a complex tensor is refused as such, not as "not floating"
     check_floating(name, preds)
     check_same_shape(name, preds, "targets", targets)
     check_binary_targets("targets", targets, soft=soft)
-    return targets if targets.dtype == preds.dtype else targets.to(preds.dtype)
+    dtype = (
+        torch.promote_types(preds.dtype, targets.dtype)
+        if targets.is_floating_point()
+        else preds.dtype
+    )
+    compute = torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+    return preds.to(compute), targets.to(compute), dtype
 
 
-def _margins(logits: Tensor, targets: Tensor) -> Tensor:
-    """``s * logits`` with ``s = 2 * targets - 1``: the signed margin of the SVM convention,
-    computed in float32 for half-precision logits."""
-    x = ensure_float(logits)
-    targets = binary_inputs("logits", logits, targets, soft=False).to(x.dtype)
-    return (2 * targets - 1) * x
+def _weight(name: str, weight: Tensor | None, of: str, preds: Tensor) -> Tensor | None:
+    """A per-element weight: broadcasting to ``preds`` (named ``of``), finite and >= 0 (read
+    where values are read), in ``preds``' compute dtype (a float32 weight with bf16 logits is
+    not a dtype error)."""
+    check_broadcasts_to(name, weight, preds.shape, of)
+    check_weight(name, weight)
+    return None if weight is None else weight.to(preds.dtype)
 
 
 def _logaddexp(a: Tensor, b: Tensor) -> Tensor:
@@ -67,6 +79,37 @@ def _logaddexp(a: Tensor, b: Tensor) -> Tensor:
     first and second derivatives is bounded (``torch.logaddexp``'s second derivative is NaN
     once ``|a - b|`` exceeds about 88 in float32)."""
     return torch.maximum(a, b) + torch.log1p(torch.exp(-(a - b).abs()))
+
+
+def _bce(x: Tensor, t: Tensor, pos_weight: Tensor | None = None) -> Tensor:
+    """``-[pw t logsigmoid(x) + (1 - t) logsigmoid(-x)]`` elementwise, exact at +-inf too.
+
+    Finite logits: torch's kernel, ``(1 - t) x - logsigmoid(x)`` (stable, with its fused
+    backward). At an infinite logit that kernel gives ``0 * inf = NaN`` (``x = +inf, t = 1``)
+    or ``-inf + inf = NaN`` (``x = -inf``); there ``where`` puts the limit instead, the same
+    in every check mode: 0 for a correctly signed logit (``x = +inf, t = 1`` or
+    ``x = -inf, pw t = 0``), ``+inf`` for a wrongly signed one. The kernel's branch then gets a
+    zero gradient and its derivative there is bounded, so the logits' gradient is 0, not NaN."""
+    loss = F.binary_cross_entropy_with_logits(x, t, pos_weight=pos_weight, reduction="none")
+    if reads(x) and not bool(x.isinf().any()):
+        return loss  # no infinite logit: the kernel's value as it is (the same value, fewer passes)
+    pos = t if pos_weight is None else t * pos_weight
+    wrong = torch.where(x > 0, t < 1, pos > 0)  # the mass on the side the logit rules out
+    limit = torch.where(wrong, torch.inf, 0.0)
+    return torch.where(x.isinf(), limit, loss)
+
+
+def _sign(t: Tensor) -> Tensor:
+    """``s = 2 t - 1``: the SVM label in {-1, +1} of a 0/1 target."""
+    return 2 * t - 1
+
+
+def _hinge(x: Tensor, s: Tensor) -> Tensor:
+    """``max(0, 1 - s x)``, written ``relu(s (s - x))``: for ``s = +-1`` the same rounding
+    (``s (s - x)`` is ``1 - x`` or ``-(-1 - x) = 1 + x``) and the same gradient, infinite logits
+    keep their limits, and an infinite target gives ``+inf`` (``relu(1 - inf * x)`` would be a
+    finite 0)."""
+    return F.relu(s * (s - x))
 
 
 @register(
@@ -115,10 +158,12 @@ def mnist_loss(logits: Tensor, targets: Tensor, *, reduction: str = "mean") -> T
         Howard & Gugger, Deep Learning for Coders with fastai and PyTorch (2020), chapter 4.
     """
     check_reduction(reduction)
-    targets = binary_inputs("logits", logits, targets, soft=False)
-    probs = torch.sigmoid(logits)
-    loss = torch.where(targets == 1, 1 - probs, probs)
-    return finish(reduce(loss, reduction), logits=logits)
+    x, t, dtype = binary_inputs("logits", logits, targets, soft=False)
+    probs = torch.sigmoid(x)
+    # where(t == 1, 1 - p, p) as a lerp: the same for t in {0, 1} (torch's lerp is exact at
+    # both ends), and a NaN or infinite target gives a non-finite loss instead of p
+    loss = torch.lerp(probs, 1 - probs, t)
+    return finish(reduce(loss, reduction).to(dtype), logits=logits, targets=targets)
 
 
 @register(
@@ -160,7 +205,8 @@ def bce(
 
     Raises:
         LossInputError: shapes differ, ``probs`` or ``targets`` outside [0, 1] (logits given by
-            mistake), a ``weight`` that does not broadcast to ``probs``.
+            mistake), a ``weight`` that does not broadcast to ``probs`` or is negative or not
+            finite.
 
     Example:
         >>> import torch, losskit
@@ -168,11 +214,11 @@ def bce(
         tensor(0.1643)
     """
     check_reduction(reduction)
-    targets = binary_inputs("probs", probs, targets, soft=True)
+    p, t, dtype = binary_inputs("probs", probs, targets, soft=True)
     check_probs("probs", probs)
-    check_broadcasts_to("weight", weight, probs.shape, "probs")
-    out = F.binary_cross_entropy(probs, targets, weight=weight, reduction="none")
-    return finish(reduce(out, reduction), probs=probs, weight=weight)
+    w = _weight("weight", weight, "probs", p)
+    out = F.binary_cross_entropy(p, t, weight=w, reduction="none")
+    return finish(reduce(out, reduction).to(dtype), probs=probs, targets=targets, weight=weight)
 
 
 @register(
@@ -201,6 +247,8 @@ def bce_with_logits(
     ``log sigmoid(x) = -softplus(-x)`` (never ``log(sigmoid(x))``, which is -inf once the
     sigmoid rounds to 0). ``p_c`` is ``pos_weight`` for the class in the last dimension;
     ``"mean"`` averages ``l_n`` over every element, as :class:`torch.nn.BCEWithLogitsLoss`.
+    Infinite logits take their limits, in every check mode: 0 (zero gradient) for a correctly
+    signed one, ``+inf`` for a wrongly signed one (torch's kernel gives NaN at both).
 
     ``label_smoothing = e`` uses ``t_n = targets_n (1 - e) + e / 2``: the mass ``e`` spread
     uniformly over the two outcomes, as :func:`cross_entropy` does over C classes and as Keras's
@@ -230,7 +278,8 @@ def bce_with_logits(
 
     Raises:
         LossInputError: shapes differ (torch would broadcast), targets outside [0, 1],
-            weights that do not broadcast to ``logits``, ``label_smoothing`` outside [0, 1].
+            weights that do not broadcast to ``logits`` or are negative or not finite,
+            ``label_smoothing`` outside [0, 1].
 
     Example:
         >>> import torch, losskit
@@ -241,39 +290,17 @@ def bce_with_logits(
         tensor(0.3701)
     """
     check_reduction(reduction)
-    check_option("label_smoothing", label_smoothing, low=0.0, high=1.0)
-    targets = binary_inputs("logits", logits, targets, soft=True)
-    check_broadcasts_to("weight", weight, logits.shape, "logits")
-    check_broadcasts_to("pos_weight", pos_weight, logits.shape, "logits")
-    if label_smoothing:
-        targets = targets * (1 - label_smoothing) + label_smoothing / 2
-    out = F.binary_cross_entropy_with_logits(
-        logits, targets, weight=weight, pos_weight=pos_weight, reduction="none"
-    )
-    result = reduce(out, reduction)
-    if (
-        get_check_mode() in ("full", "debug")
-        and not all_finite(result)
-        and bool(torch.isinf(logits.detach()).any())
-    ):
-        result = reduce(_bce_with_logits_limits(logits, targets, weight, pos_weight), reduction)
-    return finish(result, logits=logits, weight=weight, pos_weight=pos_weight)
-
-
-def _bce_with_logits_limits(
-    logits: Tensor, targets: Tensor, weight: Tensor | None, pos_weight: Tensor | None
-) -> Tensor:
-    """BCE at infinite logits (full check mode, only when the kernel's result is not finite).
-
-    The kernel's ``(1 - t) x`` term is ``0 * inf = NaN`` at ``x = +inf, t = 1`` although the loss
-    is 0 there. Written as ``-[t pw logsigmoid(x) + (1 - t) logsigmoid(-x)]`` with each term set
-    to 0 where its coefficient is 0, the loss takes its limits: 0 for a correctly signed infinite
-    logit (gradient 0), +inf for a wrongly signed one (then ``finish`` names the input)."""
-    pw = 1.0 if pos_weight is None else pos_weight
-    pos = torch.where(targets == 0, 0.0, targets * pw * F.logsigmoid(logits))
-    neg = torch.where(targets == 1, 0.0, (1 - targets) * F.logsigmoid(-logits))
-    loss = -(pos + neg)
-    return loss if weight is None else loss * weight
+    smoothing = check_option("label_smoothing", label_smoothing, low=0.0, high=1.0)
+    x, t, dtype = binary_inputs("logits", logits, targets, soft=True)
+    w = _weight("weight", weight, "logits", x)
+    pw = _weight("pos_weight", pos_weight, "logits", x)
+    if smoothing:
+        t = t * (1 - smoothing) + smoothing / 2
+    loss = _bce(x, t, pw)
+    if w is not None:
+        loss = loss * w
+    result = reduce(loss, reduction).to(dtype)
+    return finish(result, logits=logits, targets=targets, weight=weight, pos_weight=pos_weight)
 
 
 @register(
@@ -303,7 +330,9 @@ def sigmoid_focal(
     :func:`torchvision.ops.sigmoid_focal_loss` (same defaults; its ``alpha=-1`` is ``None``
     here), computed in log space: ``(1 - p_t)^gamma = exp(gamma * log(1 - p_t))`` with
     ``log(1 - p_t)`` equal to ``logsigmoid(-x)`` for ``t = 1``, ``logsigmoid(x)`` for ``t = 0``
-    and ``logaddexp(log t + logsigmoid(-x), log(1 - t) + logsigmoid(x))`` for soft targets.
+    and ``logaddexp(log t + logsigmoid(-x), log(1 - t) + logsigmoid(x))`` for soft targets
+    (at ``t = 1`` and ``t = 0`` with a term that is 0 there but keeps the derivative in
+    ``targets`` exact).
     So the loss, its gradient and its second derivative stay finite for logits at +-100 and
     any ``gamma >= 0`` (the naive ``(1 - sigmoid(x)) ** 0.5`` has an infinite derivative where
     the sigmoid rounds to 1, and 0 * inf gives NaN).
@@ -344,25 +373,49 @@ def sigmoid_focal(
         Lin, Goyal, Girshick, He & Dollar, Focal Loss for Dense Object Detection (ICCV 2017).
     """
     check_reduction(reduction)
-    check_option("gamma", gamma, low=0.0)
-    if alpha is not None:
-        check_option("alpha", alpha, low=0.0, high=1.0)
-    x = ensure_float(logits)
-    t = binary_inputs("logits", logits, targets, soft=True).to(x.dtype)
-    loss = F.binary_cross_entropy_with_logits(x, t, reduction="none")
+    gamma = check_option("gamma", gamma, low=0.0)
+    alpha = None if alpha is None else check_option("alpha", alpha, low=0.0, high=1.0)
+    x, t, dtype = binary_inputs("logits", logits, targets, soft=True)
+    loss = _bce(x, t)
     if gamma != 0:
-        # log(1 - p_t) = log(t sigmoid(-x) + (1 - t) sigmoid(x)), never log(1 - sigmoid(.)):
-        # logsigmoid(-x) for t = 1, logsigmoid(x) for t = 0, and a logaddexp of finite terms
-        # for soft targets (no log(0) = -inf anywhere, so second derivatives stay finite too).
-        log_p, log_1mp = F.logsigmoid(x), F.logsigmoid(-x)
-        one, zero = t == 1, t == 0
-        soft = torch.where(one | zero, torch.full_like(t, 0.5), t)
-        mixed = _logaddexp(torch.log(soft) + log_1mp, torch.log1p(-soft) + log_p)
-        log_1m_pt = torch.where(one, log_1mp, torch.where(zero, log_p, mixed))
-        loss = loss * torch.exp(gamma * log_1m_pt)
+        loss = loss * torch.exp(gamma * _log_one_minus_pt(x, t))
     if alpha is not None:
         loss = (alpha * t + (1 - alpha) * (1 - t)) * loss
-    return finish(reduce(loss, reduction).to(logits.dtype), logits=logits)
+    return finish(reduce(loss, reduction).to(dtype), logits=logits, targets=targets)
+
+
+# expm1 below is taken at min(x, 80): finite in float32 (exp(88.7) overflows), and only the
+# targets-derivative at |x| > 80 depends on it, where the true one overflows anyway
+_EXPM1_CAP = 80.0
+
+
+def _log_one_minus_pt(x: Tensor, t: Tensor) -> Tensor:
+    """``log(1 - p_t) = log(t sigmoid(-x) + (1 - t) sigmoid(x))``, never ``log(1 - sigmoid)``.
+
+    Three exact forms, chosen by ``where`` on the target (no log(0) = -inf in any of them, so
+    first and second derivatives stay finite at logits of +-100):
+
+    - ``t = 1``: ``logsigmoid(-x) + log1p((1 - t) expm1(x))``,
+    - ``t = 0``: ``logsigmoid(x) + log1p(t expm1(-x))``,
+    - otherwise ``logaddexp(log t + logsigmoid(-x), log(1 - t) + logsigmoid(x))``.
+
+    The log1p term is 0 at its own target but keeps the t-dependence, so the derivative in
+    ``targets`` is the true ``(sigmoid(-x) - sigmoid(x)) / (1 - p_t)`` at 0 and 1 too (a plain
+    ``logsigmoid(-x)`` there has derivative 0 in ``t``)."""
+    log_p, log_1mp = F.logsigmoid(x), F.logsigmoid(-x)
+    one, zero = t == 1, t == 0
+    # the coefficients (1 - t at t = 1, t at t = 0) are 0 outside their own branch, so an
+    # unselected branch is finite too and sends no NaN into the gradient through where
+    zero_t = torch.zeros_like(t)
+    at_one = log_1mp + torch.log1p(
+        torch.where(one, 1 - t, zero_t) * torch.expm1(x.clamp(max=_EXPM1_CAP))
+    )
+    at_zero = log_p + torch.log1p(
+        torch.where(zero, t, zero_t) * torch.expm1((-x).clamp(max=_EXPM1_CAP))
+    )
+    soft = torch.where(one | zero, torch.full_like(t, 0.5), t)
+    mixed = _logaddexp(torch.log(soft) + log_1mp, torch.log1p(-soft) + log_p)
+    return torch.where(one, at_one, torch.where(zero, at_zero, mixed))
 
 
 @register(
@@ -412,8 +465,9 @@ def hinge(logits: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tensor
         Cortes & Vapnik, Support-Vector Networks (Machine Learning 1995).
     """
     check_reduction(reduction)
-    loss = F.relu(1 - _margins(logits, targets))
-    return finish(reduce(loss, reduction).to(logits.dtype), logits=logits)
+    x, t, dtype = binary_inputs("logits", logits, targets, soft=False)
+    loss = _hinge(x, _sign(t))
+    return finish(reduce(loss, reduction).to(dtype), logits=logits, targets=targets)
 
 
 @register(
@@ -460,8 +514,9 @@ def squared_hinge(logits: Tensor, targets: Tensor, *, reduction: str = "mean") -
         Lee & Mangasarian, SSVM: A Smooth Support Vector Machine (2001); Keras ``SquaredHinge``.
     """
     check_reduction(reduction)
-    loss = F.relu(1 - _margins(logits, targets)).square()
-    return finish(reduce(loss, reduction).to(logits.dtype), logits=logits)
+    x, t, dtype = binary_inputs("logits", logits, targets, soft=False)
+    loss = _hinge(x, _sign(t)).square()
+    return finish(reduce(loss, reduction).to(dtype), logits=logits, targets=targets)
 
 
 @register(
@@ -509,11 +564,11 @@ def soft_margin(logits: Tensor, targets: Tensor, *, reduction: str = "mean") -> 
         tensor(0.4851)
     """
     check_reduction(reduction)
-    targets = binary_inputs("logits", logits, targets, soft=False)
+    x, t, dtype = binary_inputs("logits", logits, targets, soft=False)
     # softplus(-s x) == t softplus(-x) + (1 - t) softplus(x) for t in {0, 1}: torch's stable
     # BCE-with-logits kernel computes exactly this.
-    loss = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
-    return finish(reduce(loss, reduction), logits=logits)
+    loss = F.binary_cross_entropy_with_logits(x, t, reduction="none")
+    return finish(reduce(loss, reduction).to(dtype), logits=logits, targets=targets)
 
 
 @register(
@@ -561,8 +616,12 @@ def perceptron(logits: Tensor, targets: Tensor, *, reduction: str = "mean") -> T
         Rosenblatt, The Perceptron (Psychological Review 1958).
     """
     check_reduction(reduction)
-    loss = F.relu(-_margins(logits, targets))
-    return finish(reduce(loss, reduction).to(logits.dtype), logits=logits)
+    x, t, dtype = binary_inputs("logits", logits, targets, soft=False)
+    sign = _sign(t)
+    # |s| is exactly 1 for t in {0, 1}; for an infinite target it keeps relu(-inf * x) = 0
+    # from hiding it
+    loss = F.relu(-sign * x) * sign.abs()
+    return finish(reduce(loss, reduction).to(dtype), logits=logits, targets=targets)
 
 
 @register(
@@ -613,8 +672,12 @@ def exponential(logits: Tensor, targets: Tensor, *, reduction: str = "mean") -> 
         (Annals of Statistics 2000).
     """
     check_reduction(reduction)
-    loss = torch.exp(-_margins(logits, targets))
-    return finish(reduce(loss, reduction).to(logits.dtype), logits=logits)
+    x, t, dtype = binary_inputs("logits", logits, targets, soft=False)
+    sign = _sign(t)
+    # |s| is exactly 1 for t in {0, 1}; for an infinite target it keeps exp(-inf * x) = 0
+    # from hiding it
+    loss = torch.exp(-sign * x) * sign.abs()
+    return finish(reduce(loss, reduction).to(dtype), logits=logits, targets=targets)
 
 
 @register(
@@ -670,11 +733,7 @@ def brier(probs: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tensor:
         Brier, Verification of Forecasts Expressed in Terms of Probability (1950).
     """
     check_reduction(reduction)
-    targets = binary_inputs("probs", probs, targets, soft=True)
+    p, t, dtype = binary_inputs("probs", probs, targets, soft=True)
     check_probs("probs", probs)
-    loss = F.mse_loss(probs, targets, reduction="none")
-    return finish(reduce(loss, reduction), probs=probs)
-
-
-# ----------------------------------------------------------------------------- specs
-_MARGIN_NOTE = " Targets 0/1 are mapped to s = -1/+1."
+    loss = F.mse_loss(p, t, reduction="none")
+    return finish(reduce(loss, reduction).to(dtype), probs=probs, targets=targets)

@@ -19,8 +19,11 @@ stay finite (log-sum-exp). The option ``gather`` says which candidates a rank se
     no gather: each rank's batch on its own (per-rank negatives), a different loss under DDP.
 
 Without an initialised process group (or with one rank) the three are the same single-process
-loss. ``losskit.distributed.global_value(loss)`` gives the single-process value for logging in
-every mode. The silently wrong mode (local loss against a gather without gradient) is not offered.
+loss. Under ``torch.func.vmap`` over an outer dim (a batch of batches), each vmapped slice is
+its own batch with its own in-batch negatives, so ``reduction="none"`` gives per-sample losses of
+that slice; this runs on the no-process-group path (or with ``gather=None``): the collectives of
+a gather cannot run inside a functorch transform. ``losskit.distributed.global_value(loss)``
+gives the single-process value for logging in every mode. The silently wrong mode (local loss against a gather without gradient) is not offered.
 """
 
 from __future__ import annotations
@@ -35,12 +38,14 @@ from torch import Tensor
 from losskit import distributed
 from losskit._checks import (
     LossInputError,
+    _shapes_on,
+    check_choice,
+    check_real,
     check_reduction,
     check_same_shape,
     check_tensor,
     ensure_float,
     finish,
-    get_check_mode,
     masked_mean,
 )
 from losskit._spec import Family, MeanOver, Prop, Space, Targets, register
@@ -56,17 +61,31 @@ CLIP_INIT_LOGIT_SCALE = math.log(1 / 0.07)  # CLIP's initial log scale (temperat
 
 # ----------------------------------------------------------------------------- shared checks
 def _check_gather(gather: Any) -> None:
-    if gather not in _GATHERS:
-        raise LossInputError(
-            f"gather must be 'local', 'global' or None, got {gather!r}; 'local' (rows of this "
-            "rank against the gathered rows of all ranks) is right under DDP, 'global' computes "
-            "the full matrix on every rank, None uses each rank's own batch only"
-        )
+    hint = (
+        "; 'local' (rows of this rank against the gathered rows of all ranks) is right under "
+        "DDP, 'global' computes the full matrix on every rank, None uses each rank's own batch "
+        "only"
+    )
+    check_choice("gather", gather, _GATHERS, hint=hint)
+
+
+def _pair_dtype(a: Tensor, b: Tensor) -> torch.dtype:
+    """Two embedding matrices promote as ``torch.result_type`` (float32 for half precision)."""
+    # promote_types: result_type's own rule for tensors of the same shape, and traceable
+    dtype = torch.promote_types(a.dtype, b.dtype)
+    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+
+
+def _real_embeddings(name: str, x: Tensor) -> None:
+    """An ``(N, D)`` real floating matrix (complex refused by name, then integers)."""
+    check_tensor(name, x)
+    check_real(name, x)
+    check_embeddings(name, x)
 
 
 def _check_row_labels(labels: Tensor, n: int) -> None:
     check_tensor("labels", labels)
-    if get_check_mode() == "off":
+    if not _shapes_on():
         return
     if labels.is_floating_point() or labels.is_complex():
         raise LossInputError(
@@ -130,8 +149,9 @@ def info_nce(
     (2N anchors, the other 2N - 2 views as negatives) is
     ``supcon(torch.cat([z1, z2]), torch.cat([torch.arange(N), torch.arange(N)]))``.
 
-    Input: ``queries`` and ``keys`` ``(N, D)``, floating, the same shape; half precision is
-    computed in float32. Target: none (the pairing is the row order).
+    Input: ``queries`` and ``keys`` ``(N, D)``, floating, the same shape; dtypes promote as
+    ``torch.result_type`` (float64 queries with float32 keys compute in float64); half precision
+    is computed in float32. Target: none (the pairing is the row order).
 
     When to use:
         Self-supervised or retrieval training from pairs (two views, query and document): each
@@ -141,7 +161,8 @@ def info_nce(
     Args:
         queries: ``(N, D)`` embeddings of one view.
         keys: ``(N, D)`` embeddings of the other view, row ``i`` the positive of query ``i``.
-        temperature: ``t > 0``, a number or a one-element tensor (learnable).
+        temperature: ``t > 0``, a number (numpy scalars too) or a one-element tensor
+            (learnable).
         gather: ``"local"`` (default) | ``"global"`` | ``None``: the candidates under
             ``torch.distributed`` (see the module docstring); all the same in one process.
         reduction: ``"mean"`` | ``"sum"`` | ``"none"``.
@@ -151,8 +172,9 @@ def info_nce(
         (``"none"``: this rank's rows); with ``"global"``: every row of every rank.
 
     Raises:
-        LossInputError: shapes differ or are not ``(N, D)``; ``temperature`` not > 0; an
-            unknown ``gather``; under DDP, ranks with different ``D``.
+        LossInputError: shapes differ or are not ``(N, D)``; embeddings not real floating;
+            ``temperature`` not a finite number > 0; an unknown ``gather``; under
+            DDP, ranks with different ``D``.
 
     Example:
         >>> import torch, losskit
@@ -170,11 +192,13 @@ def info_nce(
     """
     check_reduction(reduction)
     _check_gather(gather)
-    check_embeddings("queries", queries)
+    _real_embeddings("queries", queries)
     check_same_shape("queries", queries, "keys", keys)
+    _real_embeddings("keys", keys)
     tau = scalar_hyper("temperature", temperature, positive=True)
-    q = F.normalize(ensure_float(queries), dim=1)
-    k = F.normalize(ensure_float(keys), dim=1)
+    dtype = _pair_dtype(queries, keys)
+    q = F.normalize(queries.to(dtype), dim=1)
+    k = F.normalize(keys.to(dtype), dim=1)
     k_all, offset, sizes = _gathered(k, gather)  # (N, D)
     world = len(sizes) if gather == "local" else 1
     if gather == "global":
@@ -219,8 +243,8 @@ def clip_loss(
     parameter after each step as CLIP does (``logit_scale.data.clamp_(max=math.log(100))``).
     ``"mean"`` averages over the N pairs, which equals CLIP's ``(CE_images + CE_texts) / 2``.
 
-    Input: ``image_embeddings`` and ``text_embeddings`` ``(N, D)``, floating, the same shape.
-    Target: none (the pairing is the row order).
+    Input: ``image_embeddings`` and ``text_embeddings`` ``(N, D)``, floating, the same shape;
+    dtypes promote as ``torch.result_type``. Target: none (the pairing is the row order).
 
     When to use:
         Contrastive training of two encoders on paired data (image-text, audio-text), with a
@@ -239,8 +263,8 @@ def clip_loss(
         as for :func:`info_nce`.
 
     Raises:
-        LossInputError: shapes differ or are not ``(N, D)``; ``logit_scale`` NaN or infinite;
-            an unknown ``gather``.
+        LossInputError: shapes differ or are not ``(N, D)``; embeddings not real floating;
+            ``logit_scale`` not a finite number; an unknown ``gather``.
 
     Example:
         >>> import torch, losskit
@@ -255,16 +279,18 @@ def clip_loss(
     """
     check_reduction(reduction)
     _check_gather(gather)
-    check_embeddings("image_embeddings", image_embeddings)
+    _real_embeddings("image_embeddings", image_embeddings)
     check_same_shape("image_embeddings", image_embeddings, "text_embeddings", text_embeddings)
+    _real_embeddings("text_embeddings", text_embeddings)
     log_scale = scalar_hyper("logit_scale", logit_scale, positive=False)
     if isinstance(log_scale, Tensor):
         # clamp before exp: exp(large) would be inf and its gradient 0 * inf = NaN
         scale: float | Tensor = torch.exp(log_scale.clamp(max=_LOG_100))
     else:
         scale = min(math.exp(min(log_scale, _LOG_100)), 100.0)
-    img = F.normalize(ensure_float(image_embeddings), dim=1)
-    txt = F.normalize(ensure_float(text_embeddings), dim=1)
+    dtype = _pair_dtype(image_embeddings, text_embeddings)
+    img = F.normalize(image_embeddings.to(dtype), dim=1)
+    txt = F.normalize(text_embeddings.to(dtype), dim=1)
     # one gather for both: (B, 2, D) -> (N, 2, D)
     pairs, offset, sizes = _gathered(torch.stack([img, txt], dim=1), gather)
     img_all, txt_all = pairs[:, 0], pairs[:, 1]
@@ -335,8 +361,9 @@ def supcon(
         A scalar, or ``(N,)`` for ``"none"``; under DDP as for :func:`info_nce`.
 
     Raises:
-        LossInputError: embeddings not ``(N, D)``; labels not integer or not ``(N,)``;
-            ``temperature`` not > 0; an unknown ``gather``.
+        LossInputError: embeddings not ``(N, D)`` or not real floating;
+            labels not integer or not ``(N,)``; ``temperature`` not a finite number > 0; an
+            unknown ``gather``.
 
     Example:
         >>> import torch, losskit
@@ -349,7 +376,7 @@ def supcon(
     """
     check_reduction(reduction)
     _check_gather(gather)
-    check_embeddings("embeddings", embeddings)
+    _real_embeddings("embeddings", embeddings)
     _check_row_labels(labels, embeddings.shape[0])
     tau = scalar_hyper("temperature", temperature, positive=True)
     z = F.normalize(ensure_float(embeddings), dim=1)
@@ -386,7 +413,3 @@ def _anchors_with_positive(labels: Tensor) -> Tensor:
     has[1:] |= same
     has[:-1] |= same
     return has.sum()
-
-
-# ----------------------------------------------------------------------------- registry
-_REFS_DDP = "losskit.distributed; anchors/reliability.md (c)"

@@ -19,12 +19,15 @@ from torch import Tensor
 
 from losskit._checks import (
     LossInputError,
+    check_bool,
     check_floating,
     check_option,
+    check_real,
     check_reduction,
     check_same_shape,
+    check_tensor,
+    class_dim,
     class_scores,
-    ensure_float,
     finish,
     reduce,
 )
@@ -38,10 +41,13 @@ _LOG2 = math.log(2.0)
 
 
 def _pair_inputs(log_preds: Tensor, targets: Tensor, *, log_targets: bool) -> int:
-    """Checks of the divergences: same shape, at least 1-D, both distributions over the
+    """Checks of the divergences: same shape, at least 1-D, real, both distributions over the
     distribution dim (values checked in full mode). Returns that dim."""
+    check_tensor("log_preds", log_preds)
+    check_real("log_preds", log_preds)
     check_floating("log_preds", log_preds)
     check_same_shape("log_preds", log_preds, "targets", targets)
+    check_real("targets", targets)
     if log_preds.dim() == 0:
         raise LossInputError(
             "log_preds must have a distribution dimension (dim 1, or dim 0 for one "
@@ -49,7 +55,34 @@ def _pair_inputs(log_preds: Tensor, targets: Tensor, *, log_targets: bool) -> in
         )
     distribution_inputs("log_preds", log_preds, log=True)
     distribution_inputs("targets", targets, log=log_targets, log_hint="pass log_targets=True")
-    return 0 if log_preds.dim() == 1 else 1
+    return class_dim(log_preds)
+
+
+def _compute_dtype(a: Tensor, b: Tensor) -> torch.dtype:
+    """The dtype two floating inputs promote to (``torch.result_type``); half precision is
+    computed in float32."""
+    # promote_types: result_type's own rule for tensors of the same shape, and traceable
+    dtype = torch.promote_types(a.dtype, b.dtype)
+    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+
+
+def _kl_terms(lp: Tensor, t: Tensor, *, log_targets: bool) -> Tensor:
+    """``t (log t - lp)`` per element with ``0 log 0 = 0``: where the target has no mass
+    (``t == 0``, or a log-target of ``-inf``) the term is exactly 0, also at ``lp = -inf``, and
+    its gradients are finite (0). Written out, not :func:`torch.nn.functional.kl_div` (whose
+    ``0 * -inf`` is NaN there, and which has no vmap batching rule). A NaN anywhere stays NaN
+    (``t == 0`` is false for NaN, and ``0 * lp`` keeps a NaN ``lp``); ``lp = -inf`` where the
+    target has mass gives the true ``+inf``."""
+    zero = t == float("-inf") if log_targets else t == 0
+    # the masked entries get harmless stand-ins, so no -inf or NaN reaches the unselected branch
+    lp_safe = torch.where(zero & (lp == float("-inf")), 0.0, lp)
+    if log_targets:
+        log_t = torch.where(zero, 0.0, t)
+        probs = log_t.exp()
+    else:
+        log_t = torch.log(torch.where(zero, 1.0, t))
+        probs = t
+    return torch.where(zero, 0 * lp_safe, probs * (log_t - lp_safe))
 
 
 @register(
@@ -68,8 +101,9 @@ def kl_div(
 ) -> Tensor:
     """Kullback-Leibler divergence ``KL(targets || preds)``, summed over the distribution dim.
 
-    ``l_n = sum_c t_nc (log t_nc - log_preds_nc)`` over dim 1 (``0 log 0 = 0``), computed by
-    :func:`torch.nn.functional.kl_div` per element and summed. ``"mean"`` is the mean over the
+    ``l_n = sum_c t_nc (log t_nc - log_preds_nc)`` over dim 1, with ``0 log 0 = 0``: a class
+    without target mass adds exactly 0, also where ``log_preds`` is ``-inf`` there, with finite
+    gradients (torch's ``kl_div`` gives NaN there). ``"mean"`` is the mean over the
     items ``(N, *extra)`` of that sum, i.e. the average KL per example: PyTorch's
     ``reduction="mean"`` divides by every element instead (C times smaller for ``(N, C)``) and
     its ``"batchmean"`` divides by N only (wrong for ``(N, C, *extra)``). ``"sum"`` is the same
@@ -78,7 +112,9 @@ def kl_div(
 
     Input: ``log_preds`` ``(N, C, *extra)`` or ``(C,)``, log-probabilities over dim 1 (e.g.
     ``torch.log_softmax(x, 1)``). Target: ``targets``, the same shape, probabilities over dim 1,
-    or log-probabilities with ``log_targets=True`` (exact where targets underflow). Both are
+    or log-probabilities with ``log_targets=True`` (exact where targets underflow; ``-inf`` is
+    an exact zero probability). Inputs of different floating dtypes promote as
+    ``torch.result_type``; half precision is computed in float32. Both are
     checked in full mode to be distributions over dim 1 (a log-softmax over another dim is
     refused).
 
@@ -96,8 +132,9 @@ def kl_div(
         A scalar, or ``(N, *extra)`` (``()`` for one distribution) for ``"none"``.
 
     Raises:
-        LossInputError: shapes differ; ``log_preds`` positive (logits or probabilities given)
-            or not normalised over dim 1; ``targets`` outside [0, 1] or not normalised; in full
+        LossInputError: shapes differ; ``log_preds`` not floating (integer or complex),
+            positive (logits or probabilities given) or not normalised over dim 1; complex
+            ``targets``, outside [0, 1] or not normalised; ``log_targets`` not a bool; in full
             mode, an infinite KL (``log_preds = -inf`` where the target has mass) names
             ``log_preds`` (:func:`js_div` stays finite there).
 
@@ -112,22 +149,24 @@ def kl_div(
         Kullback & Leibler, On Information and Sufficiency (1951).
     """
     check_reduction(reduction)
+    log_targets = check_bool("log_targets", log_targets)
     dim = _pair_inputs(log_preds, targets, log_targets=log_targets)
-    lp = ensure_float(log_preds)
-    t = targets.to(lp.dtype)
-    loss = F.kl_div(lp, t, reduction="none", log_target=log_targets).sum(dim)
-    return finish(reduce(loss, reduction).to(log_preds.dtype), log_preds=log_preds, targets=targets)
+    dtype = _compute_dtype(log_preds, targets)
+    loss = _kl_terms(log_preds.to(dtype), targets.to(dtype), log_targets=log_targets).sum(dim)
+    out = reduce(loss, reduction).to(torch.promote_types(log_preds.dtype, targets.dtype))
+    return finish(out, log_preds=log_preds, targets=targets)
 
 
 def _log_and_probs(x: Tensor, *, is_log: bool) -> tuple[Tensor, Tensor, Tensor]:
-    """``(log q, q, q > 0)`` from probabilities or log-probabilities, with ``log q`` set to 0
-    where ``q == 0`` so that no -inf (and no NaN gradient) enters the arithmetic."""
+    """``(log q, q, q == 0)`` from probabilities or log-probabilities, with ``log q`` set to 0
+    where ``q == 0`` so that no -inf (and no NaN gradient) enters the arithmetic. A NaN is not
+    ``== 0``: it stays in ``q`` and ``log q`` and makes the divergence NaN."""
     if is_log:
         probs = x.exp()
-        positive = probs > 0
-        return torch.where(positive, x, torch.zeros_like(x)), probs, positive
-    positive = x > 0
-    return torch.log(torch.where(positive, x, torch.ones_like(x))), x, positive
+        zero = probs == 0
+        return torch.where(zero, 0.0, x), probs, zero
+    zero = x == 0
+    return torch.log(torch.where(zero, 1.0, x)), x, zero
 
 
 @register(
@@ -151,7 +190,8 @@ def js_div(
     differ (where KL is infinite). Computed in log space:
     ``log p - log m = log 2 - softplus(log q - log p)``, so no ``log m`` of an underflowed sum is
     taken, and terms with ``p = 0`` (or ``q = 0``) are exactly 0 with a zero, not NaN, gradient.
-    Both arguments may carry gradients. ``"mean"`` averages the items ``(N, *extra)``, as
+    Both arguments may carry gradients; a NaN in either gives NaN. ``"mean"`` averages the
+    items ``(N, *extra)``, as
     :func:`kl_div` (kornia's ``js_div_loss_2d`` averages heat-maps the same way).
 
     Input: ``log_preds`` ``(N, C, *extra)`` or ``(C,)``, log-probabilities over dim 1. Target:
@@ -185,21 +225,22 @@ def js_div(
         Lin, Divergence Measures Based on the Shannon Entropy (IEEE Trans. Inf. Theory 1991).
     """
     check_reduction(reduction)
+    log_targets = check_bool("log_targets", log_targets)
     dim = _pair_inputs(log_preds, targets, log_targets=log_targets)
-    x = ensure_float(log_preds)
-    lp, p, p_pos = _log_and_probs(x, is_log=True)
-    lq, q, q_pos = _log_and_probs(targets.to(x.dtype), is_log=log_targets)
-    zero = x.new_zeros(())
+    dtype = _compute_dtype(log_preds, targets)
+    lp, p, p_zero = _log_and_probs(log_preds.to(dtype), is_log=True)
+    lq, q, q_zero = _log_and_probs(targets.to(dtype), is_log=log_targets)
 
-    def half_kl(a: Tensor, a_pos: Tensor, la: Tensor, lb: Tensor, b_pos: Tensor) -> Tensor:
+    def half_kl(a: Tensor, a_zero: Tensor, la: Tensor, lb: Tensor, b_zero: Tensor) -> Tensor:
         # a (log a - log m) = a (log 2 - softplus(log b - log a)); softplus(z) = -logsigmoid(-z)
         # exactly (F.softplus linearises above 20); where b = 0 the softplus term is 0.
-        softplus = torch.where(b_pos, -F.logsigmoid(la - lb), zero)
-        return torch.where(a_pos, a * (_LOG2 - softplus), zero)
+        softplus = torch.where(b_zero, 0.0, -F.logsigmoid(la - lb))
+        return torch.where(a_zero, 0.0, a * (_LOG2 - softplus))
 
-    per = half_kl(p, p_pos, lp, lq, q_pos) + half_kl(q, q_pos, lq, lp, p_pos)
+    per = half_kl(p, p_zero, lp, lq, q_zero) + half_kl(q, q_zero, lq, lp, p_zero)
     loss = 0.5 * per.sum(dim)
-    return finish(reduce(loss, reduction).to(log_preds.dtype), log_preds=log_preds, targets=targets)
+    out = reduce(loss, reduction).to(torch.promote_types(log_preds.dtype, targets.dtype))
+    return finish(out, log_preds=log_preds, targets=targets)
 
 
 @register(
@@ -228,14 +269,16 @@ def distillation(
     ``log_target=True`` (no log of an underflowed probability). The ``T^2`` keeps the
     gradient's size independent of ``T`` (Hinton et al.), so the term can be mixed with the
     hard-label loss: ``a * cross_entropy(s, y) + (1 - a) * distillation(s, t, temperature=T)``.
-    ``T = 1`` is ``kl_div(log_softmax(s), softmax(t))``. ``"mean"`` averages over the items
+    ``T = 1`` is ``kl_div(log_softmax(s), softmax(t))``. A ``-inf`` teacher logit is a class
+    without mass: it adds exactly 0, also where the student's logit is ``-inf`` too (a masked
+    class), with finite gradients. ``"mean"`` averages over the items
     ``(N, *extra)``: the KL per example, as :func:`kl_div` (the common
     ``F.kl_div(..., reduction="batchmean") * T**2`` for ``(N, C)``). ``teacher_logits`` are not
     detached: compute them under ``torch.no_grad()`` (or pass ``.detach()``) unless the teacher
     trains too.
 
     Input: ``student_logits`` ``(N, C, *extra)`` or ``(C,)``, C >= 2. Target:
-    ``teacher_logits``, the same shape.
+    ``teacher_logits``, the same shape (dtypes promote as ``torch.result_type``).
 
     When to use:
         Training a student on a teacher's soft predictions, mixed with the hard-label
@@ -252,7 +295,8 @@ def distillation(
         A scalar, or ``(N, *extra)`` for ``"none"``.
 
     Raises:
-        LossInputError: shapes differ, a single class, ``temperature <= 0``.
+        LossInputError: shapes differ, a single class, logits not floating (integer or
+            complex), ``temperature`` not a finite number > 0.
 
     Example:
         >>> import torch, losskit
@@ -265,24 +309,20 @@ def distillation(
         Hinton, Vinyals & Dean, Distilling the Knowledge in a Neural Network (2015).
     """
     check_reduction(reduction)
-    check_option("temperature", temperature, low=0.0, low_open=True)
+    t = check_option("temperature", temperature, low=0.0, low_open=True)
+    check_tensor("student_logits", student_logits)
+    check_real("student_logits", student_logits)
     class_scores("student_logits", student_logits)
     check_same_shape("student_logits", student_logits, "teacher_logits", teacher_logits)
+    check_real("teacher_logits", teacher_logits)
     check_floating("teacher_logits", teacher_logits)
-    dim = 0 if student_logits.dim() == 1 else 1
-    s = ensure_float(student_logits)
-    log_p_student = torch.log_softmax(s / temperature, dim)
-    log_p_teacher = torch.log_softmax(teacher_logits.to(s.dtype) / temperature, dim)
-    kl = F.kl_div(log_p_student, log_p_teacher, reduction="none", log_target=True).sum(dim)
-    loss = kl * temperature**2
-    return finish(
-        reduce(loss, reduction).to(student_logits.dtype),
-        student_logits=student_logits,
-        teacher_logits=teacher_logits,
+    dim = class_dim(student_logits)
+    dtype = _compute_dtype(student_logits, teacher_logits)
+    log_p_student = torch.log_softmax(student_logits.to(dtype) / t, dim)
+    log_p_teacher = torch.log_softmax(teacher_logits.to(dtype) / t, dim)
+    # a -inf teacher logit is a class without mass: its term is exactly 0 (_kl_terms)
+    kl = _kl_terms(log_p_student, log_p_teacher, log_targets=True).sum(dim)
+    out = reduce(kl * t**2, reduction).to(
+        torch.promote_types(student_logits.dtype, teacher_logits.dtype)
     )
-
-
-_PER_DISTRIBUTION = (
-    "items (N, *extra): the divergence summed over dim 1, averaged over the rest (torch's "
-    "'batchmean' for (N, C); not its element 'mean')"
-)
+    return finish(out, student_logits=student_logits, teacher_logits=teacher_logits)

@@ -1,13 +1,17 @@
-"""Embedding and ranking losses: pairs, triplets and batches of embeddings, lists of scores.
+"""Embedding losses: pairs, triplets and batches of embeddings.
 
-The pairwise losses (``margin_ranking``, ``cosine_embedding``, ``hinge_embedding``) and
-``triplet_margin`` call PyTorch's kernels and add what they lack: exact shapes (PyTorch broadcasts
+``cosine_embedding``, ``hinge_embedding`` and ``triplet_margin`` compute PyTorch's formulas
+(:class:`torch.nn.CosineEmbeddingLoss`, ``HingeEmbeddingLoss``, ``TripletMarginLoss``) in a few
+elementwise operations, and add what PyTorch lacks: exact shapes (PyTorch broadcasts
 ``hinge_embedding_loss`` silently), -1/+1 labels checked (PyTorch takes 0/1 labels and returns a
-wrong loss without a word) and a mean over nothing that is a graph-connected 0.0, not NaN.
-``contrastive`` (every pair of a batch) and ``ranking_softmax`` (listwise) have no PyTorch kernel
-and are written here.
+wrong loss without a word; unchecked, a label that is neither gives NaN here), ``margin=0`` for
+triplets, NaN and infinity never turned into a finite loss, a vmap batching rule (the
+elementwise operations have one, PyTorch's fused kernels not), and a mean over nothing that is a
+graph-connected 0.0, not NaN. ``contrastive`` (every pair of a batch) has no PyTorch kernel.
+The ranking losses live in :mod:`losskit.losses._ranking`.
 
-float16 and bfloat16 inputs are computed, and returned, in float32.
+Inputs of different floating dtypes promote as ``torch.result_type``; float16 and bfloat16 are
+computed, and returned, in float32.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from torch import Tensor
 
 from losskit._checks import (
     LossInputError,
+    _shapes_on,
+    check_bool,
     check_floating,
     check_option,
     check_real,
@@ -26,98 +32,41 @@ from losskit._checks import (
     check_tensor,
     ensure_float,
     finish,
-    get_check_mode,
-    masked_mean,
     reduce,
 )
 from losskit._spec import Family, MeanOver, Prop, Space, Targets, register
 from losskit._validate import check_embeddings, check_integer, check_sign_targets, check_values
 from losskit.losses import _examples as ex
 
-__all__ = [
-    "contrastive",
-    "cosine_embedding",
-    "hinge_embedding",
-    "margin_ranking",
-    "ranking_softmax",
-    "triplet_margin",
-]
+__all__ = ["contrastive", "cosine_embedding", "hinge_embedding", "triplet_margin"]
+
+_NAN = float("nan")
 
 
 # ----------------------------------------------------------------------------- helpers
-def _same_float(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
-    """Both floating tensors in their promoted dtype (float32 for half precision)."""
-    dtype = torch.promote_types(a.dtype, b.dtype)
-    return ensure_float(a.to(dtype)), ensure_float(b.to(dtype))
+def _real_floating(name: str, x: Tensor) -> None:
+    """Predictions: a real floating tensor (complex refused by name, then integers)."""
+    check_tensor(name, x)
+    check_real(name, x)
+    check_floating(name, x)
 
 
-# ----------------------------------------------------------------------------- pairwise
-@register(
-    family=Family.RANKING,
-    inputs=Space.SCORES,
-    targets=Targets.SIGNS,
-    properties={Prop.CONVEX, Prop.NONNEGATIVE},
-    metrics=("pairwise_accuracy",),
-    aliases=("margin_ranking_loss",),
-    example=ex.ranking_pairs,
-)
-def margin_ranking(
-    scores1: Tensor,
-    scores2: Tensor,
-    targets: Tensor,
-    *,
-    margin: float = 0.0,
-    reduction: str = "mean",
-) -> Tensor:
-    """Pairwise ranking hinge: ``scores1`` should exceed ``scores2`` by ``margin`` where the target
-    is +1, and fall below it where the target is -1.
-
-    ``l_n = max(0, -y_n (scores1_n - scores2_n) + margin)``, as
-    :func:`torch.nn.functional.margin_ranking_loss` (whose kernel it calls). ``"mean"`` averages
-    over every element (``0.0`` over nothing, where PyTorch gives NaN).
-
-    Input: ``scores1`` and ``scores2``, floating, any shape, the same shape. Target: ``targets``,
-    the same shape, -1 or +1 (any real dtype). 0/1 labels are refused: PyTorch accepts them and
-    reads 0 as a constant ``margin`` loss.
-
-    When to use:
-        Learning to rank from preference pairs, Siamese scoring models.
-
-    Args:
-        scores1: scores of the first item of each pair.
-        scores2: scores of the second item.
-        targets: +1 where ``scores1`` should rank higher, -1 where ``scores2`` should.
-        margin: the required gap; 0 is the plain pairwise hinge.
-        reduction: ``"mean"`` | ``"sum"`` | ``"none"``.
-
-    Returns:
-        A scalar, or the shape of ``scores1`` for ``"none"``.
-
-    Raises:
-        LossInputError: shapes differ, targets not in {-1, +1}, scores not floating.
-
-    Example:
-        >>> import torch, losskit
-        >>> s1, s2 = torch.tensor([2.0, 0.5, 1.0]), torch.tensor([1.0, 1.0, 3.0])
-        >>> losskit.margin_ranking(s1, s2, torch.tensor([1, 1, -1]), margin=0.5)
-        tensor(0.3333)
-
-    References:
-        Herbrich, Graepel & Obermayer, Large margin rank boundaries for ordinal regression
-        (2000); :class:`torch.nn.MarginRankingLoss`.
-    """
-    check_reduction(reduction)
-    check_option("margin", margin)
-    check_floating("scores1", scores1)
-    check_floating("scores2", scores2)
-    check_same_shape("scores1", scores1, "scores2", scores2)
-    check_same_shape("scores1", scores1, "targets", targets)
-    check_sign_targets("targets", targets)
-    s1, s2 = _same_float(scores1, scores2)
-    loss = F.margin_ranking_loss(s1, s2, targets.to(s1.dtype), margin=margin, reduction="none")
-    return finish(reduce(loss, reduction), scores1=scores1, scores2=scores2)
+def _compute(*xs: Tensor) -> tuple[Tensor, ...]:
+    """The tensors in their promoted dtype (``torch.result_type``; float32 for half
+    precision)."""
+    dtype = xs[0].dtype
+    for x in xs[1:]:
+        dtype = torch.promote_types(dtype, x.dtype)
+    return tuple(ensure_float(x.to(dtype)) for x in xs)
 
 
+def _by_sign(targets: Tensor, positive: Tensor, negative: Tensor) -> Tensor:
+    """``positive`` where the target is +1, ``negative`` where it is -1, NaN elsewhere: a NaN,
+    an infinite or (unchecked) any other label never becomes a finite loss."""
+    return torch.where(targets == 1, positive, torch.where(targets == -1, negative, _NAN))
+
+
+# ----------------------------------------------------------------------------- pairs
 @register(
     family=Family.EMBEDDING,
     inputs=Space.EMBEDDINGS,
@@ -139,7 +88,7 @@ def cosine_embedding(
 
     ``l_n = 1 - cos(e1_n, e2_n)`` if ``y_n == 1``, ``max(0, cos(e1_n, e2_n) - margin)`` if
     ``y_n == -1``, with ``cos(a, b) = a.b / sqrt((|a|^2 + 1e-12)(|b|^2 + 1e-12))`` over the last
-    dimension, as :func:`torch.nn.functional.cosine_embedding_loss` (whose kernel it calls).
+    dimension, as :func:`torch.nn.functional.cosine_embedding_loss`.
     ``"mean"`` averages over pairs (``0.0`` over none).
 
     Zero embeddings: the 1e-12 PyTorch adds to each squared norm makes the cosine of a zero vector
@@ -164,8 +113,8 @@ def cosine_embedding(
         A scalar, or ``(*)`` (the embeddings' shape without its last dimension) for ``"none"``.
 
     Raises:
-        LossInputError: embeddings of different shapes or not floating, targets of the wrong
-            shape or not in {-1, +1}, ``margin`` outside [-1, 1].
+        LossInputError: embeddings of different shapes or not real floating, targets of the
+            wrong shape or not in {-1, +1}, ``margin`` not a number in [-1, 1].
 
     Example:
         >>> import torch, losskit
@@ -178,9 +127,9 @@ def cosine_embedding(
         :class:`torch.nn.CosineEmbeddingLoss`.
     """
     check_reduction(reduction)
-    check_option("margin", margin, low=-1.0, high=1.0)
-    check_floating("embeddings1", embeddings1)
-    check_floating("embeddings2", embeddings2)
+    margin = check_option("margin", margin, low=-1.0, high=1.0)
+    _real_floating("embeddings1", embeddings1)
+    _real_floating("embeddings2", embeddings2)
     check_same_shape("embeddings1", embeddings1, "embeddings2", embeddings2)
     check_tensor("targets", targets)
     if embeddings1.dim() == 0:
@@ -188,7 +137,7 @@ def cosine_embedding(
             "embeddings1 must have an embedding dimension (the last), got a scalar"
         )
     pairs = embeddings1.shape[:-1]
-    if get_check_mode() != "off" and targets.shape != pairs:
+    if _shapes_on() and targets.shape != pairs:
         hint = "; did you forget `targets.squeeze(-1)`?" if targets.shape == (*pairs, 1) else ""
         raise LossInputError(
             f"targets must have shape {tuple(pairs)}, one label per pair (the shape of "
@@ -196,17 +145,17 @@ def cosine_embedding(
             f"{tuple(targets.shape)}{hint}"
         )
     check_sign_targets("targets", targets)
-    e1, e2 = _same_float(embeddings1, embeddings2)
-    dim = e1.shape[-1]
-    # PyTorch's kernel takes (N, D) with (N,): flatten the pair dimensions, then restore them.
-    loss = F.cosine_embedding_loss(
-        e1.reshape(-1, dim),
-        e2.reshape(-1, dim),
-        targets.reshape(-1).to(e1.dtype),
-        margin=margin,
-        reduction="none",
-    ).reshape(pairs)
-    return finish(reduce(loss, reduction), embeddings1=embeddings1, embeddings2=embeddings2)
+    e1, e2 = _compute(embeddings1, embeddings2)
+    # PyTorch's cosine: 1e-12 added to each squared norm, then the square root of the product
+    eps = 1e-12
+    cos = (e1 * e2).sum(-1) / ((e1 * e1).sum(-1).add(eps) * (e2 * e2).sum(-1).add(eps)).sqrt()
+    loss = _by_sign(targets, 1 - cos, F.relu(cos - margin))
+    return finish(
+        reduce(loss, reduction),
+        embeddings1=embeddings1,
+        embeddings2=embeddings2,
+        targets=targets,
+    )
 
 
 @register(
@@ -227,7 +176,7 @@ def hinge_embedding(
     """Distances of similar pairs pulled to 0, of dissimilar pairs pushed beyond ``margin``.
 
     ``l_n = x_n`` if ``y_n == 1``, ``max(0, margin - x_n)`` if ``y_n == -1``, as
-    :func:`torch.nn.functional.hinge_embedding_loss` (whose kernel it calls). This is a distance
+    :func:`torch.nn.functional.hinge_embedding_loss`. This is a distance
     loss, not the SVM hinge. ``"mean"`` averages over every element (``0.0`` over nothing).
 
     Input: ``distances``, floating, any shape, >= 0 (checked in full mode: a negative "distance"
@@ -249,8 +198,8 @@ def hinge_embedding(
         A scalar, or the shape of ``distances`` for ``"none"``.
 
     Raises:
-        LossInputError: shapes differ, targets not in {-1, +1}, negative distances, a negative
-            ``margin``.
+        LossInputError: shapes differ, distances not real floating, targets not in {-1, +1},
+            negative distances, ``margin`` not a finite number >= 0.
 
     Example:
         >>> import torch, losskit
@@ -263,8 +212,8 @@ def hinge_embedding(
         temporal coherence in video (2009).
     """
     check_reduction(reduction)
-    check_option("margin", margin, low=0.0)
-    check_floating("distances", distances)
+    margin = check_option("margin", margin, low=0.0)
+    _real_floating("distances", distances)
     check_same_shape("distances", distances, "targets", targets)
     check_sign_targets("targets", targets)
     check_values(
@@ -275,9 +224,9 @@ def hinge_embedding(
         hint="; hinge_embedding takes distances; for scores that can be negative use "
         "margin_ranking or cosine_embedding",
     )
-    x = ensure_float(distances)
-    loss = F.hinge_embedding_loss(x, targets.to(x.dtype), margin=margin, reduction="none")
-    return finish(reduce(loss, reduction), distances=distances)
+    (x,) = _compute(distances)
+    loss = _by_sign(targets, x, F.relu(margin - x))
+    return finish(reduce(loss, reduction), distances=distances, targets=targets)
 
 
 # ----------------------------------------------------------------------------- triplets
@@ -304,8 +253,8 @@ def triplet_margin(
     """Each anchor should be nearer its positive than its negative, by ``margin``.
 
     ``l_n = max(0, d(a_n, p_n) - d(a_n, n_n) + margin)`` with ``d(x, y) = ||x - y + eps||_p`` over
-    the last dimension, as :func:`torch.nn.functional.triplet_margin_loss` (whose kernel it
-    calls). With ``swap``, ``d(a_n, n_n)`` becomes ``min(d(a_n, n_n), d(p_n, n_n))`` (the
+    the last dimension, as :func:`torch.nn.functional.triplet_margin_loss` (where PyTorch refuses
+    ``margin=0``, it is the plain triplet hinge here). With ``swap``, ``d(a_n, n_n)`` becomes ``min(d(a_n, n_n), d(p_n, n_n))`` (the
     harder of the two distances to the negative; Balntas et al.). ``"mean"`` averages over
     triplets, ``0.0`` over none (PyTorch gives NaN).
 
@@ -315,7 +264,8 @@ def triplet_margin(
     finite for every ``p >= 1``.
 
     Input: ``anchors``, ``positives``, ``negatives``, floating, ``(*, D)``, all the same shape
-    (PyTorch broadcasts a ``(1, D)`` among ``(N, D)``; losskit refuses).
+    (PyTorch broadcasts a ``(1, D)`` among ``(N, D)``; losskit refuses). An infinite positive or
+    negative gives a non-finite loss (PyTorch gives 0 for an infinitely far negative).
 
     When to use:
         Metric learning with mined triplets (faces, retrieval, local descriptors).
@@ -334,8 +284,9 @@ def triplet_margin(
         A scalar, or ``(*)`` (the shape without the embedding dimension) for ``"none"``.
 
     Raises:
-        LossInputError: shapes differ, no embedding dimension, ``p < 1``, a negative ``margin``
-            or ``eps``.
+        LossInputError: shapes differ, not real floating, no embedding dimension, ``p`` not a
+            number >= 1 (``inf`` allowed), ``margin`` or ``eps`` not a finite number >= 0,
+            ``swap`` not a bool.
 
     Example:
         >>> import torch, losskit
@@ -350,22 +301,31 @@ def triplet_margin(
         descriptors with triplets and shallow convolutional neural networks (BMVC 2016).
     """
     check_reduction(reduction)
-    check_option("margin", margin, low=0.0)
-    check_option("p", p, low=1.0, finite=False)
-    check_option("eps", eps, low=0.0)
+    margin = check_option("margin", margin, low=0.0)
+    p = check_option("p", p, low=1.0, finite=False)
+    eps = check_option("eps", eps, low=0.0)
+    swap = check_bool("swap", swap)
     for name, x in (("anchors", anchors), ("positives", positives), ("negatives", negatives)):
-        check_floating(name, x)
+        _real_floating(name, x)
     check_same_shape("anchors", anchors, "positives", positives)
     check_same_shape("anchors", anchors, "negatives", negatives)
     if anchors.dim() == 0:
         raise LossInputError("anchors must have an embedding dimension (the last), got a scalar")
-    dtype = torch.promote_types(
-        torch.promote_types(anchors.dtype, positives.dtype), negatives.dtype
-    )
-    a, pos, neg = (ensure_float(x.to(dtype)) for x in (anchors, positives, negatives))
-    loss = F.triplet_margin_loss(
-        a, pos, neg, margin=margin, p=p, eps=eps, swap=swap, reduction="none"
-    )
+    a, pos, neg = _compute(anchors, positives, negatives)
+
+    def dist(x: Tensor, y: Tensor) -> Tensor:
+        # torch.pairwise_distance's ||x - y + eps||_p; the norm's backward takes the
+        # subgradient 0 at a zero difference
+        norm: Tensor = torch.linalg.vector_norm(x - y + eps, ord=p, dim=-1)
+        return norm
+
+    d_pos, d_neg = dist(a, pos), dist(a, neg)
+    if swap:
+        d_neg = torch.minimum(d_neg, dist(pos, neg))
+    gap = d_pos - d_neg + margin
+    # max(0, gap), except that a gap of -inf (an infinite negative) stays non-finite (NaN):
+    # relu would turn it into a finite 0
+    loss = torch.where(gap > 0, gap, 0 * gap)
     return finish(
         reduce(loss, reduction), anchors=anchors, positives=positives, negatives=negatives
     )
@@ -428,8 +388,8 @@ def contrastive(
         A scalar, or ``(N (N - 1) / 2,)`` for ``"none"``.
 
     Raises:
-        LossInputError: embeddings not ``(N, D)`` floating, labels not ``(N,)`` integer,
-            negative margins.
+        LossInputError: embeddings not ``(N, D)`` real floating, labels not ``(N,)`` integer,
+            margins not finite numbers >= 0.
 
     Example:
         >>> import torch, losskit
@@ -442,11 +402,13 @@ def contrastive(
         (CVPR 2006); pytorch-metric-learning ``ContrastiveLoss(pos_margin, neg_margin)``.
     """
     check_reduction(reduction)
-    check_option("pos_margin", pos_margin, low=0.0)
-    check_option("neg_margin", neg_margin, low=0.0)
+    pos_margin = check_option("pos_margin", pos_margin, low=0.0)
+    neg_margin = check_option("neg_margin", neg_margin, low=0.0)
+    check_tensor("embeddings", embeddings)
+    check_real("embeddings", embeddings)
     check_embeddings("embeddings", embeddings)
     check_integer("labels", labels, "class indices (equal labels make a positive pair)")
-    if get_check_mode() != "off" and labels.shape != embeddings.shape[:1]:
+    if _shapes_on() and labels.shape != embeddings.shape[:1]:
         hint = (
             "; did you forget `labels.squeeze(-1)`?" if labels.shape == (len(embeddings), 1) else ""
         )
@@ -456,116 +418,21 @@ def contrastive(
         )
     x = ensure_float(embeddings)
     n = x.shape[0]
-    # pdist: the exact distance of each pair i < j (no matmul shortcut, so identical rows give
-    # exactly 0), and its backward takes the norm's subgradient 0 there instead of 0/0. Its
-    # backward crashes on an empty batch (PyTorch 2.13), so no rows gives no pairs directly.
-    dist = torch.pdist(x) if n else x.sum(dim=1)
     i, j = torch.triu_indices(n, n, 1, device=x.device)
+    dist = _pair_distances(x, i, j)
     positive = labels[i] == labels[j]
     loss = torch.where(positive, F.relu(dist - pos_margin), F.relu(neg_margin - dist))
     return finish(reduce(loss, reduction), embeddings=embeddings)
 
 
-# ----------------------------------------------------------------------------- lists
-@register(
-    family=Family.RANKING,
-    inputs=Space.SCORES,
-    targets=Targets.RELEVANCE,
-    mean_over=MeanOver.LIST,
-    properties={Prop.CONVEX, Prop.SMOOTH, Prop.NONNEGATIVE},
-    metrics=("ndcg", "mrr"),
-    aliases=("ranking_softmax_loss", "listwise_softmax"),
-    example=ex.ranking_lists,
-)
-def ranking_softmax(
-    scores: Tensor,
-    relevance: Tensor,
-    mask: Tensor | None = None,
-    *,
-    reduction: str = "mean",
-) -> Tensor:
-    """Listwise softmax cross-entropy: the softmax of the scores of a list should put its mass on
-    the relevant items.
-
-    ``l_b = -sum_i y_bi log softmax(s_b)_i`` over the last dimension (a list of items), as optax's
-    ``ranking_softmax_loss``: relevance is used as given, not normalised (graded relevance 2
-    weighs twice relevance 1). Items where ``mask`` is False are padding: they leave the softmax
-    and the sum. ``"mean"`` averages over the lists that have at least one valid item (every
-    list when ``mask`` is None), as optax; ``"sum"`` adds.
-
-    Edge cases: a list whose relevance is all 0 has loss 0 (and counts in the mean, as optax);
-    a list with no valid item has loss 0 and does not count; when no list counts the mean is a
-    graph-connected ``0.0``.
-
-    Input: ``scores``, floating, ``(*, L)``. Target: ``relevance``, the same shape, >= 0 (integer,
-    float or bool). ``mask``: optional bool, the same shape, True for a real item.
-
-    When to use:
-        Learning to rank lists (search, recommendation) with binary or graded relevance.
-
-    Args:
-        scores: a score per item; the loss applies the log-softmax over the last dimension.
-        relevance: the relevance label of each item (0 for irrelevant). For optax's ``weights``,
-            pass ``relevance * weights``.
-        mask: which items exist (padding is False); None means all do.
-        reduction: ``"mean"`` | ``"sum"`` | ``"none"``.
-
-    Returns:
-        A scalar, or ``(*)`` (one loss per list) for ``"none"``.
-
-    Raises:
-        LossInputError: shapes differ, negative relevance, a mask that is not bool.
-
-    Example:
-        >>> import torch, losskit
-        >>> scores = torch.tensor([[2.0, 1.0, 0.0], [1.0, 0.5, 1.5]])
-        >>> relevance = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
-        >>> mask = torch.tensor([[True, True, False], [True, True, True]])
-        >>> losskit.ranking_softmax(scores, relevance, mask)
-        tensor(0.4968)
-
-    References:
-        Cao et al., Learning to rank: from pairwise approach to listwise approach (ICML 2007);
-        Bruch et al., An analysis of the softmax cross entropy loss for learning-to-rank with
-        binary relevance (ICTIR 2019); optax ``ranking_softmax_loss``.
-    """
-    check_reduction(reduction)
-    check_floating("scores", scores)
-    check_same_shape("scores", scores, "relevance", relevance)
-    if scores.dim() == 0:
-        raise LossInputError("scores must have a list dimension (the last), got a scalar")
-    check_real("relevance", relevance)
-    check_values(
-        "relevance",
-        relevance,
-        low=0.0,
-        strict=False,
-        hint="; relevance labels are 0 (irrelevant) or positive grades",
-    )
-    if mask is not None:
-        check_same_shape("scores", scores, "mask", mask)
-        if get_check_mode() != "off" and mask.dtype != torch.bool:
-            raise LossInputError(
-                f"mask must be a bool tensor (True for a real item, False for padding), got "
-                f"dtype {mask.dtype}; use mask.bool()"
-            )
-    s = ensure_float(scores)
-    y = relevance.to(s.dtype)
-    if mask is not None:
-        y = torch.where(mask, y, 0.0)
-        # padding leaves the softmax: the most negative finite score has exp(s - lse) == 0
-        # exactly, and unlike -inf a list of padding only gives -log(L), never NaN.
-        s = torch.where(mask, s, torch.finfo(s.dtype).min)
-    loss = -(y * torch.log_softmax(s, dim=-1)).sum(dim=-1)
-    if reduction == "mean" and mask is not None:
-        counted = mask.any(dim=-1)
-        out = masked_mean(loss.sum(), counted.sum().to(loss.dtype))
-    else:
-        out = reduce(loss, reduction)
-    return finish(
-        out, scores=scores, relevance=relevance if relevance.is_floating_point() else None
-    )
-
-
-# ----------------------------------------------------------------------------- registry
-_SIGNED = "+1 / -1 labels, same shape"
+def _pair_distances(x: Tensor, i: Tensor, j: Tensor) -> Tensor:
+    """The exact Euclidean distance of each pair ``(i, j)`` of rows (no matmul shortcut, so
+    identical rows give exactly 0, and the backward takes the norm's subgradient 0 there instead
+    of 0/0). Eagerly and compiled :func:`torch.pdist` (a fraction of the work of the full
+    matrix); inside a torch.func transform (vmap, grad), where pdist has no batching rule, the
+    same distances from ``torch.cdist`` without the matmul form."""
+    if torch._C._functorch.peek_interpreter_stack() is not None:
+        full = torch.cdist(x, x, compute_mode="donot_use_mm_for_euclid_dist")
+        return full[i, j]
+    # pdist's backward crashes on an empty batch (PyTorch 2.13): no rows gives no pairs directly
+    return torch.pdist(x) if x.shape[0] else x.sum(dim=1)

@@ -12,22 +12,25 @@ from losskit._checks import (
     check_broadcasts_to,
     check_option,
     check_reduction,
-    ensure_float,
     finish,
     reduce,
     tracing,
 )
 from losskit._spec import Activation, Decode, Family, MeanOver, Prop, Space, Targets, register
+from losskit._validate import check_weight
 from losskit.losses import _examples as ex
 from losskit.losses._binary import binary_inputs
 
 __all__ = ["asymmetric_loss", "multilabel_margin", "multilabel_soft_margin"]
 
 
-def multilabel_inputs(logits: Tensor, targets: Tensor, *, soft: bool) -> Tensor:
+def multilabel_inputs(
+    logits: Tensor, targets: Tensor, *, soft: bool
+) -> tuple[Tensor, Tensor, torch.dtype]:
     """Shared checks: ``logits`` ``(N, C)`` or ``(C,)``, ``targets`` of the same shape in
-    {0, 1} (``[0, 1]`` when ``soft``). Returns ``targets`` in the dtype of ``logits``."""
-    targets = binary_inputs("logits", logits, targets, soft=soft)
+    {0, 1} (``[0, 1]`` when ``soft``). Returns ``(logits, targets, dtype)`` as
+    :func:`losskit.losses._binary.binary_inputs` does."""
+    out = binary_inputs("logits", logits, targets, soft=soft)
     if logits.dim() not in (1, 2):
         raise LossInputError(
             f"logits must have shape (N, C) or (C,) for a multilabel loss, got "
@@ -35,7 +38,7 @@ def multilabel_inputs(logits: Tensor, targets: Tensor, *, soft: bool) -> Tensor:
             "`logits.movedim(1, -1).reshape(-1, C)`), or use an elementwise loss such as "
             "bce_with_logits"
         )
-    return targets
+    return out
 
 
 @register(
@@ -78,7 +81,7 @@ def multilabel_soft_margin(
 
     Raises:
         LossInputError: shapes differ or are not ``(N, C)``/``(C,)``, targets outside [0, 1],
-            a ``weight`` that does not broadcast to ``logits``.
+            a ``weight`` that does not broadcast to ``logits`` or is negative or not finite.
 
     Example:
         >>> import torch, losskit
@@ -88,12 +91,12 @@ def multilabel_soft_margin(
         tensor(0.3226)
     """
     check_reduction(reduction)
-    targets = multilabel_inputs(logits, targets, soft=True)
+    x, t, dtype = multilabel_inputs(logits, targets, soft=True)
     check_broadcasts_to("weight", weight, logits.shape, "logits")
-    x = ensure_float(logits)
-    w = None if weight is None else weight.to(x.dtype)
-    loss = F.multilabel_soft_margin_loss(x, targets.to(x.dtype), weight=w, reduction="none")
-    return finish(reduce(loss, reduction).to(logits.dtype), logits=logits, weight=weight)
+    check_weight("weight", weight)
+    w = None if weight is None else weight.to(x.dtype)  # the compute dtype: bf16 logits work
+    loss = F.multilabel_soft_margin_loss(x, t, weight=w, reduction="none")
+    return finish(reduce(loss, reduction).to(dtype), logits=logits, targets=targets, weight=weight)
 
 
 def _padded_indices(hot: Tensor) -> Tensor:
@@ -125,8 +128,9 @@ def multilabel_margin(logits: Tensor, targets: Tensor, *, reduction: str = "mean
     (whose kernel computes it), but with **multi-hot 0/1 targets** of the shape of ``logits``,
     like every multilabel loss here, instead of torch's list of class indices padded with -1
     (``[[3, 0, -1, 1]]`` means labels {3, 0}; everything after the first -1 is ignored).
-    An item with no positive (or no negative) label contributes 0. ``"mean"`` averages over the
-    N items.
+    An item with no positive (or no negative) label contributes 0; a NaN logit or a non-finite
+    target makes its item's loss NaN (the kernel alone would skip it). ``"mean"`` averages over
+    the N items.
 
     Input: ``logits`` ``(N, C)`` or ``(C,)``. Target: ``targets``, the same shape, 0 or 1.
     From torch's padded format: ``torch.zeros_like(logits).scatter_(1, idx.clamp(min=0), 1)``
@@ -160,7 +164,7 @@ def multilabel_margin(logits: Tensor, targets: Tensor, *, reduction: str = "mean
     """
     check_reduction(reduction)
     try:
-        targets = multilabel_inputs(logits, targets, soft=False)
+        x, t, dtype = multilabel_inputs(logits, targets, soft=False)
     except LossInputError as err:
         if (
             isinstance(targets, Tensor)
@@ -172,17 +176,24 @@ def multilabel_margin(logits: Tensor, targets: Tensor, *, reduction: str = "mean
                 "losskit takes multi-hot 0/1 targets of the shape of logits"
             ) from None
         raise
-    x = ensure_float(logits)
-    hot = targets != 0
+    hot = t != 0
     if tracing():
         # torch.compile's decomposition of multilabel_margin_loss ignores the -1 that ends the
-        # index list (torch 2.13): traced, the same sum is written out over the (j, i) pairs
+        # index list (torch 2.13): traced, the same sum is written out over the (j, i) pairs;
+        # relu, like the kernel's `z > 0`, has a zero gradient at the kink
         pairs = hot.unsqueeze(-1) & ~hot.unsqueeze(-2)  # (..., C, C): j positive, i negative
-        hinge = (1 - (x.unsqueeze(-1) - x.unsqueeze(-2))).clamp_min(0)
+        hinge = F.relu(1 - (x.unsqueeze(-1) - x.unsqueeze(-2)))
         loss = torch.where(pairs, hinge, 0.0).sum((-2, -1)) / x.shape[-1]
     else:
         loss = F.multilabel_margin_loss(x, _padded_indices(hot), reduction="none")
-    return finish(reduce(loss, reduction).to(logits.dtype), logits=logits)
+    # the kernel skips a NaN pair (its `z > 0` is false) and targets only select pairs: a NaN
+    # logit or a non-finite target makes its row's loss NaN, in both branches (an infinite
+    # logit keeps its limit: 0 for a positive +inf, +inf for a negative one)
+    bad = torch.isnan(x).any(-1)
+    if t.is_floating_point():
+        bad = bad | ~torch.isfinite(t).all(-1)
+    loss = torch.where(bad, torch.nan, loss)
+    return finish(reduce(loss, reduction).to(dtype), logits=logits, targets=targets)
 
 
 @register(
@@ -254,11 +265,10 @@ def asymmetric_loss(
         Ridnik et al., Asymmetric Loss For Multi-Label Classification (ICCV 2021).
     """
     check_reduction(reduction)
-    check_option("gamma_pos", gamma_pos, low=0.0)
-    check_option("gamma_neg", gamma_neg, low=0.0)
-    check_option("clip", clip, low=0.0, high=1.0, high_open=True)
-    x = ensure_float(logits)
-    t = binary_inputs("logits", logits, targets, soft=False).to(x.dtype)
+    gamma_pos = check_option("gamma_pos", gamma_pos, low=0.0)
+    gamma_neg = check_option("gamma_neg", gamma_neg, low=0.0)
+    clip = check_option("clip", clip, low=0.0, high=1.0, high_open=True)
+    x, t, dtype = binary_inputs("logits", logits, targets, soft=False)
     # positive labels: -(1 - p)^gamma_pos log p, with -log p = softplus(-x)
     pos = F.softplus(-x)
     if gamma_pos:
@@ -278,4 +288,4 @@ def asymmetric_loss(
             safe = torch.where(shifted, p_m, torch.ones_like(p_m))
             neg = neg * torch.where(shifted, safe.pow(gamma_neg), torch.zeros_like(p_m))
     loss = t * pos + (1 - t) * neg
-    return finish(reduce(loss, reduction).to(logits.dtype), logits=logits)
+    return finish(reduce(loss, reduction).to(dtype), logits=logits, targets=targets)

@@ -22,20 +22,25 @@ from torch import Tensor
 
 from losskit._checks import (
     LossInputError,
+    check_bool,
     check_option,
     check_reduction,
     finish,
     native_reduction,
+    reduce,
 )
 from losskit._spec import Activation, Family, Prop, Space, Targets, register
 from losskit._validate import check_param, check_values
 from losskit.losses import _examples as ex
 from losskit.losses._regression import (
-    _INF,
-    _as_compute,
-    _done,
-    _scale_option,
+    check_real_values,
+    compute_dtype,
+    in_dtype,
+    positive_option,
+    promoted,
     regression_inputs,
+    result_dtype,
+    tensor_or_none,
 )
 
 __all__ = [
@@ -110,8 +115,10 @@ def poisson_nll(
         tensor(0.3591)
     """
     check_reduction(reduction)
-    check_option("eps", eps, low=0.0, low_open=True)
-    targets = regression_inputs(preds, targets)
+    log_input = check_bool("log_input", log_input)
+    full = check_bool("full", full)
+    eps = check_option("eps", eps, low=0.0, low_open=True)
+    regression_inputs(preds, targets)
     check_values("targets", targets, low=0.0, strict=False, hint="; Poisson targets are counts")
     if not log_input:
         check_values(
@@ -122,13 +129,14 @@ def poisson_nll(
             hint="; with log_input=False preds are rates: pass log-rates with log_input=True "
             "(the stable default) or make the rates positive (exp, softplus)",
         )
+    p, t = promoted(preds, targets)
     out = F.poisson_nll_loss(
-        preds,
-        targets,
+        p,
+        t,
         log_input=log_input,
         full=full,
         eps=eps,
-        reduction=native_reduction(reduction, preds.numel()),
+        reduction=native_reduction(reduction, p.numel()),
     )
     return finish(out, preds=preds, targets=targets)
 
@@ -188,21 +196,25 @@ def tweedie_deviance(
         tensor(0.3863)
 
     Stability:
-        The general formula subtracts terms of size ``1 / |1 - p|`` and ``1 / |2 - p|``: for a
-        power within about 1e-3 of 1 or 2 float32 loses most digits; use exactly 1 or 2.
+        For ``p >= 1`` it is computed as ``2 mu^(2-p) (rho E(rho, 1-p) - E(rho, 2-p))`` with
+        ``rho = y / mu`` and ``E(rho, k) = (rho^k - 1) / k = expm1(k log rho) / k`` (``log rho``
+        at ``k = 0``): no term of size ``1 / |1 - p|`` or ``1 / |2 - p|`` is subtracted, so a
+        power next to 1 or 2 is as accurate as 1 or 2 themselves, and ``p = 1``, ``p = 2`` are
+        the same formula at its limits. The value is clamped at 0 (the deviance is never
+        negative; rounding near ``mu == y`` could make it so).
 
     References:
         Jorgensen, The Theory of Dispersion Models (1997); scikit-learn
         ``mean_tweedie_deviance``.
     """
     check_reduction(reduction)
-    check_option("power", power, high=_INF, high_open=True)
+    power = check_option("power", power)
     if 0 < power < 1:
         raise LossInputError(
             f"power must be <= 0 or >= 1, got {power!r}: no Tweedie distribution has "
             "0 < power < 1 (0 normal, 1 Poisson, 1-2 compound Poisson-gamma, 2 gamma)"
         )
-    targets = regression_inputs(preds, targets)
+    regression_inputs(preds, targets)
     if power != 0:
         check_values(
             "preds",
@@ -215,18 +227,40 @@ def tweedie_deviance(
         check_values("targets", targets, low=0.0, strict=False, hint=f" for power={power:g}")
     elif power >= 2:
         check_values("targets", targets, low=0.0, strict=True, hint=f" for power={power:g}")
-    mu, y = _as_compute(preds, targets)
+    dtype = result_dtype(preds, targets)
+    mu, y = in_dtype(compute_dtype(dtype), preds, targets)
     if power == 0:
         loss = (y - mu) ** 2
-    elif power == 1:
-        # xlogy(0, .) = 0: a zero count costs 2 mu
-        loss = 2 * (torch.xlogy(y, y) - torch.xlogy(y, mu) - y + mu)
-    elif power == 2:
-        loss = 2 * (torch.log(mu) - torch.log(y) + y / mu - 1)
-    else:
+    elif power < 0:  # targets of any sign: sklearn's max(y, 0)^(2-p), far from 1 and 2
         a, b = 1 - power, 2 - power
         loss = 2 * (y.clamp(min=0) ** b / (a * b) - y * mu**a / a + mu**b / b)
-    return _done(loss, reduction, preds, preds=preds, targets=targets)
+    else:
+        loss = _tweedie_positive(mu, y, power)
+    return finish(reduce(loss, reduction).to(dtype), preds=preds, targets=targets)
+
+
+def _expm1_ratio(log_x: Tensor, k: float) -> Tensor:
+    """``(x^k - 1) / k`` from ``log x``, exact near ``k = 0`` (its limit ``log x`` there)."""
+    return log_x if k == 0 else torch.expm1(k * log_x) / k
+
+
+def _tweedie_positive(mu: Tensor, y: Tensor, power: float) -> Tensor:
+    """The Tweedie deviance for ``power >= 1``, ``mu > 0``, ``y >= 0`` (see the Stability note
+    of :func:`tweedie_deviance`): ``2 mu^b (rho E(rho, a) - E(rho, b))``, ``a = 1 - p``,
+    ``b = 2 - p``, ``rho = y / mu``."""
+    a, b = 1 - power, 2 - power
+    rho = y / mu
+    if power < 2:
+        # y = 0 has the finite limit rho E(rho, a) -> 0 and E(rho, b) -> -1/b; log is taken
+        # of rho = 1 there, so no inf * 0 reaches the gradient through the unselected branch
+        pos = y > 0
+        log_rho = torch.log(torch.where(pos, rho, 1.0))
+        inner = rho * _expm1_ratio(log_rho, a) - torch.where(pos, _expm1_ratio(log_rho, b), -1 / b)
+    else:  # y > 0 (y = 0 with checks off: log 0 = -inf makes the deviance +inf, its value)
+        log_rho = torch.log(rho)
+        inner = rho * _expm1_ratio(log_rho, a) - _expm1_ratio(log_rho, b)
+    # the deviance is >= 0; rounding at rho ~ 1 must not make it negative (clamp keeps NaN)
+    return (2 * mu**b * inner).clamp(min=0)
 
 
 # ----------------------------------------------------------------------------- distributions
@@ -297,8 +331,10 @@ def gaussian_nll(
         distribution, ICNN (1994).
     """
     check_reduction(reduction)
-    check_option("eps", eps, low=0.0, high=_INF, low_open=True, high_open=True)
-    targets = regression_inputs(preds, targets)
+    full = check_bool("full", full)
+    eps = check_option("eps", eps, low=0.0, low_open=True)
+    regression_inputs(preds, targets)
+    check_real_values("var", var)
     if isinstance(var, Tensor) and var.dim() >= 1 and tuple(var.shape) == tuple(preds.shape[:-1]):
         raise LossInputError(
             f"var of shape {tuple(var.shape)} is preds {tuple(preds.shape)} without its last "
@@ -313,13 +349,14 @@ def gaussian_nll(
         strict=False,
         hint="; var is a variance: predict it as F.softplus(raw) + eps or exp(log_var)",
     )
-    p, t, v = _as_compute(preds, targets, var)
+    dtype = result_dtype(preds, targets, var)
+    p, t, v = in_dtype(compute_dtype(dtype), preds, targets, var)
     # a true clamp: the value is that at eps and the gradient in var is 0 below eps
     v = v.clamp(min=eps)
     loss = 0.5 * (torch.log(v) + (p - t) ** 2 / v)
     if full:
         loss = loss + 0.5 * _LOG_2PI
-    return _done(loss, reduction, preds, preds=preds, targets=targets, var=var)
+    return finish(reduce(loss, reduction).to(dtype), preds=preds, targets=targets, var=var)
 
 
 def _student_t_log_norm(half_df: Tensor) -> Tensor:
@@ -408,18 +445,25 @@ def student_t_nll(
         (1989).
     """
     check_reduction(reduction)
-    targets = regression_inputs(preds, targets)
+    regression_inputs(preds, targets)
+    check_real_values("scale", scale)
     check_param("scale", scale, "preds", preds)
     check_values(
         "scale", scale, low=0.0, strict=True, hint="; predict it as F.softplus(raw) + 1e-6"
     )
-    _scale_option("df", df, preds, "; degrees of freedom must be positive")
-    p, t, s, nu = _as_compute(preds, targets, scale, df)
-    nu = nu if isinstance(nu, Tensor) else torch.tensor(nu, dtype=p.dtype, device=p.device)
+    df = positive_option("df", df, preds, "; degrees of freedom must be positive")
+    dtype = result_dtype(preds, targets, scale)
+    p, t, s, nu = in_dtype(compute_dtype(dtype), preds, targets, scale, df)
+    nu = nu if isinstance(nu, Tensor) else torch.full((), nu, dtype=p.dtype, device=p.device)
     z = (t - p) / s
     loss = _student_t_log_norm(nu / 2) + torch.log(s) + (nu + 1) / 2 * torch.log1p(z * z / nu)
-    df_tensor = df if isinstance(df, Tensor) else None
-    return _done(loss, reduction, preds, preds=preds, targets=targets, scale=scale, df=df_tensor)
+    return finish(
+        reduce(loss, reduction).to(dtype),
+        preds=preds,
+        targets=targets,
+        scale=scale,
+        df=tensor_or_none(df),
+    )
 
 
 @register(
@@ -478,7 +522,8 @@ def crps_gaussian(mean: Tensor, targets: Tensor, std: Tensor, *, reduction: str 
         Output Statistics and Minimum CRPS Estimation, Mon. Wea. Rev. (2005).
     """
     check_reduction(reduction)
-    targets = regression_inputs(mean, targets, name="mean")
+    regression_inputs(mean, targets, name="mean")
+    check_real_values("std", std)
     check_param("std", std, "mean", mean)
     check_values(
         "std",
@@ -487,11 +532,12 @@ def crps_gaussian(mean: Tensor, targets: Tensor, std: Tensor, *, reduction: str 
         strict=True,
         hint="; predict it as F.softplus(raw) + 1e-6 (as std -> 0 the CRPS tends to mae)",
     )
-    m, y, s = _as_compute(mean, targets, std)
+    dtype = result_dtype(mean, targets, std)
+    m, y, s = in_dtype(compute_dtype(dtype), mean, targets, std)
     r = y - m
     z = r / s
     # sigma z (2 Phi(z) - 1) = r erf(z / sqrt 2): no sigma * z product, finite as sigma -> 0
     loss = r * torch.erf(z / math.sqrt(2)) + s * (
         math.sqrt(2 / math.pi) * torch.exp(-0.5 * z * z) - 1 / math.sqrt(math.pi)
     )
-    return _done(loss, reduction, mean, mean=mean, targets=targets, std=std)
+    return finish(reduce(loss, reduction).to(dtype), mean=mean, targets=targets, std=std)

@@ -9,14 +9,17 @@ which imports the shared helpers and the spec helper defined here.
 
 Where torch has a kernel for the same maths (``mse_loss``, ``l1_loss``, ``huber_loss``,
 ``smooth_l1_loss``) it is called; the rest is written here in stable forms, each trick
-commented where it lives. The hand-written losses compute float16/bfloat16 inputs in float32
-and return the dtype of the predictions, as torch's kernels do.
+commented where it lives. The hand-written losses compute float16/bfloat16 inputs in float32.
+
+Dtypes: floating inputs (predictions, targets, a variance or scale passed positionally) promote
+as ``torch.result_type`` does, and the result has that dtype; integer and bool targets take the
+predictions' dtype; tensor options (``q``, ``scale``, ``df``, Module buffers) follow the compute
+dtype. Complex inputs are refused, in every check mode: a cast would drop the imaginary part.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -29,10 +32,9 @@ from losskit._checks import (
     check_option,
     check_reduction,
     check_same_shape,
-    ensure_float,
     finish,
-    get_check_mode,
     native_reduction,
+    reads,
     reduce,
 )
 from losskit._spec import Family, MeanOver, Prop, Space, Targets, register
@@ -53,45 +55,74 @@ __all__ = [
     "smooth_l1",
 ]
 
-_INF = math.inf
-
 
 # ----------------------------------------------------------------------------- shared helpers
-def regression_inputs(preds: Tensor, targets: Tensor, *, name: str = "preds") -> Tensor:
-    """Shared checks of every regression loss; returns ``targets`` in the dtype of ``preds``
-    (integer targets are accepted and cast). ``name`` is what the predictions are called."""
+# Shared with losskit.losses._probabilistic: public names, deliberately not in __all__.
+def regression_inputs(preds: Tensor, targets: Tensor, *, name: str = "preds") -> None:
+    """The checks every regression loss shares: real floating ``preds`` (``name`` is what they
+    are called), real ``targets`` of the same shape (integer and bool dtypes are accepted).
+
+    Complex values are refused in every mode (a dtype test reads no data): casting them to a
+    real dtype would silently drop the imaginary part."""
+    check_real_values(name, preds)
+    check_real_values("targets", targets)
     check_floating(name, preds)
     check_same_shape(name, preds, "targets", targets)
-    return targets if targets.dtype == preds.dtype else targets.to(preds.dtype)
 
 
-def _scale_option(name: str, x: float | Tensor, preds: Tensor, hint: str) -> None:
-    """A positive hyper-parameter given as a float, or as a tensor broadcasting to ``preds``."""
-    if isinstance(x, Tensor):
+def check_real_values(name: str, x: object) -> None:
+    """Refuse a complex tensor, naming it (other types are left to the caller's checks)."""
+    if isinstance(x, Tensor) and x.is_complex():
+        raise LossInputError(
+            f"{name} must be real, got dtype {x.dtype}: regression losses do not take complex "
+            "values (a cast would drop the imaginary part); for a loss on both parts pass "
+            f"torch.view_as_real({name}) and the same for the other inputs"
+        )
+
+
+def result_dtype(*tensors: Tensor) -> torch.dtype:
+    """The dtype torch's type promotion gives these inputs (``torch.result_type`` over all of
+    them): the floating tensors with dimensions decide; 0-dim ones only when every floating
+    input is 0-dim. Integer and bool inputs never widen a floating dtype."""
+    floating = [t for t in tensors if t.is_floating_point()]
+    ranked = [t for t in floating if t.dim() > 0] or floating
+    dtype = ranked[0].dtype
+    for t in ranked[1:]:
+        dtype = torch.promote_types(dtype, t.dtype)
+    return dtype
+
+
+def in_dtype(dtype: torch.dtype, *xs: Any) -> list[Any]:
+    """Each tensor of ``xs`` cast to ``dtype`` (no copy when it has it already); other values
+    (Python floats) pass unchanged."""
+    return [x.to(dtype) if isinstance(x, Tensor) else x for x in xs]
+
+
+def compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype the hand-written losses compute in: float32 for half precision."""
+    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+
+
+def positive_option(name: str, x: object, preds: Tensor, hint: str) -> float | Tensor:
+    """A hyper-parameter ``> 0``: a number (returned as a finite float), or a floating tensor
+    broadcasting to ``preds`` (returned as it is; its values read where
+    :func:`losskit._checks.reads`; NaN is named by :func:`losskit._checks.finish`)."""
+    if isinstance(x, Tensor):  # a tensor stays one: it may be learned (a gradient flows)
+        check_real_values(name, x)
         check_param(name, x, "preds", preds)
         check_values(name, x, low=0.0, strict=True, hint=hint)
-    else:
-        check_option(name, x, low=0.0, high=_INF, low_open=True, high_open=True)
+        return x
+    return check_option(name, x, low=0.0, low_open=True)
 
 
-def _as_compute(preds: Tensor, *others: Tensor | float) -> list[Any]:
-    """``preds`` in its compute dtype (float32 for half precision) and the other tensors cast
-    to it; floats pass unchanged."""
-    p = ensure_float(preds)
-    return [p, *(o.to(p.dtype) if isinstance(o, Tensor) else o for o in others)]
+def promoted(*tensors: Tensor) -> list[Tensor]:
+    """The tensors cast to their promoted dtype (:func:`result_dtype`), for a torch kernel."""
+    return in_dtype(result_dtype(*tensors), *tensors)
 
 
-def _done(
-    loss: Tensor,
-    reduction: str,
-    like: Tensor,
-    /,
-    explain: Callable[[], None] | None = None,
-    **inputs: Tensor | None,
-) -> Tensor:
-    """Reduce, return in the dtype of ``like`` (the predictions), and diagnose non-finite
-    input (``explain`` first, see :func:`losskit._checks.finish`)."""
-    return finish(reduce(loss, reduction).to(like.dtype), explain, **inputs)
+def tensor_or_none(x: object) -> Tensor | None:
+    """``x`` if it is a tensor (for :func:`losskit._checks.finish` to name), else None."""
+    return x if isinstance(x, Tensor) else None
 
 
 # ----------------------------------------------------------------------------- squared / absolute
@@ -126,7 +157,8 @@ def mse(preds: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tensor:
         A scalar, or the shape of ``preds`` for ``"none"``.
 
     Raises:
-        LossInputError: shapes differ, ``preds`` not floating, unknown ``reduction``.
+        LossInputError: shapes differ, ``preds`` not floating, a complex input, unknown
+            ``reduction``.
 
     Example:
         >>> import torch, losskit
@@ -137,8 +169,9 @@ def mse(preds: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tensor:
         Gauss (1809); the squared error is the negative log-likelihood of a Gaussian.
     """
     check_reduction(reduction)
-    targets = regression_inputs(preds, targets)
-    out = F.mse_loss(preds, targets, reduction=native_reduction(reduction, preds.numel()))
+    regression_inputs(preds, targets)
+    p, t = promoted(preds, targets)
+    out = F.mse_loss(p, t, reduction=native_reduction(reduction, p.numel()))
     return finish(out, preds=preds, targets=targets)
 
 
@@ -177,21 +210,37 @@ def rmse(preds: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tensor:
         (the square root has no derivative at 0; 0 is its subgradient of least norm).
 
     Raises:
-        LossInputError: shapes differ, ``preds`` not floating, a reduction other than mean.
+        LossInputError: shapes differ, ``preds`` not floating, a complex input, a reduction other
+            than mean.
 
     Example:
         >>> import torch, losskit
         >>> losskit.rmse(torch.tensor([1.0, 2.0, 4.0]), torch.tensor([1.0, 3.0, 2.0]))
         tensor(1.2910)
+
+    Stability:
+        Computed as ``m * ||r / m|| / sqrt(N)`` with ``m = max |r|`` (a constant of the graph),
+        so residuals of ``1e30`` or ``1e-30`` in float32, whose squares overflow or underflow,
+        give their representable RMSE and its gradient. A NaN residual gives NaN, an infinite
+        one inf.
     """
     check_reduction(reduction, allowed=("mean",))
-    targets = regression_inputs(preds, targets)
-    mean_sq = F.mse_loss(preds, targets, reduction="mean") if preds.numel() else preds.sum()
-    positive = mean_sq > 0
-    # sqrt'(0) is infinite: take the root of 1 where the mean is 0 and zero it, so the value is 0
-    # and the gradient 0 there instead of NaN.
-    root = torch.where(positive, mean_sq, torch.ones_like(mean_sq)).sqrt() * positive
-    return finish(root, preds=preds, targets=targets)
+    regression_inputs(preds, targets)
+    dtype = result_dtype(preds, targets)
+    p, t = in_dtype(compute_dtype(dtype), preds, targets)
+    r = p - t
+    if r.numel() == 0:  # a static shape test: the mean over nothing is a graph-connected 0
+        return finish(r.sum().to(dtype), preds=preds, targets=targets)
+    # rmse = m ||r / m|| / sqrt(N) for any m > 0: with m = max |r| no square overflows (1e30)
+    # or underflows (1e-30). m is a constant of the graph (detached): the identity holds for
+    # every m, so the gradient is exact. NaN propagates through max, the division and the norm.
+    m = r.detach().abs().amax()
+    m = torch.where(m == 0, 1.0, m)  # every residual 0: any m will do
+    # the 2-norm's gradient at 0 is defined as 0 by torch (its subgradient of least norm)
+    root = m * torch.linalg.vector_norm(r / m) / math.sqrt(r.numel())
+    # an infinite residual makes r / m = inf / inf = NaN; its rmse is inf
+    root = torch.where(m.isinf(), m, root)
+    return finish(root.to(dtype), preds=preds, targets=targets)
 
 
 @register(
@@ -224,7 +273,8 @@ def mae(preds: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tensor:
         A scalar, or the shape of ``preds`` for ``"none"``.
 
     Raises:
-        LossInputError: shapes differ, ``preds`` not floating, unknown ``reduction``.
+        LossInputError: shapes differ, ``preds`` not floating, a complex input, unknown
+            ``reduction``.
 
     Example:
         >>> import torch, losskit
@@ -232,8 +282,9 @@ def mae(preds: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tensor:
         tensor(1.)
     """
     check_reduction(reduction)
-    targets = regression_inputs(preds, targets)
-    out = F.l1_loss(preds, targets, reduction=native_reduction(reduction, preds.numel()))
+    regression_inputs(preds, targets)
+    p, t = promoted(preds, targets)
+    out = F.l1_loss(p, t, reduction=native_reduction(reduction, p.numel()))
     return finish(out, preds=preds, targets=targets)
 
 
@@ -274,7 +325,8 @@ def huber(preds: Tensor, targets: Tensor, *, delta: float = 1.0, reduction: str 
         A scalar, or the shape of ``preds`` for ``"none"``.
 
     Raises:
-        LossInputError: shapes differ, ``preds`` not floating, ``delta <= 0`` or NaN.
+        LossInputError: shapes differ, ``preds`` not floating, a complex input, ``delta <= 0`` or
+            NaN.
 
     Example:
         >>> import torch, losskit
@@ -285,11 +337,10 @@ def huber(preds: Tensor, targets: Tensor, *, delta: float = 1.0, reduction: str 
         Huber, Robust Estimation of a Location Parameter, Ann. Math. Statist. (1964).
     """
     check_reduction(reduction)
-    check_option("delta", delta, low=0.0, low_open=True, finite=False)
-    targets = regression_inputs(preds, targets)
-    out = F.huber_loss(
-        preds, targets, reduction=native_reduction(reduction, preds.numel()), delta=delta
-    )
+    delta = check_option("delta", delta, low=0.0, low_open=True, finite=False)
+    regression_inputs(preds, targets)
+    p, t = promoted(preds, targets)
+    out = F.huber_loss(p, t, reduction=native_reduction(reduction, p.numel()), delta=delta)
     return finish(out, preds=preds, targets=targets)
 
 
@@ -330,8 +381,8 @@ def smooth_l1(
         A scalar, or the shape of ``preds`` for ``"none"``.
 
     Raises:
-        LossInputError: shapes differ, ``preds`` not floating, ``beta`` negative, infinite or
-            NaN.
+        LossInputError: shapes differ, ``preds`` not floating, a complex input, ``beta`` negative,
+            infinite or NaN.
 
     Example:
         >>> import torch, losskit
@@ -343,11 +394,10 @@ def smooth_l1(
         Girshick, Fast R-CNN, ICCV (2015).
     """
     check_reduction(reduction)
-    check_option("beta", beta, low=0.0, high=_INF, high_open=True)
-    targets = regression_inputs(preds, targets)
-    out = F.smooth_l1_loss(
-        preds, targets, reduction=native_reduction(reduction, preds.numel()), beta=beta
-    )
+    beta = check_option("beta", beta, low=0.0)
+    regression_inputs(preds, targets)
+    p, t = promoted(preds, targets)
+    out = F.smooth_l1_loss(p, t, reduction=native_reduction(reduction, p.numel()), beta=beta)
     return finish(out, preds=preds, targets=targets)
 
 
@@ -394,14 +444,16 @@ def log_cosh(preds: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tens
         ``log1p(2 sinh(r/2)^2)`` (the same value, accurate to the last digit for tiny ``r``).
     """
     check_reduction(reduction)
-    targets = regression_inputs(preds, targets)
-    p, t = _as_compute(preds, targets)
+    regression_inputs(preds, targets)
+    dtype = result_dtype(preds, targets)
+    p, t = in_dtype(compute_dtype(dtype), preds, targets)
     a = (p - t).abs()
     # cosh(a) = 1 + 2 sinh(a/2)^2: log1p keeps every digit of a tiny residual (no 1 + r^2/2 - 1)
     near = torch.log1p(2 * torch.sinh(a.clamp(max=1.0) / 2) ** 2)
     # log cosh a = a + log((1 + e^(-2a)) / 2): no cosh, so no overflow for any finite residual
     far = a + F.softplus(-2 * a) - math.log(2)
-    return _done(torch.where(a < 1, near, far), reduction, preds, preds=preds, targets=targets)
+    loss = torch.where(a < 1, near, far)
+    return finish(reduce(loss, reduction).to(dtype), preds=preds, targets=targets)
 
 
 @register(
@@ -457,20 +509,24 @@ def quantile(
         Koenker & Bassett, Regression Quantiles, Econometrica (1978).
     """
     check_reduction(reduction)
-    targets = regression_inputs(preds, targets)
+    regression_inputs(preds, targets)
     if isinstance(q, Tensor):
+        check_real_values("q", q)
         check_param("q", q, "preds", preds)
-        if get_check_mode() in ("full", "debug") and q.numel():
+        if reads(q):
             lo, hi = (float(v) for v in torch.aminmax(q.detach()))
-            if not (lo >= 0.0 and hi <= 1.0):
+            if not (lo >= 0.0 and hi <= 1.0):  # also false for NaN
                 raise LossInputError(f"q must lie in [0, 1], got values in [{lo:g}, {hi:g}]")
     else:
-        check_option("q", q, low=0.0, high=1.0)
-    p, t, qc = _as_compute(preds, targets, q)
+        q = check_option("q", q, low=0.0, high=1.0)
+    dtype = result_dtype(preds, targets)
+    p, t, qc = in_dtype(compute_dtype(dtype), preds, targets, q)
     d = t - p
     # relu has gradient 0 at 0, so the tie d == 0 gets the least-norm subgradient 0
     loss = qc * F.relu(d) + (1 - qc) * F.relu(-d)
-    return _done(loss, reduction, preds, preds=preds, targets=targets)
+    return finish(
+        reduce(loss, reduction).to(dtype), preds=preds, targets=targets, q=tensor_or_none(q)
+    )
 
 
 @register(
@@ -514,7 +570,8 @@ def pseudo_huber(
         A scalar, or the shape of ``preds`` for ``"none"``.
 
     Raises:
-        LossInputError: shapes differ, ``preds`` not floating, ``delta <= 0`` or NaN.
+        LossInputError: shapes differ, ``preds`` not floating, a complex input, ``delta <= 0`` or
+            NaN.
 
     Example:
         >>> import torch, losskit
@@ -530,14 +587,15 @@ def pseudo_huber(
         computed imaging, ICIP (1994); Hartley & Zisserman, Multiple View Geometry, A6.8.
     """
     check_reduction(reduction)
-    check_option("delta", delta, low=0.0, low_open=True, finite=False)
-    targets = regression_inputs(preds, targets)
-    p, t = _as_compute(preds, targets)
+    delta = check_option("delta", delta, low=0.0, low_open=True, finite=False)
+    regression_inputs(preds, targets)
+    dtype = result_dtype(preds, targets)
+    p, t = in_dtype(compute_dtype(dtype), preds, targets)
     r = p - t
     # delta^2 (sqrt(1 + u^2) - 1) = r^2 / (1 + sqrt(1 + u^2)), u = r / delta; the second factor
     # r / (1 + hypot) is at most delta, so r is never squared on its own
     loss = r * (r / (1 + torch.hypot(r / delta, torch.ones_like(r))))
-    return _done(loss, reduction, preds, preds=preds, targets=targets)
+    return finish(reduce(loss, reduction).to(dtype), preds=preds, targets=targets)
 
 
 @register(
@@ -613,10 +671,11 @@ def barron(
         Barron, A General and Adaptive Robust Loss Function, CVPR (2019).
     """
     check_reduction(reduction)
-    check_option("alpha", alpha, finite=False)
-    targets = regression_inputs(preds, targets)
-    _scale_option("scale", scale, preds, "; the scale c of the robust loss must be positive")
-    p, t, c = _as_compute(preds, targets, scale)
+    alpha = check_option("alpha", alpha, finite=False)
+    regression_inputs(preds, targets)
+    scale = positive_option("scale", scale, preds, "; the scale c of the robust loss is > 0")
+    dtype = result_dtype(preds, targets)
+    p, t, c = in_dtype(compute_dtype(dtype), preds, targets, scale)
     u = (p - t) / c
     if alpha == 2:
         loss = 0.5 * u * u
@@ -627,15 +686,17 @@ def barron(
     elif alpha == -2:
         w = u / torch.hypot(u, torch.full_like(u, 2.0))  # u^2 / (u^2 + 4) without squaring u
         loss = 2 * w * w
-    elif alpha == -_INF:
+    elif alpha == -math.inf:
         loss = -torch.expm1(-0.5 * u * u)
-    elif alpha == _INF:
+    elif alpha == math.inf:
         loss = torch.expm1(0.5 * u * u)
     else:
         b = abs(alpha - 2)
         # (1 + x)^(alpha/2) - 1 as expm1(alpha/2 * log1p(x)): exact near the target, no cancel
         loss = (b / alpha) * torch.expm1((alpha / 2) * torch.log1p(u * u / b))
-    return _done(loss, reduction, preds, preds=preds, targets=targets)
+    return finish(
+        reduce(loss, reduction).to(dtype), preds=preds, targets=targets, scale=tensor_or_none(scale)
+    )
 
 
 # ----------------------------------------------------------------------------- relative errors
@@ -681,7 +742,7 @@ def msle(preds: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tensor:
         tensor(0.3203)
     """
     check_reduction(reduction)
-    targets = regression_inputs(preds, targets)
+    regression_inputs(preds, targets)
     check_values(
         "preds",
         preds,
@@ -697,10 +758,9 @@ def msle(preds: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tensor:
         strict=True,
         hint="; msle takes log1p(targets): it is meant for targets >= 0 (counts, prices)",
     )
+    p, t = promoted(preds, targets)
     out = F.mse_loss(
-        torch.log1p(preds),
-        torch.log1p(targets),
-        reduction=native_reduction(reduction, preds.numel()),
+        torch.log1p(p), torch.log1p(t), reduction=native_reduction(reduction, p.numel())
     )
     return finish(out, preds=preds, targets=targets)
 
@@ -749,8 +809,8 @@ def mape(preds: Tensor, targets: Tensor, *, eps: float = 0.0, reduction: str = "
         tensor(0.1000)
     """
     check_reduction(reduction)
-    check_option("eps", eps, low=0.0, high=_INF, high_open=True)
-    targets = regression_inputs(preds, targets)
+    eps = check_option("eps", eps, low=0.0)
+    regression_inputs(preds, targets)
 
     def zero_targets() -> None:
         # Run by finish() only when the result is not finite: a zero target with eps=0 always
@@ -764,8 +824,8 @@ def mape(preds: Tensor, targets: Tensor, *, eps: float = 0.0, reduction: str = "
                 "mae, or pass eps (e.g. eps=1e-7, as Keras) to clamp the denominator"
             )
 
-    p, t = _as_compute(preds, targets)
-    denom = t.abs().clamp(min=eps) if eps > 0 else t.abs()
-    return _done(
-        (p - t).abs() / denom, reduction, preds, zero_targets, preds=preds, targets=targets
-    )
+    dtype = result_dtype(preds, targets)
+    p, t = in_dtype(compute_dtype(dtype), preds, targets)
+    denom = t.abs().clamp(min=eps) if eps > 0 else t.abs()  # eps is a float: a static branch
+    loss = (p - t).abs() / denom
+    return finish(reduce(loss, reduction).to(dtype), zero_targets, preds=preds, targets=targets)

@@ -1,4 +1,4 @@
-"""Modules of the embedding and ranking losses."""
+"""Modules of the embedding losses."""
 
 from __future__ import annotations
 
@@ -6,29 +6,11 @@ from losskit.losses._embedding import (
     contrastive,
     cosine_embedding,
     hinge_embedding,
-    margin_ranking,
-    ranking_softmax,
     triplet_margin,
 )
 from losskit.nn._base import LossModule
 
-__all__ = [
-    "ContrastiveLoss",
-    "CosineEmbeddingLoss",
-    "HingeEmbeddingLoss",
-    "MarginRankingLoss",
-    "RankingSoftmaxLoss",
-    "TripletMarginLoss",
-]
-
-
-class MarginRankingLoss(LossModule):
-    """Module form of :func:`losskit.margin_ranking`: ``forward(scores1, scores2, targets)``."""
-
-    function = margin_ranking
-
-    def __init__(self, *, margin: float = 0.0, reduction: str = "mean") -> None:
-        super().__init__(margin=margin, reduction=reduction)
+__all__ = ["ContrastiveLoss", "CosineEmbeddingLoss", "HingeEmbeddingLoss", "TripletMarginLoss"]
 
 
 class CosineEmbeddingLoss(LossModule):
@@ -78,12 +60,3 @@ class ContrastiveLoss(LossModule):
         self, *, pos_margin: float = 0.0, neg_margin: float = 1.0, reduction: str = "mean"
     ) -> None:
         super().__init__(pos_margin=pos_margin, neg_margin=neg_margin, reduction=reduction)
-
-
-class RankingSoftmaxLoss(LossModule):
-    """Module form of :func:`losskit.ranking_softmax`: ``forward(scores, relevance, mask=None)``."""
-
-    function = ranking_softmax
-
-    def __init__(self, *, reduction: str = "mean") -> None:
-        super().__init__(reduction=reduction)
