@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from losskit._checks import (
+    all_finite,
     check_binary_targets,
     check_broadcasts_to,
     check_floating,
@@ -296,11 +297,16 @@ def bce_with_logits(
     pw = _weight("pos_weight", pos_weight, "logits", x)
     if smoothing:
         t = t * (1 - smoothing) + smoothing / 2
-    loss = _bce(x, t, pw)
-    if w is not None:
-        loss = loss * w
-    result = reduce(loss, reduction).to(dtype)
-    return finish(result, logits=logits, targets=targets, weight=weight, pos_weight=pos_weight)
+    loss = F.binary_cross_entropy_with_logits(x, t, pos_weight=pw, reduction="none")
+    result = reduce(loss if w is None else loss * w, reduction)
+    if not (reads(result) and all_finite(result)):
+        # the kernel gives NaN at a correctly signed infinite logit: where the result cannot be
+        # read, or is not finite, the form exact at +-inf (equal to the kernel's where finite)
+        loss = _bce(x, t, pw)
+        result = reduce(loss if w is None else loss * w, reduction)
+    return finish(
+        result.to(dtype), logits=logits, targets=targets, weight=weight, pos_weight=pos_weight
+    )
 
 
 @register(
