@@ -1,7 +1,8 @@
 """Registry-wide: every option of every loss is validated by the shared helpers.
 
 For each keyword-only option with a number or flag as its default: a string, ``None`` (unless
-the option documents it, e.g. ``ignore_index=None``), a list and NaN are refused with a ``LossInputError`` that names
+the option documents it, e.g. ``ignore_index=None``), a list, NaN and infinity (unless
+documented, e.g. ``p=inf``) are refused with a ``LossInputError`` that names
 the option (never a raw ``TypeError`` from deep inside torch); a numpy scalar and a 0-d tensor
 of the default value are accepted and give the same loss as the Python number."""
 
@@ -20,6 +21,13 @@ import tests.infos  # noqa: F401  (fills INFOS)
 from tests.lossinfo import INFOS, Sample
 
 SPECS = losskit.list_specs()
+# options whose docstring gives an infinite value a meaning (the L-inf norm, half the MSE, ...)
+INFINITE_OK = {
+    ("triplet_margin", "p"),
+    ("huber", "delta"),
+    ("pseudo_huber", "delta"),
+    ("barron", "alpha"),
+}
 
 
 def _sample(name: str) -> Sample:
@@ -55,6 +63,8 @@ def test_wrong_types_are_refused_by_name(
     bad: list[Any] = ["1", [default]] + ([] if none_ok else [None])
     if not isinstance(default, bool):
         bad.append(math.nan)
+        if (name, option) not in INFINITE_OK:
+            bad.append(math.inf)
     for value in bad:
         with pytest.raises(losskit.LossInputError, match=option):
             fn(*sample.args, **{**sample.kwargs, option: value})
