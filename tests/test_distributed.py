@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import faulthandler
 import json
 import math
 import os
@@ -474,6 +475,9 @@ def example_sizes(world: int) -> list[int]:
 
 
 def _worker(rank: int, world: int, tmp: str) -> None:
+    # a crash in a rank (a signal, not an exception) leaves its Python and C stacks here
+    fault = Path(tmp, f"rank{rank}.fault").open("w")
+    faulthandler.enable(file=fault, all_threads=True)
     warnings.simplefilter("error")  # as pytest's filterwarnings = error
     torch.set_num_threads(1)  # the ranks share two cores
     reference = None
@@ -532,6 +536,11 @@ def _spawn(fn: Callable[..., None], world: int, tmp: Path) -> list[dict[str, Any
         while not ctx.join(timeout=5):
             if time.monotonic() > deadline:
                 pytest.fail(f"{world} spawned ranks did not finish in {SPAWN_TIMEOUT_S} s: a hang?")
+    except mp.ProcessExitedException as crash:  # a signal: show where each rank was
+        stacks = "\n".join(
+            f"--- {p.name}:\n{p.read_text()[-4000:]}" for p in sorted(tmp.glob("rank*.fault"))
+        )
+        raise AssertionError(f"{crash}\n{stacks}") from crash
     finally:
         for process in ctx.processes:  # a failed or hung run leaves no rank behind
             if process.is_alive():
