@@ -5,6 +5,7 @@ python -m bench --quick          # a smoke run in seconds (CI): tiny sizes, one 
 python -m bench --sections losses --only dice,sigmoid_focal --sizes medium,large
 python -m bench --sections lce   # linear_cross_entropy only
 python -m bench --sections checks --threads 1   # the cost of the check modes, 1e5 and 1e6
+python -m bench --device cuda --sections losses,lce --out bench/results/cuda   # on a GPU
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 import torch
 
 import losskit
-from bench import cases, lce, losses, peers, report, training
+from bench import cases, lce, losses, measure, peers, report, training
 
 SECTIONS = ("losses", "checks", "lce", "train")
 
@@ -46,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lce-all", action="store_true", help="every LCE variant at every shape")
     p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's)")
     p.add_argument("--out", default="", help="folder for latest.json / latest.md")
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda[:i]")
     p.add_argument("--report-from", default="", help="re-print the tables of a JSON result")
     args = p.parse_args(argv)
     if args.report_from:
@@ -57,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    device = measure.use_device(args.device)
     sections = [s for s in args.sections.split(",") if s]
     unknown = set(sections) - set(SECTIONS)
     if unknown:
@@ -80,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
             "command": "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:]),
             "versions": peers.versions(),
             "threads": torch.get_num_threads(),
+            "device": str(device)
+            + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
             "cpu": _cpu(),
             "sizes": sizes,
             "rounds": rounds,
@@ -131,7 +136,9 @@ def main(argv: list[str] | None = None) -> int:
             lce_rounds = args.rounds or (1 if args.quick else (3 if shape == "lm" else 2))
             result["lce"][shape] = lce.run(shape, rounds=lce_rounds, variants=variants)
         section_s["lce"] = round(time.perf_counter() - t0, 1)
-    if "train" in sections:
+    if "train" in sections and device.type != "cpu":
+        print("  train: CPU only (the MNIST loop); skipped on", device, flush=True)
+    elif "train" in sections:
         result["training"] = training.run(
             epochs=1 if args.quick else 20, rounds=1 if args.quick else max(rounds, 9)
         )

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from bench import peers
+from bench import formulas, peers
 
 SIZES = {"small": 1_000, "medium": 100_000, "large": 1_000_000}
 
@@ -44,6 +44,7 @@ class Case:
     native: bool = False
     note: str = ""
     extra: Extra | None = None  # the peer's own target formats, from the example's args
+    formula: bool = False  # the peer is the docstring's formula in plain torch (bench/formulas)
 
 
 CASES: dict[str, Case] = {}
@@ -143,8 +144,17 @@ def _clip_peer(a: tuple[Any, ...], x: dict[str, Any]) -> Tensor:
 
 
 def _no_peer(*names: str) -> None:
+    """Losses no installed library has: their peer is the plain-torch formula of their
+    docstring (``bench/formulas``), or none until one is written."""
     for name in names:
-        add(name)
+        if name in _FORMULAS:
+            description, fn = _FORMULAS[name]
+            CASES[name] = Case(lambda a, x, f=fn: f(a, x["kwargs"]), description, formula=True)
+        else:
+            add(name)
+
+
+_FORMULAS = formulas.all_formulas()
 
 
 # ----------------------------------------------------------------------------- regression

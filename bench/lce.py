@@ -16,6 +16,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from bench import measure
 from bench.measure import peak_bytes, time_interleaved
 from losskit.losses._large_vocab import default_chunk_size, linear_cross_entropy
 
@@ -48,9 +49,10 @@ VARIANTS: dict[str, Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.T
 def run(shape: str, *, rounds: int, variants: list[str] | None = None) -> dict[str, Any]:
     n, d, v = SHAPES[shape]
     g = torch.Generator().manual_seed(0)
-    hidden = (torch.randn(n, d, generator=g) / d**0.5).requires_grad_()
-    weight = torch.randn(v, d, generator=g).requires_grad_()
-    labels = torch.randint(0, v, (n,), generator=g)
+    dev = measure.DEVICE
+    hidden = (torch.randn(n, d, generator=g) / d**0.5).to(dev).requires_grad_()
+    weight = torch.randn(v, d, generator=g).to(dev).requires_grad_()
+    labels = torch.randint(0, v, (n,), generator=g).to(dev)
     names = variants or list(VARIANTS)
 
     def step(fn: Callable[..., torch.Tensor]) -> Callable[[], Any]:
@@ -60,8 +62,8 @@ def run(shape: str, *, rounds: int, variants: list[str] | None = None) -> dict[s
     # The floor: the three products of the formula (logits, grad of hidden, grad of weight)
     # into preallocated outputs, with the gradient of the logits given.
     h0, w0 = hidden.detach(), weight.detach()
-    logits, dlogits = torch.empty(n, v), torch.randn(n, v, generator=g) / v
-    gh, gw = torch.empty(n, d), torch.empty(v, d)
+    logits, dlogits = torch.empty(n, v, device=dev), (torch.randn(n, v, generator=g) / v).to(dev)
+    gh, gw = torch.empty(n, d, device=dev), torch.empty(v, d, device=dev)
 
     def floor() -> None:
         torch.mm(h0, w0.T, out=logits)
@@ -74,6 +76,8 @@ def run(shape: str, *, rounds: int, variants: list[str] | None = None) -> dict[s
     for name, call in calls.items():
         start = time.perf_counter()
         peaks[name] = peak_bytes(call)
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
         single[name] = time.perf_counter() - start
     timed = {name: call for name, call in calls.items() if name not in SINGLE}
     timed["matmul_floor"] = floor

@@ -12,7 +12,7 @@ import torch
 
 import losskit
 from bench.cases import CASES, NO_CASE, SIZES, Case
-from bench.measure import paired_ratio, peak_bytes, time_interleaved
+from bench.measure import on_device, paired_ratio, peak_bytes, time_interleaved
 
 
 def missing_cases() -> list[str]:
@@ -42,10 +42,12 @@ def _prepare(name: str, n: int) -> Inputs:
         raise LookupError(f"{name} names no example factory in @register(example=...)")
     ex = make(n, torch.Generator().manual_seed(0))
     args = tuple(
-        a.detach().clone().requires_grad_() if i in ex.grad else a for i, a in enumerate(ex.args)
+        on_device(a.detach().clone()).requires_grad_() if i in ex.grad else on_device(a)
+        for i, a in enumerate(ex.args)
     )
     extra = case_of(name).extra
-    return Inputs(args, dict(ex.kwargs), ex.grad, extra(args) if extra else {})
+    peer_extra = {"kwargs": dict(ex.kwargs), **(extra(args) if extra else {})}
+    return Inputs(args, dict(ex.kwargs), ex.grad, peer_extra)
 
 
 def step(fn: Callable[[], torch.Tensor], inputs: list[torch.Tensor]) -> Callable[[], Any]:
@@ -67,12 +69,32 @@ def _rel_diff(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).abs().max() / b.abs().max().clamp(min=1e-12))
 
 
+def kind_of(case: Case) -> str | None:
+    """``"native"`` (PyTorch's own kernel or formula), ``"library"`` (MONAI, kornia, PML,
+    torchvision's formula), ``"formula"`` (the loss's docstring in plain torch), or None."""
+    if case.peer is None:
+        return None
+    if case.formula:
+        return "formula"
+    return "native" if case.native else "library"
+
+
+def _in_mode(mode: str, call: Callable[[], Any]) -> Callable[[], Any]:
+    def run() -> Any:
+        with losskit.checks(mode):  # type: ignore[arg-type]
+            return call()
+
+    return run
+
+
 def bench_loss(name: str, sizes: list[str], *, rounds: int, target_s: float) -> dict[str, Any]:
-    """One loss at each size: median times and peaks of ours and the peer, their ratios."""
+    """One loss at each size: ours in the default ``"full"`` check mode and in ``"shapes"``, and
+    the peer, timed in the same interleaved rounds; medians, peaks and their ratios."""
     case = case_of(name)
     out: dict[str, Any] = {
         "loss": name,
         "peer": case.peer_name or None,
+        "kind": kind_of(case),
         "native": case.native if case.peer else None,
         "note": case.note or None,
         "sizes": {},
@@ -83,7 +105,8 @@ def bench_loss(name: str, sizes: list[str], *, rounds: int, target_s: float) -> 
             inp = _prepare(name, SIZES[size])
             grads = [inp.args[i] for i in inp.grad]
             row["shape"] = next(list(a.shape) for a in inp.args if torch.is_tensor(a))
-            calls = {"ours": step(_ours(name, inp), grads)}
+            ours = step(_ours(name, inp), grads)
+            calls = {"ours": _in_mode("full", ours), "ours_shapes": _in_mode("shapes", ours)}
             if case.peer is not None:
                 peer = case.peer
                 try:
@@ -95,9 +118,12 @@ def bench_loss(name: str, sizes: list[str], *, rounds: int, target_s: float) -> 
             for key, t in times.items():
                 row[f"{key}_s"] = t["median_s"]
                 row[f"{key}_cpu_s"] = t["median_cpu_s"]
-                row[f"{key}_peak_bytes"] = peak_bytes(calls[key])
-            if "peer_s" in row:
-                row["time_ratio"] = row["ours_s"] / row["peer_s"]
+            row["ours_peak_bytes"] = peak_bytes(calls["ours"])
+            row["full_over_shapes"] = paired_ratio(times, "ours", "ours_shapes")
+            if "peer" in calls:
+                row["peer_peak_bytes"] = peak_bytes(calls["peer"])
+                row["time_ratio"] = paired_ratio(times, "ours", "peer")
+                row["shapes_time_ratio"] = paired_ratio(times, "ours_shapes", "peer")
                 row["cpu_time_ratio"] = row["ours_cpu_s"] / max(row["peer_cpu_s"], 1e-9)
                 row["memory_ratio"] = (row["ours_peak_bytes"] + 1) / (row["peer_peak_bytes"] + 1)
         except Exception as exc:
@@ -117,15 +143,11 @@ def bench_check_modes(name: str, size: str, *, rounds: int, target_s: float) -> 
         grads = [inp.args[i] for i in inp.grad]
         call = step(_ours(name, inp), grads)
 
-        def in_mode(mode: str) -> Callable[[], Any]:
-            def run() -> Any:
-                with losskit.checks(mode):  # type: ignore[arg-type]
-                    return call()
-
-            return run
-
         times = time_interleaved(
-            {m: in_mode(m.removesuffix("_again")) for m in ("full", "shapes", "off", "off_again")},
+            {
+                m: _in_mode(m.removesuffix("_again"), call)
+                for m in ("full", "shapes", "off", "off_again")
+            },
             rounds=rounds,
             target_s=target_s,
         )

@@ -8,6 +8,10 @@ figure reported is the median of the rounds, per call.
 Memory: the peak of the bytes held by PyTorch's CPU allocator while one call runs, above what
 was held when it started (inputs excluded, gradients included), read from the profiler's
 memory events. It is exact and repeatable: no sampling, no resident-set noise.
+
+On a GPU (``python -m bench --device cuda``, :func:`use_device`) a batch is timed with CUDA
+events around it, and the peak is ``torch.cuda.max_memory_allocated`` above the bytes allocated
+when the call starts.
 """
 
 from __future__ import annotations
@@ -20,9 +24,26 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import torch
 from torch.profiler import ProfilerActivity, profile
 
 Call = Callable[[], object]
+DEVICE = torch.device("cpu")
+
+
+def use_device(name: str) -> torch.device:
+    """Every later measurement runs on ``name`` ("cpu", "cuda", "cuda:1")."""
+    global DEVICE
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: torch.cuda.is_available() is False on this machine")
+    DEVICE = device
+    return device
+
+
+def on_device(x: Any) -> Any:
+    """A tensor moved to the measuring device (other values as they are)."""
+    return x.to(DEVICE) if isinstance(x, torch.Tensor) else x
 
 
 @contextlib.contextmanager
@@ -41,6 +62,13 @@ def _quiet_stderr() -> Iterator[None]:
 
 def peak_bytes(fn: Call) -> int:
     """Peak of the bytes allocated (above the start) while ``fn()`` runs."""
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize(DEVICE)
+        start = torch.cuda.memory_allocated(DEVICE)
+        torch.cuda.reset_peak_memory_stats(DEVICE)
+        fn()
+        torch.cuda.synchronize(DEVICE)
+        return max(0, torch.cuda.max_memory_allocated(DEVICE) - start)
     with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         fn()
     events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
@@ -52,7 +80,18 @@ def peak_bytes(fn: Call) -> int:
 
 
 def _batch(fn: Call, inner: int) -> tuple[float, float]:
-    """Wall and process CPU seconds per call over ``inner`` calls."""
+    """Wall and process CPU seconds per call over ``inner`` calls (on a GPU, the wall time is
+    the CUDA events' elapsed time around the batch)."""
+    if DEVICE.type == "cuda":
+        begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        torch.cuda.synchronize(DEVICE)
+        cpu = time.process_time()
+        begin.record()
+        for _ in range(inner):
+            fn()
+        end.record()
+        end.synchronize()
+        return begin.elapsed_time(end) / 1e3 / inner, (time.process_time() - cpu) / inner
     wall, cpu = time.perf_counter(), time.process_time()
     for _ in range(inner):
         fn()
@@ -70,6 +109,8 @@ def time_interleaved(
     for name, fn in calls.items():
         for _ in range(warmup):
             fn()
+        if DEVICE.type == "cuda":
+            torch.cuda.synchronize(DEVICE)
         once = _batch(fn, 1)[0] if target_s > 0 else 1.0
         inner[name] = max(1, min(10_000, int(target_s / max(once, 1e-7))))
     walls: dict[str, list[float]] = {name: [] for name in calls}
