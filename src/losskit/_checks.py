@@ -167,17 +167,21 @@ def _debug_on() -> bool:
 def tracing() -> bool:
     """Whether the code runs where tensor data cannot be read: ``torch.compile`` tracing, a
     ``torch.func`` transform (``vmap``, ``grad``, ...) or ``torch.jit`` tracing."""
+    # is_compiling first: under torch.compile it is a constant True and the rest is not traced
     return (
         torch.compiler.is_compiling()
         or torch._C._functorch.peek_interpreter_stack() is not None
-        or torch.jit.is_tracing()  # type: ignore[attr-defined, no-untyped-call]
+        or torch._C._is_tracing()
     )
+
+
+_FakeTensor = torch._subclasses.FakeTensor
 
 
 def unreadable(x: Tensor) -> bool:
     """Whether the data of ``x`` cannot be read here: :func:`tracing`, or a meta or fake
     tensor. A loss whose kernel cannot trace takes its plain-formula path then."""
-    return x.is_meta or isinstance(x, torch._subclasses.FakeTensor) or tracing()
+    return x.is_meta or tracing() or isinstance(x, _FakeTensor)
 
 
 def reads(x: Tensor) -> bool:
@@ -195,6 +199,8 @@ def _type_name(value: object) -> str:
 
 def check_choice(name: str, value: object, choices: Sequence[object], *, hint: str = "") -> None:
     """Raise unless an option is one of its documented values (always checked: it is free)."""
+    if type(value) is str and value in choices:  # the common case, decided without a loop
+        return
     try:
         ok = any(value is c or (type(value) is type(c) and value == c) for c in choices)
     except Exception:  # a value whose == is not a bool (a tensor): not one of the choices
@@ -205,6 +211,8 @@ def check_choice(name: str, value: object, choices: Sequence[object], *, hint: s
 
 def check_reduction(reduction: str, *, allowed: Sequence[str] = _REDUCTIONS) -> None:
     """Raise unless ``reduction`` is one of ``allowed`` (always checked: it costs nothing)."""
+    if type(reduction) is str and reduction in allowed:
+        return
     legacy = reduction not in _REDUCTIONS if isinstance(reduction, str) else False
     hint = "; 'elementwise_mean', 'batchmean', size_average and reduce are not used here"
     check_choice("reduction", reduction, allowed, hint=hint if legacy else "")
