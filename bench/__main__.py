@@ -49,9 +49,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="", help="folder for latest.json / latest.md")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda[:i]")
     p.add_argument("--report-from", default="", help="re-print the tables of a JSON result")
+    p.add_argument("--readme", action="store_true", help="with --report-from: the README block")
     args = p.parse_args(argv)
     if args.report_from:
-        text = report.markdown(json.loads(Path(args.report_from).read_text()))
+        loaded = json.loads(Path(args.report_from).read_text())
+        if args.readme:
+            print(report.readme(loaded))
+            return 0
+        text = report.markdown(loaded)
         print(text)
         if args.out:
             (Path(args.out) / "latest.md").write_text(text + "\n")

@@ -296,6 +296,39 @@ def training_text(t: dict[str, Any]) -> str:
     )
 
 
+def readme(result: dict[str, Any]) -> str:
+    """The README's benchmark block: the date and command, the targets, then one compact row per
+    loss ("shapes" / peer at each size, the default mode at the largest, the memory ratio)."""
+    meta = result["meta"]
+    sizes = meta["sizes"]
+    head = (
+        "| loss | peer | "
+        + " | ".join(f"shapes / peer {s}" for s in sizes)
+        + f" | full / peer {sizes[-1]} | peak mem ours/peer {sizes[-1]} | target |"
+    )
+    lines = [
+        f"Latest full run: {meta['date']}, `{meta['command']}`, torch {meta['versions']['torch']}, "
+        f"{meta['threads']} thread(s), {meta.get('device', 'cpu')}, {meta['cpu']}.",
+        "",
+        targets(result),
+        "",
+        head,
+        "|" + "---|" * (head.count("|") - 1),
+    ]
+    for e in result.get("losses", []):
+        if kind(e) is None:
+            continue
+        rows = [e["sizes"].get(s, {}) for s in sizes]
+        peer = f"{e['peer']} ({kind(e)})" if kind(e) in ("native", "formula") else e["peer"]
+        lines.append(
+            f"| {e['loss']} | {peer} | "
+            + " | ".join(_x(r.get("shapes_time_ratio")) for r in rows)
+            + f" | {_x(rows[-1].get('time_ratio'))} | {_x(rows[-1].get('memory_ratio'))} | "
+            f"{target_met(e)} |"
+        )
+    return "\n".join(lines)
+
+
 def markdown(result: dict[str, Any]) -> str:
     meta = result["meta"]
     parts = [
