@@ -25,6 +25,7 @@ from losskit._checks import (
     check_reduction,
     check_same_shape,
     finish,
+    native_reduction,
     reads,
     reduce,
 )
@@ -63,7 +64,10 @@ def binary_inputs(
         else preds.dtype
     )
     compute = torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
-    return preds.to(compute), targets.to(compute), dtype
+    # .to of a tensor already in the compute dtype is that tensor: skip the call
+    p = preds if preds.dtype == compute else preds.to(compute)
+    t = targets if targets.dtype == compute else targets.to(compute)
+    return p, t, dtype
 
 
 def _weight(name: str, weight: Tensor | None, of: str, preds: Tensor) -> Tensor | None:
@@ -111,6 +115,18 @@ def _hinge(x: Tensor, s: Tensor) -> Tensor:
     keep their limits, and an infinite target gives ``+inf`` (``relu(1 - inf * x)`` would be a
     finite 0)."""
     return F.relu(s * (s - x))
+
+
+def _reduce_signed(loss: Tensor, sign: Tensor, reduction: str) -> Tensor:
+    """``reduce(loss * |s|, reduction)`` for a margin loss that an infinite target could hide
+    (``relu(-inf * x) = 0``, ``exp(-inf * x) = 0``): ``|s|`` is exactly 1 for 0/1 targets, and
+    a non-finite one makes the result non-finite. Reduced, the elementwise product is not
+    needed: where the targets were read (and so checked in {0, 1}) nothing is added, and
+    otherwise ``0 * sum(s)``, which is 0 unless some ``s`` is not finite."""
+    if reduction == "none" or sign.requires_grad:  # elementwise: the targets' gradient too
+        return reduce(loss * sign.abs(), reduction)
+    out = reduce(loss, reduction)
+    return out if reads(sign) else out + 0 * sign.sum()
 
 
 @register(
@@ -218,8 +234,9 @@ def bce(
     p, t, dtype = binary_inputs("probs", probs, targets, soft=True)
     check_probs("probs", probs)
     w = _weight("weight", weight, "probs", p)
-    out = F.binary_cross_entropy(p, t, weight=w, reduction="none")
-    return finish(reduce(out, reduction).to(dtype), probs=probs, targets=targets, weight=weight)
+    red = native_reduction(reduction, p.numel())  # the kernel reduces (a mean over nothing: 0)
+    out = F.binary_cross_entropy(p, t, weight=w, reduction=red)
+    return finish(out.to(dtype), probs=probs, targets=targets, weight=weight)
 
 
 @register(
@@ -297,11 +314,22 @@ def bce_with_logits(
     pw = _weight("pos_weight", pos_weight, "logits", x)
     if smoothing:
         t = t * (1 - smoothing) + smoothing / 2
-    loss = F.binary_cross_entropy_with_logits(x, t, pos_weight=pw, reduction="none")
-    result = reduce(loss if w is None else loss * w, reduction)
-    if not (reads(result) and all_finite(result)):
-        # the kernel gives NaN at a correctly signed infinite logit: where the result cannot be
-        # read, or is not finite, the form exact at +-inf (equal to the kernel's where finite)
+    result = None
+    if reads(x):
+        # values readable: the kernel's own result (reduced by the kernel when unweighted); only
+        # a non-finite one pays for the form exact at +-inf below
+        if w is None:
+            red = native_reduction(reduction, x.numel())
+            result = F.binary_cross_entropy_with_logits(x, t, pos_weight=pw, reduction=red)
+        else:
+            loss = F.binary_cross_entropy_with_logits(x, t, pos_weight=pw, reduction="none")
+            result = reduce(loss * w, reduction)
+        if not all_finite(result):
+            result = None
+    if result is None:
+        # the kernel gives NaN at a correctly signed infinite logit: where the values cannot be
+        # read, or the result is not finite, the form exact at +-inf (equal to the kernel's
+        # where finite)
         loss = _bce(x, t, pw)
         result = reduce(loss if w is None else loss * w, reduction)
     return finish(
@@ -573,8 +601,9 @@ def soft_margin(logits: Tensor, targets: Tensor, *, reduction: str = "mean") -> 
     x, t, dtype = binary_inputs("logits", logits, targets, soft=False)
     # softplus(-s x) == t softplus(-x) + (1 - t) softplus(x) for t in {0, 1}: torch's stable
     # BCE-with-logits kernel computes exactly this.
-    loss = F.binary_cross_entropy_with_logits(x, t, reduction="none")
-    return finish(reduce(loss, reduction).to(dtype), logits=logits, targets=targets)
+    red = native_reduction(reduction, x.numel())
+    loss = F.binary_cross_entropy_with_logits(x, t, reduction=red)
+    return finish(loss.to(dtype), logits=logits, targets=targets)
 
 
 @register(
@@ -626,8 +655,8 @@ def perceptron(logits: Tensor, targets: Tensor, *, reduction: str = "mean") -> T
     sign = _sign(t)
     # |s| is exactly 1 for t in {0, 1}; for an infinite target it keeps relu(-inf * x) = 0
     # from hiding it
-    loss = F.relu(-sign * x) * sign.abs()
-    return finish(reduce(loss, reduction).to(dtype), logits=logits, targets=targets)
+    loss = _reduce_signed(F.relu(-sign * x), sign, reduction)
+    return finish(loss.to(dtype), logits=logits, targets=targets)
 
 
 @register(
@@ -682,8 +711,8 @@ def exponential(logits: Tensor, targets: Tensor, *, reduction: str = "mean") -> 
     sign = _sign(t)
     # |s| is exactly 1 for t in {0, 1}; for an infinite target it keeps exp(-inf * x) = 0
     # from hiding it
-    loss = torch.exp(-sign * x) * sign.abs()
-    return finish(reduce(loss, reduction).to(dtype), logits=logits, targets=targets)
+    loss = _reduce_signed(torch.exp(-sign * x), sign, reduction)
+    return finish(loss.to(dtype), logits=logits, targets=targets)
 
 
 @register(
@@ -741,5 +770,5 @@ def brier(probs: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tensor:
     check_reduction(reduction)
     p, t, dtype = binary_inputs("probs", probs, targets, soft=True)
     check_probs("probs", probs)
-    loss = F.mse_loss(p, t, reduction="none")
-    return finish(reduce(loss, reduction).to(dtype), probs=probs, targets=targets)
+    loss = F.mse_loss(p, t, reduction=native_reduction(reduction, p.numel()))
+    return finish(loss.to(dtype), probs=probs, targets=targets)

@@ -318,11 +318,14 @@ def distillation(
     check_floating("teacher_logits", teacher_logits)
     dim = class_dim(student_logits)
     dtype = _compute_dtype(student_logits, teacher_logits)
-    log_p_student = torch.log_softmax(student_logits.to(dtype) / t, dim)
-    log_p_teacher = torch.log_softmax(teacher_logits.to(dtype) / t, dim)
+    student, teacher = student_logits.to(dtype), teacher_logits.to(dtype)
+    if t != 1:  # t is a float: a static branch (dividing and scaling by 1 are identities)
+        student, teacher = student / t, teacher / t
+    log_p_student = torch.log_softmax(student, dim)
+    log_p_teacher = torch.log_softmax(teacher, dim)
     # a -inf teacher logit is a class without mass: its term is exactly 0 (_kl_terms)
     kl = _kl_terms(log_p_student, log_p_teacher, log_targets=True).sum(dim)
-    out = reduce(kl * t**2, reduction).to(
+    out = reduce(kl * t**2 if t != 1 else kl, reduction).to(
         torch.promote_types(student_logits.dtype, teacher_logits.dtype)
     )
     return finish(out, student_logits=student_logits, teacher_logits=teacher_logits)

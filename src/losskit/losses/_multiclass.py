@@ -30,7 +30,6 @@ from losskit._checks import (
     check_ignore_index,
     check_int,
     check_labels,
-    check_log_probs,
     check_option,
     check_reduction,
     check_same_shape,
@@ -39,6 +38,7 @@ from losskit._checks import (
     class_scores,
     ensure_float,
     finish,
+    log_probs_below_zero,
     masked_mean,
     reads,
     reduce,
@@ -120,6 +120,17 @@ def labels_explained(labels: Tensor, num_classes: int, ignore_index: int | None)
 def kept(labels: Tensor, ignore_index: int | None) -> Tensor | None:
     """The items that count (``labels != ignore_index``), or ``None`` when every item counts."""
     return None if ignore_index is None else labels != ignore_index
+
+
+def counted(labels: Tensor, ignore_index: int | None) -> Tensor | None:
+    """:func:`kept`, or ``None`` where the labels are read anyway (:func:`reads`) and none is
+    ignored: the same values without the masking of ignored items and with a mean over a plain
+    count. For the losses that zero padding rows (:func:`padding_zeroed` reads the mask there
+    too)."""
+    valid = kept(labels, ignore_index)
+    if valid is not None and reads(valid) and bool(valid.all()):
+        return None
+    return valid
 
 
 def padding_zeroed(x: Tensor, valid: Tensor | None) -> Tensor:
@@ -300,9 +311,18 @@ def cross_entropy(
     num_classes = class_inputs(
         "logits", logits, labels, weight=weight, ignore_index=ignore_index, kernel_bounds=True
     )
+    x = padding_zeroed(logits, kept(labels, ignore_index))
+    if label_smoothing == 0 and reduction != "none" and x.dim() <= 2:
+        # torch's cross_entropy is exactly this: log_softmax, then the nll kernel, here with
+        # its own sum and total weight (no second pass for the mean)
+        out = nll_reduced(
+            torch.log_softmax(x, class_dim(x)), labels, num_classes, None, weight=weight,
+            ignore_index=ignore_index, reduction=reduction, normalizer=normalizer,
+        )  # fmt: skip
+        return finish(out, logits=logits, weight=weight)
     out = kernel_loss(
         F.cross_entropy,
-        padding_zeroed(logits, kept(labels, ignore_index)),
+        x,
         labels,
         num_classes,
         weight=weight,
@@ -375,7 +395,28 @@ def nll(
     num_classes = class_inputs(
         "log_probs", log_probs, labels, weight=weight, ignore_index=ignore_index, kernel_bounds=True
     )
-    check_log_probs("log_probs", log_probs)
+    # The kernel reads one entry per item, so a NaN elsewhere in the row would give a finite
+    # loss: a row holding NaN is not a distribution, and its loss is NaN (ignored rows stay 0).
+    # The maximum over the rows (amax propagates NaN) finds such rows and is full mode's "<= 0"
+    # check; where that check reads and finds no NaN at all, no row needs a second look.
+    dim = class_dim(log_probs)
+    row_max: Tensor | None
+    if reads(log_probs):
+        top = log_probs.detach().amax()
+        log_probs_below_zero("log_probs", top)
+        row_max = log_probs.detach().amax(dim) if math.isnan(float(top)) else None
+    elif ignore_index is not None:
+        row_max = log_probs.detach().amax(dim)  # one value per row: ignored rows are skipped
+    else:
+        row_max = log_probs.detach().amax()  # every row counts: one NaN anywhere is enough
+    if reduction != "none" and log_probs.dim() <= 2:
+        out = nll_reduced(
+            log_probs, labels, num_classes, row_max, weight=weight, ignore_index=ignore_index,
+            reduction=reduction, normalizer=normalizer,
+        )  # fmt: skip
+        return finish(out, log_probs=log_probs, weight=weight)
+    if row_max is not None and row_max.dim() < labels.dim():
+        row_max = log_probs.detach().amax(dim)
     valid = kept(labels, ignore_index)
     per_item = kernel_loss(
         F.nll_loss,
@@ -386,14 +427,51 @@ def nll(
         ignore_index=ignore_index,
         reduction="none",
     )
-    # The kernel reads one entry per item, so a NaN elsewhere in the row would give a finite
-    # loss: a row holding NaN is not a distribution, and its loss is NaN (ignored rows stay 0,
-    # zeroed by reduce_items).
-    nan_row = torch.isnan(log_probs).any(class_dim(log_probs))
-    per_item = torch.where(nan_row, math.nan, per_item)
+    if row_max is not None:
+        per_item = torch.where(torch.isnan(row_max), math.nan, per_item)
     weight_y = None if weight is None else weight.to(log_probs.dtype)[safe_labels(labels, valid)]
     out = reduce_items(per_item, valid, reduction, weight_y=weight_y, normalizer=normalizer)
     return finish(out, log_probs=log_probs, weight=weight)
+
+
+def nll_reduced(
+    log_probs: Tensor,
+    labels: Tensor,
+    num_classes: int,
+    row_max: Tensor | None,
+    *,
+    weight: Tensor | None,
+    ignore_index: int | None,
+    reduction: str,
+    normalizer: float | Tensor | None,
+) -> Tensor:
+    """:func:`nll`'s (and :func:`cross_entropy`'s) ``"sum"`` and ``"mean"`` for ``(N, C)`` or
+    ``(C,)`` log-probabilities in one kernel call: ``aten.nll_loss_forward`` with its own sum
+    returns the total weight of the counted items beside it (the mean's denominator), so no
+    per-item loss is made. ``row_max``
+    (the rows' maxima, NaN where a row holds NaN; or one maximum when every row counts; or
+    ``None`` when no value is NaN) makes the result NaN when a counted row holds NaN."""
+    labels = labels.long()
+    w = None if weight is None else weight.to(log_probs.dtype)
+    with labels_explained(labels, num_classes, ignore_index):
+        sums: tuple[Tensor, Tensor] = torch.ops.aten.nll_loss_forward(
+            log_probs, labels, w, 2, _NO_LABEL if ignore_index is None else ignore_index
+        )  # 2: torch's Reduction::Sum
+    total, total_weight = sums
+    if row_max is not None:
+        bad = torch.isnan(row_max)
+        if ignore_index is not None and bad.dim() > 0:
+            bad = bad & (labels != ignore_index)
+        total = total.masked_fill(bad.any(), math.nan)
+    if reduction == "sum":
+        return total
+    if normalizer is not None:
+        return class_weighted_mean(total, None, count=0, normalizer=normalizer)
+    # A mean over nothing (total weight 0) is the sum over nothing, 0.0. Without class weights
+    # the total weight is a count, so raising it to 1 changes nothing else.
+    if weight is None:
+        return total / total_weight.clamp_min(1)
+    return total / torch.where(total_weight == 0, 1.0, total_weight)
 
 
 def label_log_prob(x: Tensor, index: Tensor) -> tuple[Tensor, Tensor]:
@@ -550,7 +628,7 @@ def softmax_focal(
     gamma = check_option("gamma", gamma, low=0.0)
     ignore_index = check_ignore_index(ignore_index)
     class_inputs("logits", logits, labels, weight=weight, ignore_index=ignore_index)
-    valid = kept(labels, ignore_index)
+    valid = counted(labels, ignore_index)
     x = padding_zeroed(ensure_float(logits), valid)
     index = label_index(x, labels, valid)
     log_p, lse = label_log_prob(x, index)
@@ -628,7 +706,7 @@ def poly1_cross_entropy(
     epsilon = check_option("epsilon", epsilon, low=-1.0)
     ignore_index = check_ignore_index(ignore_index)
     class_inputs("logits", logits, labels, weight=None, ignore_index=ignore_index)
-    valid = kept(labels, ignore_index)
+    valid = counted(labels, ignore_index)
     x = padding_zeroed(ensure_float(logits), valid)
     index = label_index(x, labels, valid)
     log_p, lse = label_log_prob(x, index)
@@ -862,9 +940,11 @@ def generalized_cross_entropy(
     q = check_option("q", q, low=0.0, high=1.0)
     ignore_index = check_ignore_index(ignore_index)
     class_inputs("logits", logits, labels, weight=None, ignore_index=ignore_index)
-    valid = kept(labels, ignore_index)
+    valid = counted(labels, ignore_index)
     x = padding_zeroed(ensure_float(logits), valid)
-    log_p, _ = label_log_prob(x, label_index(x, labels, valid))
+    dim = class_dim(x)
+    # log p_y from torch's fused log_softmax (no log-sum-exp needed beside it)
+    log_p = torch.log_softmax(x, dim).gather(dim, label_index(x, labels, valid)).squeeze(dim)
     loss = -log_p if q == 0 else -torch.expm1(q * log_p) / q
     out = reduce_items(loss, valid, reduction)
     return finish(out.to(logits.dtype), logits=logits)
@@ -1048,7 +1128,7 @@ def z_loss(
         valid = None
     else:
         class_inputs("logits", logits, labels, weight=None, ignore_index=ignore_index)
-        valid = kept(labels, ignore_index)
+        valid = counted(labels, ignore_index)
     x = padding_zeroed(ensure_float(logits), valid)
     out = reduce_items(torch.logsumexp(x, class_dim(x)).square(), valid, reduction)
     return finish(out.to(logits.dtype), logits=logits)
@@ -1125,7 +1205,7 @@ def sparsemax_loss(
     check_reduction(reduction)
     ignore_index = check_ignore_index(ignore_index)
     class_inputs("logits", logits, labels, weight=None, ignore_index=ignore_index)
-    valid = kept(labels, ignore_index)
+    valid = counted(labels, ignore_index)
     x = padding_zeroed(ensure_float(logits), valid)
     dim = class_dim(x)
     z = x - x.detach().amax(dim, keepdim=True)  # the loss is shift-invariant: exact

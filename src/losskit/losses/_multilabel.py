@@ -13,6 +13,7 @@ from losskit._checks import (
     check_option,
     check_reduction,
     finish,
+    native_reduction,
     reduce,
     tracing,
 )
@@ -95,8 +96,9 @@ def multilabel_soft_margin(
     check_broadcasts_to("weight", weight, logits.shape, "logits")
     check_weight("weight", weight)
     w = None if weight is None else weight.to(x.dtype)  # the compute dtype: bf16 logits work
-    loss = F.multilabel_soft_margin_loss(x, t, weight=w, reduction="none")
-    return finish(reduce(loss, reduction).to(dtype), logits=logits, targets=targets, weight=weight)
+    red = native_reduction(reduction, x.numel())  # the kernel reduces (a mean over nothing: 0)
+    loss = F.multilabel_soft_margin_loss(x, t, weight=w, reduction=red)
+    return finish(loss.to(dtype), logits=logits, targets=targets, weight=weight)
 
 
 def _padded_indices(hot: Tensor) -> Tensor:

@@ -154,6 +154,41 @@ def region_inputs(
 
     Returns probabilities and targets flattened to ``(N, C, P)``, both zeroed where ignored,
     the validity mask and the result dtype."""
+    r = _inputs(
+        logits,
+        targets,
+        normalize=normalize,
+        ignore_index=ignore_index,
+        soft=soft,
+        labels_only=labels_only,
+        name=name,
+        fast=False,
+    )
+    assert isinstance(r, Region)
+    return r
+
+
+class LabelRegion(NamedTuple):
+    """The prepared inputs of a region loss with class-label targets, never one-hot encoded."""
+
+    probs: Tensor  # (N, C, P), not masked, in the compute dtype
+    labels: Tensor  # (N, P) int64, 0 where ignored (a safe index)
+    valid: Tensor | None  # (N, P) in the compute dtype, 1 where counted; None: every pixel
+    dtype: torch.dtype
+
+
+def _inputs(
+    logits: Tensor,
+    targets: Tensor,
+    *,
+    normalize: str | None,
+    ignore_index: int | None,
+    soft: bool,
+    labels_only: bool,
+    name: str,
+    fast: bool,
+) -> Region | LabelRegion:
+    """:func:`region_inputs`; with ``fast``, labels are returned as a :class:`LabelRegion`."""
     check_normalize(normalize)
     # with normalize=None the first argument holds probabilities: the debug mode's "logits
     # that look like probabilities" heuristic must not fire on them
@@ -220,6 +255,8 @@ def region_inputs(
         check_labels(name, targets, c, ignore_index=ignore_index)
         dtype = logits.dtype
         x = ensure_float(logits)
+        if fast:
+            return _label_region(x, targets, normalize, ignore_index, dtype)
         labels = targets.unsqueeze(1)  # (N, 1, *spatial)
         # one-hot by comparison with the class indices (F.one_hot reads the labels' maximum,
         # which vmap cannot do): (N, C, *spatial)
@@ -243,6 +280,83 @@ def region_inputs(
     valid = valid.expand(logits.shape).reshape(n, c, pixels)
     probs = torch.where(valid, probs.reshape(n, c, pixels), 0.0)
     return Region(probs, t.reshape(n, c, pixels), valid, dtype)
+
+
+def _label_region(
+    x: Tensor, labels: Tensor, normalize: str | None, ignore_index: int | None, dtype: torch.dtype
+) -> LabelRegion:
+    """Checked logits (compute dtype) and labels as a :class:`LabelRegion`."""
+    n, c = x.shape[:2]
+    if normalize is None:
+        _check_unit_interval(x)
+        probs = x
+    else:
+        probs = torch.softmax(x, dim=1)
+    flat = labels.reshape(n, math.prod(x.shape[2:])).long()
+    valid: Tensor | None = None
+    if ignore_index is not None:
+        keep = flat != ignore_index
+        flat = torch.where(keep, flat, 0)
+        valid = keep.to(x.dtype)
+    return LabelRegion(probs.reshape(n, c, flat.shape[-1]), flat, valid, dtype)
+
+
+class Sums(NamedTuple):
+    """Per image and class (N, C): intersection, prediction mass, target mass, whether the
+    class has a non-ignored pixel; and the result dtype."""
+
+    inter: Tensor
+    pred: Tensor
+    true: Tensor
+    counted: Tensor
+    dtype: torch.dtype
+
+
+def _region_sums(
+    logits: Tensor,
+    targets: Tensor,
+    *,
+    normalize: str | None,
+    ignore_index: int | None,
+    squared: bool = False,
+    labels_only: bool = False,
+    name: str = "targets",
+) -> Sums:
+    """The checks of :func:`region_inputs` and the per-class sums. Label targets take the
+    one-hot-free path: the intersection is the probability at each pixel's label, summed per
+    label (gather, then scatter_add), the target mass a count of the labels."""
+    r = _inputs(
+        logits,
+        targets,
+        normalize=normalize,
+        ignore_index=ignore_index,
+        soft=True,
+        labels_only=labels_only,
+        name=name,
+        fast=True,
+    )
+    if isinstance(r, Region):
+        inter, pred, true = _sums(r, squared=squared)
+        return Sums(inter, pred, true, r.valid.any(-1), r.dtype)
+    p, lab, valid = r.probs, r.labels, r.valid
+    n, c = p.shape[:2]
+    at_label = p.gather(1, lab.unsqueeze(1)).squeeze(1)  # (N, P)
+    mass = p * p if squared else p  # t * t = t for one-hot targets
+    zeros = p.new_zeros(n, c)
+    if valid is None:
+        pred = mass.sum(-1)
+        ones = torch.ones((), dtype=p.dtype, device=p.device).expand(lab.shape)
+        true = zeros.scatter_add(1, lab, ones)
+        counted = torch.ones((), dtype=torch.bool, device=p.device).expand(n, c)
+        if lab.shape[-1] == 0:
+            counted = torch.zeros((), dtype=torch.bool, device=p.device).expand(n, c)
+    else:
+        pred = torch.bmm(mass, valid.unsqueeze(-1)).squeeze(-1)
+        at_label = at_label * valid
+        true = zeros.scatter_add(1, lab, valid)
+        counted = (valid > 0).any(-1, keepdim=True).expand(n, c)
+    inter = zeros.scatter_add(1, lab, at_label)
+    return Sums(inter, pred, true, counted, r.dtype)
 
 
 # ----------------------------------------------------------------------------- shared maths
@@ -277,17 +391,15 @@ def _focal(loss: Tensor, exponent: float) -> Tensor:
 
 
 def _region_loss(
-    r: Region,
+    s: Sums,
     score: Score,
     *,
     weight: Tensor | None,
     average: str,
-    squared: bool = False,
     exponent: float = 1.0,
 ) -> tuple[Tensor, Tensor]:
     """Per-image loss ``(N,)`` and which images count, for a score ``(I, P, G) -> [0, 1]``."""
-    inter, pred, true = _sums(r, squared=squared)
-    counted = r.valid.any(-1)  # (N, C): the class has a non-ignored pixel in that image
+    inter, pred, true, counted = s.inter, s.pred, s.true, s.counted
     image_valid = counted.any(-1)
     w = inter.new_ones(inter.shape[-1]) if weight is None else weight.to(inter.dtype)
     if average == "macro":
@@ -395,13 +507,15 @@ def dice(
     refuse_renamed("dice", removed)
     smooth = _region_options(smooth, average, reduction)
     squared = check_bool("squared_denominator", squared_denominator)
-    r = region_inputs(
-        logits, targets, normalize=normalize, ignore_index=check_ignore_index(ignore_index)
+    r = _region_sums(
+        logits,
+        targets,
+        normalize=normalize,
+        ignore_index=check_ignore_index(ignore_index),
+        squared=squared,
     )
-    check_class_weight(weight, r.probs.shape[1])
-    per_image, valid = _region_loss(
-        r, _dice_score(smooth), weight=weight, average=average, squared=squared
-    )
+    check_class_weight(weight, logits.shape[1])
+    per_image, valid = _region_loss(r, _dice_score(smooth), weight=weight, average=average)
     out = reduce_images(per_image, valid, reduction).to(r.dtype)
     return finish(out, logits=logits, targets=targets, weight=weight)
 
@@ -473,10 +587,10 @@ def jaccard(
     """
     refuse_renamed("jaccard", removed)
     s = _region_options(smooth, average, reduction)
-    r = region_inputs(
+    r = _region_sums(
         logits, targets, normalize=normalize, ignore_index=check_ignore_index(ignore_index)
     )
-    check_class_weight(weight, r.probs.shape[1])
+    check_class_weight(weight, logits.shape[1])
     per_image, valid = _region_loss(
         r, lambda i, p, g: ratio(i + s, p + g - i + s), weight=weight, average=average
     )
@@ -570,10 +684,10 @@ def tversky(
     refuse_renamed("tversky", removed)
     smooth = _region_options(smooth, average, reduction)
     alpha, beta = _tversky_options(alpha, beta)
-    r = region_inputs(
+    r = _region_sums(
         logits, targets, normalize=normalize, ignore_index=check_ignore_index(ignore_index)
     )
-    check_class_weight(weight, r.probs.shape[1])
+    check_class_weight(weight, logits.shape[1])
     score = _tversky_score(alpha, beta, smooth)
     per_image, valid = _region_loss(r, score, weight=weight, average=average)
     out = reduce_images(per_image, valid, reduction).to(r.dtype)
@@ -659,10 +773,10 @@ def focal_tversky(
     exponent = 1.0 / check_option("gamma", gamma, low=0.0, low_open=True)
     if math.isinf(exponent):  # a subnormal gamma: x ** inf has no useful value or gradient
         raise LossInputError(f"gamma must be at least 1e-300, got {gamma!r}")
-    r = region_inputs(
+    r = _region_sums(
         logits, targets, normalize=normalize, ignore_index=check_ignore_index(ignore_index)
     )
-    check_class_weight(weight, r.probs.shape[1])
+    check_class_weight(weight, logits.shape[1])
     score = _tversky_score(alpha, beta, smooth)
     per_image, valid = _region_loss(r, score, weight=weight, average=average, exponent=exponent)
     out = reduce_images(per_image, valid, reduction).to(r.dtype)
@@ -741,10 +855,10 @@ def generalized_dice(
     refuse_renamed("generalized_dice", removed)
     smooth = _region_options(smooth, "macro", reduction)
     check_choice("weight_type", weight_type, ("square", "simple", "uniform"))
-    r = region_inputs(
+    r = _region_sums(
         logits, targets, normalize=normalize, ignore_index=check_ignore_index(ignore_index)
     )
-    inter, pred, true = _sums(r)
+    inter, pred, true = r.inter, r.pred, r.true
     with torch.no_grad():
         absent = true <= 0
         safe = torch.where(absent, 1.0, true)
@@ -757,7 +871,7 @@ def generalized_dice(
         w = torch.where(absent, fill, raw)
         w = w / w.sum(-1, keepdim=True)
     score = ratio(2 * (w * inter).sum(-1) + smooth, (w * (pred + true)).sum(-1) + smooth)
-    image_valid = r.valid.flatten(1).any(-1)
+    image_valid = r.counted.any(-1)
     per_image = torch.where(image_valid, 1 - score, 0.0)
     out = reduce_images(per_image, image_valid, reduction).to(r.dtype)
     return finish(out, logits=logits, targets=targets)
@@ -838,7 +952,7 @@ def dice_cross_entropy(
     ce_weight = check_option("ce_weight", ce_weight, low=0.0)
     background = check_bool("include_background", include_background)
     ignore = check_ignore_index(ignore_index)
-    r = region_inputs(
+    r = _region_sums(
         logits,
         labels,
         normalize="softmax",
@@ -846,15 +960,15 @@ def dice_cross_entropy(
         labels_only=True,
         name="labels",
     )
-    n, c = r.probs.shape[:2]
+    n, c = r.inter.shape
     # cross-entropy per pixel from torch's kernel (log-sum-exp), 0 at ignored pixels; with
     # nothing ignored the kernel's default stands in (no valid label equals it)
     x = ensure_float(logits)
     kernel_ignore = -100 if ignore is None else ignore
     ce = F.cross_entropy(x, labels.long(), ignore_index=kernel_ignore, reduction="none")
-    valid_pixels = r.valid[:, 0]  # (N, P)
+    # the image's non-ignored pixels: its label count, summed over classes
     ce_image = masked_mean(
-        ce.reshape(n, r.valid.shape[-1]).sum(-1), valid_pixels.sum(-1).to(ce.dtype)
+        ce.reshape(n, math.prod(logits.shape[2:])).sum(-1), r.true.detach().sum(-1)
     )
     # the Dice term over classes 1..C-1 (or all): a 0/1 class weight
     class_weight = None if background else (torch.arange(c, device=x.device) > 0).to(x.dtype)

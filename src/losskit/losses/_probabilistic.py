@@ -17,25 +17,24 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from losskit._checks import (
     LossInputError,
     check_bool,
     check_option,
-    check_reduction,
     finish,
-    native_reduction,
     reduce,
 )
 from losskit._spec import Activation, Family, Prop, Space, Targets, register
 from losskit._validate import check_param, check_values
 from losskit.losses import _examples as ex
 from losskit.losses._regression import (
+    check_any_reduction,
     check_real_values,
     compute_dtype,
     in_dtype,
+    kernel_reduction,
     positive_option,
     promoted,
     regression_inputs,
@@ -114,7 +113,7 @@ def poisson_nll(
         >>> losskit.poisson_nll(torch.tensor([0.0, 1.0]), torch.tensor([1.0, 3.0]))
         tensor(0.3591)
     """
-    check_reduction(reduction)
+    check_any_reduction(reduction)
     log_input = check_bool("log_input", log_input)
     full = check_bool("full", full)
     eps = check_option("eps", eps, low=0.0, low_open=True)
@@ -130,14 +129,8 @@ def poisson_nll(
             "(the stable default) or make the rates positive (exp, softplus)",
         )
     p, t = promoted(preds, targets)
-    out = F.poisson_nll_loss(
-        p,
-        t,
-        log_input=log_input,
-        full=full,
-        eps=eps,
-        reduction=native_reduction(reduction, p.numel()),
-    )
+    # the kernel behind F.poisson_nll_loss, whose wrapper only re-checks the reduction
+    out = torch.poisson_nll_loss(p, t, log_input, full, eps, kernel_reduction(reduction, p.numel()))
     return finish(out, preds=preds, targets=targets)
 
 
@@ -207,7 +200,7 @@ def tweedie_deviance(
         Jorgensen, The Theory of Dispersion Models (1997); scikit-learn
         ``mean_tweedie_deviance``.
     """
-    check_reduction(reduction)
+    check_any_reduction(reduction)
     power = check_option("power", power)
     if 0 < power < 1:
         raise LossInputError(
@@ -330,7 +323,7 @@ def gaussian_nll(
         Nix & Weigend, Estimating the mean and variance of the target probability
         distribution, ICNN (1994).
     """
-    check_reduction(reduction)
+    check_any_reduction(reduction)
     full = check_bool("full", full)
     eps = check_option("eps", eps, low=0.0, low_open=True)
     regression_inputs(preds, targets)
@@ -353,10 +346,14 @@ def gaussian_nll(
     p, t, v = in_dtype(compute_dtype(dtype), preds, targets, var)
     # a true clamp: the value is that at eps and the gradient in var is 0 below eps
     v = v.clamp(min=eps)
-    loss = 0.5 * (torch.log(v) + (p - t) ** 2 / v)
+    twice = torch.log(v) + (p - t) ** 2 / v
     if full:
-        loss = loss + 0.5 * _LOG_2PI
-    return finish(reduce(loss, reduction).to(dtype), preds=preds, targets=targets, var=var)
+        out = reduce(0.5 * twice + 0.5 * _LOG_2PI, reduction)
+    elif reduction == "none":
+        out = 0.5 * twice
+    else:  # halving is exact, so it may follow the reduction: a scalar op, not a full pass
+        out = 0.5 * reduce(twice, reduction)
+    return finish(out.to(dtype), preds=preds, targets=targets, var=var)
 
 
 def _student_t_log_norm(half_df: Tensor) -> Tensor:
@@ -444,7 +441,7 @@ def student_t_nll(
         Lange, Little & Taylor, Robust Statistical Modeling Using the t Distribution, JASA
         (1989).
     """
-    check_reduction(reduction)
+    check_any_reduction(reduction)
     regression_inputs(preds, targets)
     check_real_values("scale", scale)
     check_param("scale", scale, "preds", preds)
@@ -521,7 +518,7 @@ def crps_gaussian(mean: Tensor, targets: Tensor, std: Tensor, *, reduction: str 
         (2007); Gneiting et al., Calibrated Probabilistic Forecasting Using Ensemble Model
         Output Statistics and Minimum CRPS Estimation, Mon. Wea. Rev. (2005).
     """
-    check_reduction(reduction)
+    check_any_reduction(reduction)
     regression_inputs(mean, targets, name="mean")
     check_real_values("std", std)
     check_param("std", std, "mean", mean)

@@ -26,6 +26,7 @@ from losskit._checks import (
     ensure_float,
     finish,
     masked_mean,
+    reads,
     reduce,
 )
 from losskit._spec import Family, MeanOver, Prop, Space, Targets, register
@@ -108,13 +109,12 @@ def margin_ranking(
     check_sign_targets("targets", targets)
     dtype = torch.promote_types(scores1.dtype, scores2.dtype)
     diff = ensure_float(scores1.to(dtype)) - ensure_float(scores2.to(dtype))
-    # torch's max(0, -y (s1 - s2) + margin) with y read as a sign: a label that is neither -1
-    # nor +1 (NaN, inf; anything when unchecked) gives NaN, never a finite number
-    loss = torch.where(
-        targets == 1,
-        F.relu(margin - diff),
-        torch.where(targets == -1, F.relu(margin + diff), float("nan")),
-    )
+    # torch's max(0, -y (s1 - s2) + margin) with y read as a sign. Labels the check read are -1
+    # or +1; unread, a label that is neither (NaN, inf, 0, 2) becomes NaN, never a finite loss.
+    y = targets.to(dtype)
+    if not reads(targets):
+        y = torch.where(y * y == 1, y, float("nan"))
+    loss = F.relu(margin - y * diff)
     return finish(reduce(loss, reduction), scores1=scores1, scores2=scores2, targets=targets)
 
 

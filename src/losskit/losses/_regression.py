@@ -64,6 +64,14 @@ def regression_inputs(preds: Tensor, targets: Tensor, *, name: str = "preds") ->
 
     Complex values are refused in every mode (a dtype test reads no data): casting them to a
     real dtype would silently drop the imaginary part."""
+    if (
+        isinstance(preds, Tensor)
+        and isinstance(targets, Tensor)
+        and preds.is_floating_point()
+        and not targets.is_complex()
+        and preds.shape == targets.shape
+    ):
+        return  # valid in every mode: the checks below would all pass
     check_real_values(name, preds)
     check_real_values("targets", targets)
     check_floating(name, preds)
@@ -84,6 +92,9 @@ def result_dtype(*tensors: Tensor) -> torch.dtype:
     """The dtype torch's type promotion gives these inputs (``torch.result_type`` over all of
     them): the floating tensors with dimensions decide; 0-dim ones only when every floating
     input is 0-dim. Integer and bool inputs never widen a floating dtype."""
+    first = tensors[0].dtype
+    if all(t.dtype == first for t in tensors[1:]) and tensors[0].is_floating_point():
+        return first  # the common case: one floating dtype throughout
     floating = [t for t in tensors if t.is_floating_point()]
     ranked = [t for t in floating if t.dim() > 0] or floating
     dtype = ranked[0].dtype
@@ -95,7 +106,7 @@ def result_dtype(*tensors: Tensor) -> torch.dtype:
 def in_dtype(dtype: torch.dtype, *xs: Any) -> list[Any]:
     """Each tensor of ``xs`` cast to ``dtype`` (no copy when it has it already); other values
     (Python floats) pass unchanged."""
-    return [x.to(dtype) if isinstance(x, Tensor) else x for x in xs]
+    return [x.to(dtype) if isinstance(x, Tensor) and x.dtype != dtype else x for x in xs]
 
 
 def compute_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -118,6 +129,24 @@ def positive_option(name: str, x: object, preds: Tensor, hint: str) -> float | T
 def promoted(*tensors: Tensor) -> list[Tensor]:
     """The tensors cast to their promoted dtype (:func:`result_dtype`), for a torch kernel."""
     return in_dtype(result_dtype(*tensors), *tensors)
+
+
+_REDUCTION_ENUM = {"none": 0, "mean": 1, "sum": 2}
+
+
+def check_any_reduction(reduction: str) -> None:
+    """:func:`losskit._checks.check_reduction` with every reduction allowed, returning at once
+    for a valid one (a plain ``str``; anything else gets the full check and its message)."""
+    if type(reduction) is not str or reduction not in _REDUCTION_ENUM:
+        check_reduction(reduction)
+
+
+def kernel_reduction(reduction: str, numel: int) -> Any:
+    """The reduction argument of a ``torch._C._nn`` loss kernel (an int enum; the stubs say str):
+    :func:`losskit._checks.native_reduction` as torch's own wrappers encode it. The losses call
+    those kernels directly: the Python wrappers of ``torch.nn.functional`` only broadcast (the
+    shapes here already match) and translate this argument."""
+    return _REDUCTION_ENUM[native_reduction(reduction, numel)]
 
 
 def tensor_or_none(x: object) -> Tensor | None:
@@ -168,10 +197,10 @@ def mse(preds: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tensor:
     References:
         Gauss (1809); the squared error is the negative log-likelihood of a Gaussian.
     """
-    check_reduction(reduction)
+    check_any_reduction(reduction)
     regression_inputs(preds, targets)
     p, t = promoted(preds, targets)
-    out = F.mse_loss(p, t, reduction=native_reduction(reduction, p.numel()))
+    out = torch._C._nn.mse_loss(p, t, kernel_reduction(reduction, p.numel()))
     return finish(out, preds=preds, targets=targets)
 
 
@@ -281,10 +310,10 @@ def mae(preds: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tensor:
         >>> losskit.mae(torch.tensor([1.0, 2.0, 4.0]), torch.tensor([1.0, 3.0, 2.0]))
         tensor(1.)
     """
-    check_reduction(reduction)
+    check_any_reduction(reduction)
     regression_inputs(preds, targets)
     p, t = promoted(preds, targets)
-    out = F.l1_loss(p, t, reduction=native_reduction(reduction, p.numel()))
+    out = torch._C._nn.l1_loss(p, t, kernel_reduction(reduction, p.numel()))
     return finish(out, preds=preds, targets=targets)
 
 
@@ -336,11 +365,11 @@ def huber(preds: Tensor, targets: Tensor, *, delta: float = 1.0, reduction: str 
     References:
         Huber, Robust Estimation of a Location Parameter, Ann. Math. Statist. (1964).
     """
-    check_reduction(reduction)
+    check_any_reduction(reduction)
     delta = check_option("delta", delta, low=0.0, low_open=True, finite=False)
     regression_inputs(preds, targets)
     p, t = promoted(preds, targets)
-    out = F.huber_loss(p, t, reduction=native_reduction(reduction, p.numel()), delta=delta)
+    out = torch._C._nn.huber_loss(p, t, kernel_reduction(reduction, p.numel()), delta)
     return finish(out, preds=preds, targets=targets)
 
 
@@ -393,11 +422,16 @@ def smooth_l1(
     References:
         Girshick, Fast R-CNN, ICCV (2015).
     """
-    check_reduction(reduction)
+    check_any_reduction(reduction)
     beta = check_option("beta", beta, low=0.0)
     regression_inputs(preds, targets)
     p, t = promoted(preds, targets)
-    out = F.smooth_l1_loss(p, t, reduction=native_reduction(reduction, p.numel()), beta=beta)
+    how = kernel_reduction(reduction, p.numel())
+    # beta = 0 is L1, as torch's wrapper dispatches it (gradient 0, not NaN, at r == 0)
+    if beta == 0:
+        out = torch._C._nn.l1_loss(p, t, how)
+    else:
+        out = torch._C._nn.smooth_l1_loss(p, t, how, beta)
     return finish(out, preds=preds, targets=targets)
 
 
@@ -443,17 +477,40 @@ def log_cosh(preds: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tens
         ``|r| + softplus(-2|r|) - log 2``; near 0 that form cancels, so ``|r| < 1`` uses
         ``log1p(2 sinh(r/2)^2)`` (the same value, accurate to the last digit for tiny ``r``).
     """
-    check_reduction(reduction)
+    check_any_reduction(reduction)
     regression_inputs(preds, targets)
     dtype = result_dtype(preds, targets)
     p, t = in_dtype(compute_dtype(dtype), preds, targets)
-    a = (p - t).abs()
-    # cosh(a) = 1 + 2 sinh(a/2)^2: log1p keeps every digit of a tiny residual (no 1 + r^2/2 - 1)
-    near = torch.log1p(2 * torch.sinh(a.clamp(max=1.0) / 2) ** 2)
-    # log cosh a = a + log((1 + e^(-2a)) / 2): no cosh, so no overflow for any finite residual
-    far = a + F.softplus(-2 * a) - math.log(2)
-    loss = torch.where(a < 1, near, far)
+    loss = _LogCosh.apply(p - t)  # type: ignore[no-untyped-call]
     return finish(reduce(loss, reduction).to(dtype), preds=preds, targets=targets)
+
+
+class _LogCosh(torch.autograd.Function):
+    """``log cosh r`` elementwise with its closed-form gradient ``tanh r``: autograd through the
+    two stable branches below would record and replay about a dozen full-size operations. The
+    backward is a torch op on the saved input, so it differentiates again and vmap derives its
+    batching rule."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(r: Tensor) -> Tensor:
+        a = r.abs()
+        # cosh(a) = 1 + 2 sinh(a/2)^2: log1p keeps every digit of a tiny residual (no
+        # 1 + r^2/2 - 1)
+        near = torch.log1p(2 * torch.sinh(a.clamp(max=1.0) / 2) ** 2)
+        # log cosh a = a + log((1 + e^(-2a)) / 2): no cosh, so no overflow for any finite residual
+        far = a + F.softplus(-2 * a) - math.log(2)
+        return torch.where(a < 1, near, far)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Tensor], output: Tensor) -> None:
+        ctx.save_for_backward(inputs[0])
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> Tensor:
+        (r,) = ctx.saved_tensors
+        return grad * torch.tanh(r)  # d log cosh r / dr; tanh(+-inf) = +-1, NaN stays NaN
 
 
 @register(
@@ -508,7 +565,7 @@ def quantile(
     References:
         Koenker & Bassett, Regression Quantiles, Econometrica (1978).
     """
-    check_reduction(reduction)
+    check_any_reduction(reduction)
     regression_inputs(preds, targets)
     if isinstance(q, Tensor):
         check_real_values("q", q)
@@ -586,7 +643,7 @@ def pseudo_huber(
         Charbonnier et al., Two deterministic half-quadratic regularization algorithms for
         computed imaging, ICIP (1994); Hartley & Zisserman, Multiple View Geometry, A6.8.
     """
-    check_reduction(reduction)
+    check_any_reduction(reduction)
     delta = check_option("delta", delta, low=0.0, low_open=True, finite=False)
     regression_inputs(preds, targets)
     dtype = result_dtype(preds, targets)
@@ -670,7 +727,7 @@ def barron(
     References:
         Barron, A General and Adaptive Robust Loss Function, CVPR (2019).
     """
-    check_reduction(reduction)
+    check_any_reduction(reduction)
     alpha = check_option("alpha", alpha, finite=False)
     regression_inputs(preds, targets)
     scale = positive_option("scale", scale, preds, "; the scale c of the robust loss is > 0")
@@ -741,7 +798,7 @@ def msle(preds: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tensor:
         >>> losskit.msle(torch.tensor([0.0, 1.0, 3.0]), torch.tensor([0.0, 3.0, 1.0]))
         tensor(0.3203)
     """
-    check_reduction(reduction)
+    check_any_reduction(reduction)
     regression_inputs(preds, targets)
     check_values(
         "preds",
@@ -759,8 +816,8 @@ def msle(preds: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tensor:
         hint="; msle takes log1p(targets): it is meant for targets >= 0 (counts, prices)",
     )
     p, t = promoted(preds, targets)
-    out = F.mse_loss(
-        torch.log1p(p), torch.log1p(t), reduction=native_reduction(reduction, p.numel())
+    out = torch._C._nn.mse_loss(
+        torch.log1p(p), torch.log1p(t), kernel_reduction(reduction, p.numel())
     )
     return finish(out, preds=preds, targets=targets)
 
@@ -808,7 +865,7 @@ def mape(preds: Tensor, targets: Tensor, *, eps: float = 0.0, reduction: str = "
         >>> losskit.mape(torch.tensor([110.0, 45.0]), torch.tensor([100.0, 50.0]))
         tensor(0.1000)
     """
-    check_reduction(reduction)
+    check_any_reduction(reduction)
     eps = check_option("eps", eps, low=0.0)
     regression_inputs(preds, targets)
 

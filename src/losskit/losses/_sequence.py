@@ -13,7 +13,6 @@ import math
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from losskit._checks import (
@@ -38,7 +37,8 @@ __all__ = ["ctc"]
 
 def _lengths(name: str, lengths: Tensor | Sequence[int] | int) -> Tensor:
     """Lengths as an integer tensor: a tensor as given (its dtype and device are PyTorch's
-    business, int32 lengths select cuDNN), ints and sequences of ints as int64."""
+    business), ints and sequences of ints as int64. The eager path calls aten's own CTC kernel
+    (on CUDA too), never cuDNN's, whatever the lengths' dtype."""
     if not isinstance(lengths, Tensor):
         try:
             lengths = torch.as_tensor(lengths, dtype=torch.long)
@@ -132,6 +132,73 @@ def _logsumexp3(a: Tensor, b: Tensor, c: Tensor) -> Tensor:
     s = (a - m).exp() + (b - m).exp() + (c - m).exp()
     empty = s == 0
     return torch.where(empty, -math.inf, m + torch.where(empty, torch.ones_like(s), s).log())
+
+
+_EXP_WHOLE = 1 << 16  # up to this many log-probabilities, exp(log_probs) is taken at once
+_EXP_CHUNKS = 8  # beyond, in this many slices of frames
+
+
+class _CTC(torch.autograd.Function):
+    """PyTorch's CTC kernel, ``(N,)`` losses, with the exact gradient in ``log_probs``.
+
+    PyTorch's backward gives ``exp(log_probs) - occupancy`` on each example's frames (the
+    gradient in the logits of a log-softmax); the derivative in ``log_probs`` is
+    ``-occupancy``. The backward takes ``exp(log_probs)`` back in place on those frames (none for
+    examples ``zero_infinity`` zeroed), so no tensor of the size of ``log_probs`` is kept or
+    added beyond the kernel's own gradient.
+    """
+
+    @staticmethod
+    def forward(
+        lp: Tensor,
+        targets: Tensor,
+        input_lengths: Tensor,
+        target_lengths: Tensor,
+        blank: int,
+        zero_infinity: bool,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        nll, log_alpha = torch.ops.aten._ctc_loss.Tensor(
+            lp, targets, input_lengths, target_lengths, blank, zero_infinity
+        )
+        # (N,) losses apart from the (N,) raw ones the backward reads
+        out = torch.where(nll == math.inf, 0.0, nll) if zero_infinity else nll.clone()
+        return out, nll, log_alpha
+
+    @staticmethod
+    def setup_context(
+        ctx: torch.autograd.function.FunctionCtx,
+        inputs: tuple[Tensor, Tensor, Tensor, Tensor, int, bool],
+        output: tuple[Tensor, Tensor, Tensor],
+    ) -> None:
+        lp, targets, input_lengths, target_lengths, blank, zero_infinity = inputs
+        _, nll, log_alpha = output
+        ctx.save_for_backward(lp, targets, input_lengths, target_lengths, nll, log_alpha)
+        ctx.mark_non_differentiable(nll, log_alpha)
+        ctx.set_materialize_grads(False)  # no zeros of the size of log_alpha for its grad
+        ctx.blank, ctx.zero_infinity = blank, zero_infinity  # type: ignore[attr-defined]
+
+    @staticmethod
+    def backward(
+        ctx: torch.autograd.function.FunctionCtx, grad: Tensor, *_: Tensor
+    ) -> tuple[Tensor | None, ...]:
+        if grad is None:
+            return None, None, None, None, None, None
+        lp, targets, input_lengths, target_lengths, nll, log_alpha = ctx.saved_tensors  # type: ignore[attr-defined]
+        blank: int = ctx.blank  # type: ignore[attr-defined]
+        zero_infinity: bool = ctx.zero_infinity  # type: ignore[attr-defined]
+        g = torch.ops.aten._ctc_loss_backward.Tensor(
+            grad, lp, targets, input_lengths, target_lengths, nll, log_alpha, blank, zero_infinity
+        )
+        frame = torch.arange(lp.shape[0], device=lp.device)[:, None]
+        used = frame < input_lengths.to(lp.device)[None, :]  # (T, N)
+        if zero_infinity:
+            used = used & (nll != math.inf)[None, :]
+        weight = (used * grad).unsqueeze(-1)  # (T, N, 1)
+        # a few frames at a time: exp(log_probs) never whole beside the gradient
+        step = max(1, -(-lp.shape[0] // _EXP_CHUNKS)) if lp.numel() > _EXP_WHOLE else lp.shape[0]
+        for t0 in range(0, lp.shape[0], step):
+            g[t0 : t0 + step].addcmul_(weight[t0 : t0 + step], lp[t0 : t0 + step].exp(), value=-1)
+        return g, None, None, None, None, None
 
 
 def _ctc_recursion(
@@ -349,27 +416,11 @@ def ctc(
             zero_infinity=zero_infinity,
         )
     else:
-        nll = F.ctc_loss(
-            lp,
-            # PyTorch's CPU kernel reads strided 1-D (concatenated) targets at the wrong offsets
-            # for every sequence after the first (offsets in labels, not in strides): copy.
-            targets.contiguous(),
-            input_lengths,
-            target_lengths,
-            blank=blank,
-            reduction="none",
-            zero_infinity=zero_infinity,
-        )
-        if lp.requires_grad:
-            # PyTorch's backward gives exp(log_probs) - occupancy on each example's frames; the
-            # derivative in log_probs is -occupancy. Subtract a term of value 0 whose gradient is
-            # exp(log_probs) on those frames (none for examples zero_infinity zeroed).
-            frame = torch.arange(frames, device=lp.device)[:, None]
-            used = frame < input_lengths.to(lp.device)[None, :]  # (T, N)
-            spurious = (lp.exp() * used[..., None]).sum(dim=(0, 2))  # (N,)
-            if zero_infinity:
-                spurious = torch.where(nll == 0, torch.zeros_like(spurious), spurious)
-            nll = nll - (spurious - spurious.detach())
+        # PyTorch's CPU kernel reads strided 1-D (concatenated) targets at the wrong offsets
+        # for every sequence after the first (offsets in labels, not in strides): copy.
+        nll = _CTC.apply(  # type: ignore[no-untyped-call]
+            lp, targets.contiguous(), input_lengths, target_lengths, blank, zero_infinity
+        )[0]
     if reduction == "none":
         out = nll[0] if unbatched else nll
     elif reduction == "sum":
