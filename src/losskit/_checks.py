@@ -72,6 +72,7 @@ __all__ = [
     "class_scores",
     "ensure_float",
     "finish",
+    "first_index",
     "get_check_mode",
     "log_probs_below_zero",
     "masked_mean",
@@ -620,6 +621,12 @@ def all_finite(x: Tensor) -> bool:
     return bool(torch.isfinite(x.detach()).all())
 
 
+def first_index(mask: Tensor) -> tuple[int, ...]:
+    """The index of the first true entry of ``mask``, for an error message: a host read, called
+    only after a check has found something to refuse."""
+    return tuple(int(i) for i in mask.nonzero()[0].tolist())
+
+
 def finish(
     result: Tensor, explain: Callable[[], None] | None = None, /, **inputs: Tensor | None
 ) -> Tensor:
@@ -641,7 +648,7 @@ def finish(
         if bool(bad.any()):
             n_nan = int(torch.isnan(x.detach()).sum())
             n_inf = int(bad.sum()) - n_nan
-            first = tuple(int(i) for i in bad.nonzero()[0].tolist())
+            first = first_index(bad)
             raise LossInputError(
                 f"{name} holds non-finite values ({n_nan} NaN, {n_inf} inf; the first at index "
                 f"{first}) and the loss is not finite; a diverging model? lower the learning rate, "

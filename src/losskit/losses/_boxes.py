@@ -31,6 +31,7 @@ from losskit._checks import (
     check_same_shape,
     ensure_float,
     finish,
+    first_index,
     get_check_mode,
     reads,
     reduce,
@@ -49,7 +50,7 @@ def _check_corners(name: str, boxes: Tensor) -> None:
     x1, y1, x2, y2 = boxes.detach().unbind(-1)
     bad = (x2 < x1) | (y2 < y1)
     if bool(bad.any()):
-        index = tuple(int(i) for i in bad.nonzero()[0].tolist())
+        index = first_index(bad)
         box = ", ".join(f"{float(v):g}" for v in boxes.detach()[index])
         axis = "x2 < x1" if bool(x2[index] < x1[index]) else "y2 < y1"
         raise LossInputError(

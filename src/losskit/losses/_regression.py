@@ -33,6 +33,7 @@ from losskit._checks import (
     check_reduction,
     check_same_shape,
     finish,
+    first_index,
     native_reduction,
     reads,
     reduce,
@@ -874,7 +875,7 @@ def mape(preds: Tensor, targets: Tensor, *, eps: float = 0.0, reduction: str = "
         # makes it so (x/0 is inf, 0/0 NaN), so the check costs nothing on finite results.
         zero = targets.detach() == 0
         if eps == 0 and bool(zero.any()):
-            first = tuple(int(i) for i in zero.nonzero()[0].tolist())
+            first = first_index(zero)
             raise LossInputError(
                 f"targets hold {int(zero.sum())} zero(s) (the first at index {first}): mape "
                 "divides by |targets|, so its value there is infinite; drop those elements, use "
