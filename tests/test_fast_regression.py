@@ -18,7 +18,8 @@ import torch.nn.functional as F
 
 import losskit
 from losskit import LossInputError
-from losskit.losses._regression import check_any_reduction, in_dtype, result_dtype
+from losskit._checks import check_reduction
+from losskit.losses._regression import in_dtype, result_dtype
 
 D = torch.float64
 REDUCTIONS = ("mean", "sum", "none")
@@ -190,14 +191,14 @@ class _Str(str):
 )
 def test_the_fast_reduction_check_refuses_what_check_reduction_refuses(reduction: Any) -> None:
     with pytest.raises(LossInputError, match="reduction must be one of"):
-        check_any_reduction(reduction)
+        check_reduction(reduction)
     with pytest.raises(LossInputError, match="reduction must be one of"):
         losskit.mse(torch.randn(3), torch.randn(3), reduction=reduction)
 
 
 def test_the_fast_reduction_check_refuses_an_unhashable_value_clearly() -> None:
     with pytest.raises(LossInputError, match="reduction must be one of"):
-        check_any_reduction(["mean"])  # type: ignore[arg-type]
+        check_reduction(["mean"])  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

@@ -23,6 +23,7 @@ from losskit._checks import (
     LossInputError,
     check_bool,
     check_option,
+    check_reduction,
     finish,
     reduce,
 )
@@ -30,7 +31,6 @@ from losskit._spec import Activation, Family, Prop, Space, Targets, register
 from losskit._validate import check_param, check_values
 from losskit.losses import _examples as ex
 from losskit.losses._regression import (
-    check_any_reduction,
     check_real_values,
     compute_dtype,
     in_dtype,
@@ -113,7 +113,7 @@ def poisson_nll(
         >>> losskit.poisson_nll(torch.tensor([0.0, 1.0]), torch.tensor([1.0, 3.0]))
         tensor(0.3591)
     """
-    check_any_reduction(reduction)
+    check_reduction(reduction)
     log_input = check_bool("log_input", log_input)
     full = check_bool("full", full)
     eps = check_option("eps", eps, low=0.0, low_open=True)
@@ -200,7 +200,7 @@ def tweedie_deviance(
         Jorgensen, The Theory of Dispersion Models (1997); scikit-learn
         ``mean_tweedie_deviance``.
     """
-    check_any_reduction(reduction)
+    check_reduction(reduction)
     power = check_option("power", power)
     if 0 < power < 1:
         raise LossInputError(
@@ -323,7 +323,7 @@ def gaussian_nll(
         Nix & Weigend, Estimating the mean and variance of the target probability
         distribution, ICNN (1994).
     """
-    check_any_reduction(reduction)
+    check_reduction(reduction)
     full = check_bool("full", full)
     eps = check_option("eps", eps, low=0.0, low_open=True)
     regression_inputs(preds, targets)
@@ -441,7 +441,7 @@ def student_t_nll(
         Lange, Little & Taylor, Robust Statistical Modeling Using the t Distribution, JASA
         (1989).
     """
-    check_any_reduction(reduction)
+    check_reduction(reduction)
     regression_inputs(preds, targets)
     check_real_values("scale", scale)
     check_param("scale", scale, "preds", preds)
@@ -518,7 +518,7 @@ def crps_gaussian(mean: Tensor, targets: Tensor, std: Tensor, *, reduction: str 
         (2007); Gneiting et al., Calibrated Probabilistic Forecasting Using Ensemble Model
         Output Statistics and Minimum CRPS Estimation, Mon. Wea. Rev. (2005).
     """
-    check_any_reduction(reduction)
+    check_reduction(reduction)
     regression_inputs(mean, targets, name="mean")
     check_real_values("std", std)
     check_param("std", std, "mean", mean)

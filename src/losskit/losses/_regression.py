@@ -135,13 +135,6 @@ def promoted(*tensors: Tensor) -> list[Tensor]:
 _REDUCTION_ENUM = {"none": 0, "mean": 1, "sum": 2}
 
 
-def check_any_reduction(reduction: str) -> None:
-    """:func:`losskit._checks.check_reduction` with every reduction allowed, returning at once
-    for a valid one (a plain ``str``; anything else gets the full check and its message)."""
-    if type(reduction) is not str or reduction not in _REDUCTION_ENUM:
-        check_reduction(reduction)
-
-
 def kernel_reduction(reduction: str, numel: int) -> Any:
     """The reduction argument of a ``torch._C._nn`` loss kernel (an int enum; the stubs say str):
     :func:`losskit._checks.native_reduction` as torch's own wrappers encode it. The losses call
@@ -198,7 +191,7 @@ def mse(preds: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tensor:
     References:
         Gauss (1809); the squared error is the negative log-likelihood of a Gaussian.
     """
-    check_any_reduction(reduction)
+    check_reduction(reduction)
     regression_inputs(preds, targets)
     p, t = promoted(preds, targets)
     out = torch._C._nn.mse_loss(p, t, kernel_reduction(reduction, p.numel()))
@@ -311,7 +304,7 @@ def mae(preds: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tensor:
         >>> losskit.mae(torch.tensor([1.0, 2.0, 4.0]), torch.tensor([1.0, 3.0, 2.0]))
         tensor(1.)
     """
-    check_any_reduction(reduction)
+    check_reduction(reduction)
     regression_inputs(preds, targets)
     p, t = promoted(preds, targets)
     out = torch._C._nn.l1_loss(p, t, kernel_reduction(reduction, p.numel()))
@@ -366,7 +359,7 @@ def huber(preds: Tensor, targets: Tensor, *, delta: float = 1.0, reduction: str 
     References:
         Huber, Robust Estimation of a Location Parameter, Ann. Math. Statist. (1964).
     """
-    check_any_reduction(reduction)
+    check_reduction(reduction)
     delta = check_option("delta", delta, low=0.0, low_open=True, finite=False)
     regression_inputs(preds, targets)
     p, t = promoted(preds, targets)
@@ -423,7 +416,7 @@ def smooth_l1(
     References:
         Girshick, Fast R-CNN, ICCV (2015).
     """
-    check_any_reduction(reduction)
+    check_reduction(reduction)
     beta = check_option("beta", beta, low=0.0)
     regression_inputs(preds, targets)
     p, t = promoted(preds, targets)
@@ -478,7 +471,7 @@ def log_cosh(preds: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tens
         ``|r| + softplus(-2|r|) - log 2``; near 0 that form cancels, so ``|r| < 1`` uses
         ``log1p(2 sinh(r/2)^2)`` (the same value, accurate to the last digit for tiny ``r``).
     """
-    check_any_reduction(reduction)
+    check_reduction(reduction)
     regression_inputs(preds, targets)
     dtype = result_dtype(preds, targets)
     p, t = in_dtype(compute_dtype(dtype), preds, targets)
@@ -566,7 +559,7 @@ def quantile(
     References:
         Koenker & Bassett, Regression Quantiles, Econometrica (1978).
     """
-    check_any_reduction(reduction)
+    check_reduction(reduction)
     regression_inputs(preds, targets)
     if isinstance(q, Tensor):
         check_real_values("q", q)
@@ -644,7 +637,7 @@ def pseudo_huber(
         Charbonnier et al., Two deterministic half-quadratic regularization algorithms for
         computed imaging, ICIP (1994); Hartley & Zisserman, Multiple View Geometry, A6.8.
     """
-    check_any_reduction(reduction)
+    check_reduction(reduction)
     delta = check_option("delta", delta, low=0.0, low_open=True, finite=False)
     regression_inputs(preds, targets)
     dtype = result_dtype(preds, targets)
@@ -728,7 +721,7 @@ def barron(
     References:
         Barron, A General and Adaptive Robust Loss Function, CVPR (2019).
     """
-    check_any_reduction(reduction)
+    check_reduction(reduction)
     alpha = check_option("alpha", alpha, finite=False)
     regression_inputs(preds, targets)
     scale = positive_option("scale", scale, preds, "; the scale c of the robust loss is > 0")
@@ -799,7 +792,7 @@ def msle(preds: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tensor:
         >>> losskit.msle(torch.tensor([0.0, 1.0, 3.0]), torch.tensor([0.0, 3.0, 1.0]))
         tensor(0.3203)
     """
-    check_any_reduction(reduction)
+    check_reduction(reduction)
     regression_inputs(preds, targets)
     check_values(
         "preds",
@@ -866,7 +859,7 @@ def mape(preds: Tensor, targets: Tensor, *, eps: float = 0.0, reduction: str = "
         >>> losskit.mape(torch.tensor([110.0, 45.0]), torch.tensor([100.0, 50.0]))
         tensor(0.1000)
     """
-    check_any_reduction(reduction)
+    check_reduction(reduction)
     eps = check_option("eps", eps, low=0.0)
     regression_inputs(preds, targets)
 
