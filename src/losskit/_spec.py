@@ -48,7 +48,7 @@ __all__ = [
 ]
 
 
-class _Choice(str, Enum):
+class Choice(str, Enum):
     """An enum whose members are their strings (``Family.BINARY == "binary"``), with a
     description for people."""
 
@@ -60,7 +60,7 @@ class _Choice(str, Enum):
         return _DESCRIPTIONS.get(self, str(self.value))
 
 
-class Family(_Choice):
+class Family(Choice):
     """The kind of task; ``losskit list`` groups by it, in this order."""
 
     REGRESSION = "regression"
@@ -76,7 +76,7 @@ class Family(_Choice):
     LARGE_VOCAB = "large_vocab"
 
 
-class Space(_Choice):
+class Space(Choice):
     """What the predictions are; the loss's first argument is named for it."""
 
     VALUES = "values"
@@ -89,7 +89,7 @@ class Space(_Choice):
     HIDDEN = "hidden"
 
 
-class Targets(_Choice):
+class Targets(Choice):
     """What the targets are (the docstring's "Target:" gives their shape and details)."""
 
     REAL = "real"
@@ -112,7 +112,7 @@ class Targets(_Choice):
     NONE = "none"
 
 
-class Activation(_Choice):
+class Activation(Choice):
     """How model outputs become probabilities (or values)."""
 
     IDENTITY = "identity"
@@ -121,7 +121,7 @@ class Activation(_Choice):
     EXP = "exp"
 
 
-class Decode(_Choice):
+class Decode(Choice):
     """How activated outputs become predictions (fastai's ``decodes``)."""
 
     IDENTITY = "identity"
@@ -129,7 +129,7 @@ class Decode(_Choice):
     ARGMAX = "argmax"
 
 
-class MeanOver(_Choice):
+class MeanOver(Choice):
     """The denominator of ``reduction="mean"`` (the docstring gives the loss's own detail)."""
 
     ELEMENT = "element"
@@ -144,7 +144,7 @@ class MeanOver(_Choice):
     ROOT = "root"
 
 
-class Prop(_Choice):
+class Prop(Choice):
     """A mathematical property of the loss in its predictions."""
 
     CONVEX = "convex"
@@ -157,7 +157,7 @@ class Prop(_Choice):
     CALIBRATED = "classification_calibrated"
 
 
-_DESCRIPTIONS: dict[_Choice, str] = {
+_DESCRIPTIONS: dict[Choice, str] = {
     Targets.REAL: "real values, the shape of the predictions",
     Targets.NONNEGATIVE: "values >= 0 (counts, rates, amounts), the shape of the predictions",
     Targets.BINARY: "0 or 1 (bool, integer or float), the shape of the predictions",
@@ -237,7 +237,7 @@ def decode(how: Decode, activated: Tensor) -> Tensor:
 
 
 # ----------------------------------------------------------------------------- the docstring
-def _section(doc: str, title: str) -> str:
+def doc_section(doc: str, title: str) -> str:
     """The indented body of the Google-style section ``title:`` of a dedented ``doc``, or
     ``""``: the lines after the header up to the first line that is not indented."""
     lines = doc.splitlines()
@@ -297,12 +297,12 @@ class LossSpec:
 
     @property
     def when_to_use(self) -> str:
-        return _one_line(_section(self.doc, "When to use"))
+        return _one_line(doc_section(self.doc, "When to use"))
 
     @property
     def references(self) -> tuple[str, ...]:
         """The docstring's "References:" section, one entry per ``;``-separated work."""
-        text = _one_line(_section(self.doc, "References"))
+        text = _one_line(doc_section(self.doc, "References"))
         return tuple(r.strip().rstrip(".") for r in re.split(r";\s+", text) if r.strip())
 
     @property

@@ -10,6 +10,8 @@ misread as in optax's ``hinge_loss``).
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -102,6 +104,74 @@ def _bce(x: Tensor, t: Tensor, pos_weight: Tensor | None = None) -> Tensor:
     wrong = torch.where(x > 0, t < 1, pos > 0)  # the mass on the side the logit rules out
     limit = torch.where(wrong, torch.inf, 0.0)
     return torch.where(x.isinf(), limit, loss)
+
+
+def _in_place() -> bool:
+    """Whether a backward pass may write into its own fresh buffers: not while it is itself
+    differentiated (``create_graph``), nor under ``torch.compile`` or a functorch transform."""
+    return not (
+        torch.is_grad_enabled()
+        or torch.compiler.is_compiling()
+        or torch._C._are_functorch_transforms_active()
+    )
+
+
+def _clamped(x: Tensor) -> tuple[Tensor, Tensor]:
+    """``(xc, e)``: the logits clamped to the largest finite value of their dtype (there
+    torch's kernel gives the limit of a correctly signed infinite logit, 0, exactly, and no
+    NaN), and ``e`` in {-1, 0, +1}: the sign of an infinite logit, 0 for a finite one (NaN for
+    NaN). Float passes only, no boolean mask."""
+    big = torch.finfo(x.dtype).max
+    xc = x.clamp(-big, big)
+    return xc, (x - xc).clamp_(-1.0, 1.0)
+
+
+def _infinite_where_wrong(out: Tensor, x: Tensor, e: Tensor, t: Tensor, reduction: str) -> Tensor:
+    """``out``, computed on the clamped logits (where a wrongly signed infinite logit costs a
+    large finite value), made ``+inf`` where a wrongly signed infinite logit is, without a host
+    read. ``m = e * (clamp(x, 0, 1) - t)`` is 0 at a finite or correctly signed logit and the
+    target mass the logit rules out (``1 - t`` at ``+inf``, ``t`` at ``-inf``, > 0) at a
+    wrongly signed one: elementwise for ``"none"``, else one dot product of those exact
+    non-negative terms (> 0 as soon as one is)."""
+    c = x.clamp(0.0, 1.0).sub_(t)
+    if reduction == "none":
+        # m * inf: +inf where m > 0, NaN (made 0) where m = 0
+        return out + (e * c).mul_(torch.inf).nan_to_num_(nan=0.0, posinf=torch.inf)
+    mass = torch.dot(e.reshape(-1), c.reshape(-1))
+    return torch.where(mass > 0, torch.inf, out)
+
+
+class _ExactBCE(torch.autograd.Function):
+    """Unweighted BCE with logits, exact at +-inf, in a few float passes: torch's kernel on the
+    clamped logits (:func:`_clamped`) gives the value at every finite and correctly signed
+    infinite logit, :func:`_infinite_where_wrong` puts ``+inf`` at a wrongly signed one. The
+    gradient is the kernel's ``sigmoid(x) - t`` at the logits themselves: 0 at a correctly
+    signed infinite one, the finite limit ``1 - t`` (``-t`` at ``-inf``) at a wrongly signed
+    one. Only the inputs are saved."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x: Tensor, t: Tensor, reduction: str) -> Tensor:
+        xc, e = _clamped(x)
+        red = native_reduction(reduction, x.numel())
+        out = F.binary_cross_entropy_with_logits(xc, t, reduction=red)
+        return _infinite_where_wrong(out, x, e, t, reduction)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
+        x, t, reduction = inputs
+        ctx.save_for_backward(x, t)
+        ctx.reduction = reduction
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None]:
+        x, t = ctx.saved_tensors
+        if ctx.reduction == "mean" and x.numel():
+            grad = grad / x.numel()
+        if _in_place():
+            return torch.sigmoid(x).sub_(t).mul_(grad), None, None
+        return (torch.sigmoid(x) - t) * grad, None, None
 
 
 def _sign(t: Tensor) -> Tensor:
@@ -326,10 +396,12 @@ def bce_with_logits(
             result = reduce(loss * w, reduction)
         if not all_finite(result):
             result = None
-    if result is None:
+    if result is None and w is None and pw is None and not t.requires_grad:
         # the kernel gives NaN at a correctly signed infinite logit: where the values cannot be
         # read, or the result is not finite, the form exact at +-inf (equal to the kernel's
-        # where finite)
+        # where finite); unweighted, in a few float passes
+        result = _ExactBCE.apply(x, t, reduction)  # type: ignore[no-untyped-call]
+    if result is None:
         loss = _bce(x, t, pw)
         result = reduce(loss if w is None else loss * w, reduction)
     return finish(

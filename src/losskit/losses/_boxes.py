@@ -82,7 +82,7 @@ def _box_inputs(boxes: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
 
 class _Overlap(NamedTuple):
     iou: Tensor
-    union: Tensor
+    union_eps: Tensor  # union + eps, the denominator of the IoU
     enclose_w: Tensor  # the smallest box enclosing both
     enclose_h: Tensor
     w: Tensor  # the sizes of the boxes and of the targets, for CIoU's aspect term
@@ -97,14 +97,15 @@ def _overlap(b: Tensor, t: Tensor, eps: float) -> _Overlap:
     x1g, y1g, x2g, y2g = t.unbind(-1)
     inter_w = torch.minimum(x2, x2g) - torch.maximum(x1, x1g)
     inter_h = torch.minimum(y2, y2g) - torch.maximum(y1, y1g)
-    # torchvision's mask: no overlap (or a touching edge) is 0, with no gradient through it
-    inter = torch.where((inter_w > 0) & (inter_h > 0), inter_w * inter_h, 0.0)
+    # torchvision's mask as a product of relus: no overlap (or a touching edge) is 0, with no
+    # gradient through it (relu's derivative at 0 is 0), and no mask kept for the backward
+    inter = torch.relu(inter_w) * torch.relu(inter_h)
     w, h, w_t, h_t = x2 - x1, y2 - y1, x2g - x1g, y2g - y1g
-    union = w * h + w_t * h_t - inter
-    iou = inter / (union + eps)
+    union_eps = w * h + w_t * h_t - inter + eps
+    iou = inter / union_eps
     enclose_w = torch.maximum(x2, x2g) - torch.minimum(x1, x1g)
     enclose_h = torch.maximum(y2, y2g) - torch.minimum(y1, y1g)
-    return _Overlap(iou, union, enclose_w, enclose_h, w, h, w_t, h_t)
+    return _Overlap(iou, union_eps, enclose_w, enclose_h, w, h, w_t, h_t)
 
 
 def _center_penalty(
@@ -113,8 +114,45 @@ def _center_penalty(
     """DIoU's squared distance of the centres over the squared diagonal of the enclosing box."""
     x1, y1, x2, y2 = b.unbind(-1)
     x1g, y1g, x2g, y2g = t.unbind(-1)
-    centers = ((x1 + x2) / 2 - (x1g + x2g) / 2) ** 2 + ((y1 + y2) / 2 - (y1g + y2g) / 2) ** 2
-    return centers / (enclose_w**2 + enclose_h**2 + eps)
+    dx = (x1 + x2) / 2 - (x1g + x2g) / 2
+    dy = (y1 + y2) / 2 - (y1g + y2g) / 2
+    return _CenterPenalty.apply(dx, dy, enclose_w, enclose_h, eps)  # type: ignore[no-untyped-call, no-any-return]
+
+
+class _CenterPenalty(torch.autograd.Function):
+    """``(dx^2 + dy^2) / (w^2 + h^2 + eps)``: the squared distance of the centres over the
+    squared diagonal of the enclosing box. It keeps only its four inputs for the backward
+    (autograd would also keep both sums), and the backward is written in torch ops of them, so
+    it is differentiable again (double backward) and batches under vmap.
+
+    With ``r = dx^2 + dy^2`` and ``c = w^2 + h^2 + eps``: ``d/d(dx) = 2 dx / c`` and
+    ``d/dw = -2 w r / c^2`` (the same for ``dy`` and ``h``)."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(dx: Tensor, dy: Tensor, w: Tensor, h: Tensor, eps: float) -> Tensor:
+        return (dx * dx + dy * dy) / (w * w + h * h + eps)
+
+    @staticmethod
+    def setup_context(
+        ctx: torch.autograd.function.FunctionCtx,
+        inputs: tuple[Tensor, Tensor, Tensor, Tensor, float],
+        output: Tensor,
+    ) -> None:
+        dx, dy, w, h, eps = inputs
+        ctx.save_for_backward(dx, dy, w, h)
+        ctx.eps = eps  # type: ignore[attr-defined]
+
+    @staticmethod
+    def backward(
+        ctx: torch.autograd.function.FunctionCtx, grad: Tensor
+    ) -> tuple[Tensor | None, Tensor | None, Tensor | None, Tensor | None, None]:
+        dx, dy, w, h = ctx.saved_tensors  # type: ignore[attr-defined]
+        c = w * w + h * h + ctx.eps  # type: ignore[attr-defined]
+        g = 2 * grad / c
+        shrink = -g * (dx * dx + dy * dy) / c  # d/dw = shrink * w
+        return g * dx, g * dy, shrink * w, shrink * h, None
 
 
 def _aspect_angle(w: Tensor, h: Tensor) -> Tensor:
@@ -124,6 +162,59 @@ def _aspect_angle(w: Tensor, h: Tensor) -> Tensor:
     one = torch.ones_like(w)
     # the inner where keeps atan2's 0/0 gradient out of the graph (double-where)
     return torch.atan2(torch.where(point, one, w), torch.where(point, one, h))
+
+
+_V = 4 / math.pi**2  # CIoU's v = (4 / pi^2) * (angle gap)^2
+
+
+class _AspectTerm(torch.autograd.Function):
+    """CIoU's ``alpha * v = v^2 / (1 - IoU + v + eps)`` with ``v = (4 / pi^2) g^2``, ``g`` the
+    gap of the aspect angles. It keeps only its two inputs for the backward (autograd would
+    keep ``g``, ``v``, ``alpha`` and the denominator), and the backward is written in torch ops
+    of those inputs, so it is differentiable again (double backward) and batches under vmap.
+
+    With ``D = 1 - IoU + v + eps`` and ``q = v / D``: ``d/dv = q (2 - q)`` (as
+    ``v (v + 2 (D - v)) / D^2``), ``dv/dg = 2 (4 / pi^2) g`` and ``d/dIoU = q^2``."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(gap: Tensor, iou: Tensor, eps: float) -> Tensor:
+        v = _V * gap * gap
+        return v * v / (1 - iou + v + eps)
+
+    @staticmethod
+    def setup_context(
+        ctx: torch.autograd.function.FunctionCtx,
+        inputs: tuple[Tensor, Tensor, float],
+        output: Tensor,
+    ) -> None:
+        gap, iou, eps = inputs
+        ctx.save_for_backward(gap, iou)
+        ctx.eps = eps  # type: ignore[attr-defined]
+
+    @staticmethod
+    def backward(
+        ctx: torch.autograd.function.FunctionCtx, grad: Tensor
+    ) -> tuple[Tensor | None, Tensor | None, None]:
+        gap, iou = ctx.saved_tensors  # type: ignore[attr-defined]
+        # few temporaries alive at once (this runs at the peak of the loss's memory); the
+        # in-place steps touch fresh tensors no backward formula keeps
+        v = gap * gap
+        v.mul_(_V)
+        d = (1 + ctx.eps) - iou  # type: ignore[attr-defined]
+        d.add_(v)
+        q = v / d
+        del v, d
+        grad_q = grad * q
+        d_iou = grad_q * q
+        two_minus_q = 2 - q
+        del q
+        d_gap = grad_q * two_minus_q
+        del grad_q, two_minus_q
+        d_gap = d_gap * gap
+        d_gap.mul_(2 * _V)
+        return d_gap, d_iou, None
 
 
 @register(
@@ -178,8 +269,9 @@ def giou(boxes: Tensor, targets: Tensor, *, eps: float = 1e-7, reduction: str = 
     eps = check_option("eps", eps, low=0.0, low_open=True)
     b, t = _box_inputs(boxes, targets)
     o = _overlap(b, t, eps)
-    enclose = o.enclose_w * o.enclose_h
-    loss = 1 - o.iou + (enclose - o.union) / (enclose + eps)
+    # 1 - IoU + (C - U) / (C + eps), written with U + eps (kept for the IoU already) so that
+    # the backward keeps one tensor fewer
+    loss = 2 - o.iou - o.union_eps / (o.enclose_w * o.enclose_h + eps)
     return finish(reduce(loss, reduction), boxes=boxes, targets=targets)
 
 
@@ -293,7 +385,6 @@ def ciou(boxes: Tensor, targets: Tensor, *, eps: float = 1e-7, reduction: str = 
     b, t = _box_inputs(boxes, targets)
     o = _overlap(b, t, eps)
     angle_gap = _aspect_angle(o.w_t, o.h_t) - _aspect_angle(o.w, o.h)
-    v = (4 / math.pi**2) * angle_gap**2
-    alpha = v / (1 - o.iou + v + eps)
-    loss = 1 - o.iou + _center_penalty(b, t, o.enclose_w, o.enclose_h, eps) + alpha * v
+    aspect = _AspectTerm.apply(angle_gap, o.iou, eps)  # type: ignore[no-untyped-call]
+    loss = 1 - o.iou + _center_penalty(b, t, o.enclose_w, o.enclose_h, eps) + aspect
     return finish(reduce(loss, reduction), boxes=boxes, targets=targets)

@@ -47,6 +47,7 @@ from losskit._checks import (
     ensure_float,
     finish,
     masked_mean,
+    native_reduction,
 )
 from losskit._spec import Family, MeanOver, Prop, Space, Targets, register
 from losskit._validate import check_embeddings, scalar_hyper
@@ -197,6 +198,13 @@ def info_nce(
     _real_embeddings("keys", keys)
     tau = scalar_hyper("temperature", temperature, positive=True)
     dtype = _pair_dtype(queries, keys)
+    if gather is None or not distributed.is_distributed():
+        # one process (or no gather): the (N, N) logits from queries scaled by 1 / t, and
+        # the native cross-entropy reducing itself
+        logits = _unit(queries.to(dtype), tau=tau) @ _unit(keys.to(dtype)).T  # (N, N)
+        rows = torch.arange(logits.shape[0], device=logits.device)
+        out = F.cross_entropy(logits, rows, reduction=native_reduction(reduction, len(rows)))
+        return finish(out, queries=queries, keys=keys, temperature=_tensor_or_none(temperature))
     q = F.normalize(queries.to(dtype), dim=1)
     k = F.normalize(keys.to(dtype), dim=1)
     k_all, offset, sizes = _gathered(k, gather)  # (N, D)
@@ -212,6 +220,16 @@ def info_nce(
 
 def _tensor_or_none(x: Any) -> Tensor | None:
     return x if isinstance(x, Tensor) else None
+
+
+def _unit(x: Tensor, *, tau: float | Tensor = 1.0, scale: float | Tensor = 1.0) -> Tensor:
+    """``F.normalize(x, dim=1) * scale / tau`` (the same eps 1e-12: a zero row stays 0), the
+    factor folded into the ``(N, 1)`` divisor instead of an extra pass over the logits."""
+    norm = torch.linalg.vector_norm(x, dim=1, keepdim=True).clamp_min(1e-12)  # (N, 1)
+    if isinstance(tau, Tensor) or isinstance(scale, Tensor):
+        return x / (norm * tau / scale)  # type: ignore[no-any-return]
+    factor = tau / scale
+    return x / norm if factor == 1.0 else x / (norm * factor)  # type: ignore[no-any-return]
 
 
 # ----------------------------------------------------------------------------- clip_loss
@@ -289,6 +307,23 @@ def clip_loss(
     else:
         scale = min(math.exp(min(log_scale, _LOG_100)), 100.0)
     dtype = _pair_dtype(image_embeddings, text_embeddings)
+    if gather is None or not distributed.is_distributed():
+        # one process (or no gather): one (N, N) matrix of logits, the text direction its
+        # transpose, each direction a native cross-entropy reducing itself
+        logits = (
+            _unit(image_embeddings.to(dtype), scale=scale) @ _unit(text_embeddings.to(dtype)).T
+        )  # (N, N): image i against text j
+        rows = torch.arange(logits.shape[0], device=logits.device)
+        native = native_reduction(reduction, len(rows))
+        both = F.cross_entropy(logits, rows, reduction=native) + F.cross_entropy(
+            logits.T, rows, reduction=native
+        )
+        return finish(
+            both / 2,
+            image_embeddings=image_embeddings,
+            text_embeddings=text_embeddings,
+            logit_scale=_tensor_or_none(logit_scale),
+        )
     img = F.normalize(image_embeddings.to(dtype), dim=1)
     txt = F.normalize(text_embeddings.to(dtype), dim=1)
     # one gather for both: (B, 2, D) -> (N, 2, D)

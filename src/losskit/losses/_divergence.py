@@ -12,6 +12,7 @@ Half-precision inputs are computed in float32 and returned in their dtype.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -28,8 +29,11 @@ from losskit._checks import (
     check_tensor,
     class_dim,
     class_scores,
+    ensure_float,
     finish,
+    reads,
     reduce,
+    tracing,
 )
 from losskit._spec import Activation, Decode, Family, MeanOver, Prop, Space, Targets, register
 from losskit._validate import distribution_inputs
@@ -53,9 +57,154 @@ def _pair_inputs(log_preds: Tensor, targets: Tensor, *, log_targets: bool) -> in
             "log_preds must have a distribution dimension (dim 1, or dim 0 for one "
             "distribution), got a scalar"
         )
-    distribution_inputs("log_preds", log_preds, log=True)
+    _log_distribution("log_preds", log_preds)
     distribution_inputs("targets", targets, log=log_targets, log_hint="pass log_targets=True")
     return class_dim(log_preds)
+
+
+# a row sum of exp(log_preds) at most this bounds every log-probability below 5e-5 (each exp is
+# at most its row's sum), inside the 1e-4 that distribution_inputs allows
+_SUM_TOP = 1.0 + 5e-5
+
+
+def _log_distribution(name: str, x: Tensor) -> None:
+    """:func:`losskit._validate.distribution_inputs` for log-probabilities, with one read of the
+    values where they are valid: the row sums of ``exp`` alone prove both of its conditions
+    (values <= 0 up to rounding, rows summing to 1). Anything else (NaN included) takes the
+    full check, which names what is wrong, so the accepted inputs and the errors are its own."""
+    if not reads(x):
+        return
+    values = ensure_float(x.detach())
+    lo, hi = (float(v) for v in torch.aminmax(values.exp().sum(class_dim(x))))
+    tol = 2e-2 if x.dtype in (torch.float16, torch.bfloat16) else 1e-3
+    if lo >= 1 - tol and hi <= _SUM_TOP:
+        return
+    distribution_inputs(name, x, log=True)
+
+
+def _items_reduction(x: Tensor, dim: int, reduction: str) -> tuple[str, int]:
+    """The reduction a closed-form divergence applies over its items ``(N, *extra)``, and their
+    count: a mean over no item is the graph-connected 0 of a sum (:func:`reduce`)."""
+    items = x.numel() // x.shape[dim] if x.shape[dim] else 0
+    return ("sum" if reduction == "mean" and items == 0 else reduction), items
+
+
+def _upstream(g: Tensor, dim: int, reduction: str, items: int) -> Tensor:
+    """The gradient of a reduced divergence as a factor of its per-element terms."""
+    if reduction == "none":
+        return g.unsqueeze(dim)
+    return g / items if reduction == "mean" else g
+
+
+class _KLProbs(torch.autograd.Function):
+    """``KL(targets || exp(log_preds))`` over ``dim`` for probability targets, reduced, with
+    the closed-form gradients ``-targets`` (log_preds) and ``log targets + 1 - log_preds``
+    (targets; 0 where a target is 0): autograd through the masked formula of :func:`_kl_terms`
+    would record and replay about ten full-size operations. Same values as :func:`_kl_terms`:
+    ``0 log 0 = 0``, also at ``log_preds = -inf``; a NaN anywhere stays NaN; ``log_preds = -inf``
+    where the target has mass gives ``+inf``. The backward is torch ops on the saved inputs, so
+    it differentiates again and vmap derives its batching rule."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(lp: Tensor, t: Tensor, dim: int, reduction: str, items: int) -> Tensor:
+        big = torch.finfo(lp.dtype).max
+        # (in place where it can be: a new full-size tensor costs more than the arithmetic)
+        # log 0 = -inf made finite, so that t * log t is exactly 0 where t == 0 (a NaN stays)
+        d = torch.log(t).clamp_min_(-big)
+        # lp raised to a floor: -inf where t > 0 (lp unchanged), 0 where t == 0 (t * -inf is
+        # NaN there): a -inf log-prediction without target mass becomes 0, so no 0 * inf
+        # arises; a NaN log-prediction stays NaN (clamp_min propagates it), a NaN target too
+        lp_safe = torch.mul(t, -math.inf).nan_to_num_(nan=0.0, posinf=math.inf, neginf=-math.inf)
+        d.sub_(lp_safe.clamp_min_(lp))  # log t - lp: +inf where lp = -inf and t > 0
+        if reduction == "none":
+            return (t * d).sum(dim)
+        total = torch.dot(t.reshape(-1), d.reshape(-1))  # one pass: no product tensor
+        return total / items if reduction == "mean" else total
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
+        lp, t, ctx.dim, ctx.reduction, ctx.items = inputs
+        ctx.save_for_backward(lp, t)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+        lp, t = ctx.saved_tensors
+        g = _upstream(grad, ctx.dim, ctx.reduction, ctx.items)
+        grad_lp = t * -g if ctx.needs_input_grad[0] else None
+        grad_t = None
+        if ctx.needs_input_grad[1]:
+            zero = t == 0
+            # d/dt t (log t - lp) = log t + 1 - lp; 0 where t == 0 (as the masked formula), the
+            # log taken of 1 there so no inf * 0 reaches a second derivative
+            slope = torch.log(torch.where(zero, 1.0, t)) + 1 - lp
+            grad_t = torch.where(zero, 0.0, slope) * g
+        return grad_lp, grad_t, None, None, None
+
+
+class _Distillation(torch.autograd.Function):
+    """``KL(softmax(teacher) || softmax(student))`` over ``dim``, reduced, with the closed-form
+    gradients ``softmax(student) - softmax(teacher)`` (student) and
+    ``q (log q - log p - KL)`` (teacher, ``q`` its softmax): autograd through two
+    log-softmaxes and the masked terms would keep and replay several full-size tensors. The
+    log-softmax of the student and the teacher's softmax are returned (not differentiable) for
+    the backward; a second derivative recomputes them from the inputs with torch ops."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(
+        s: Tensor, t: Tensor, dim: int, reduction: str, items: int
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        ls = torch.log_softmax(s, dim)
+        lt = torch.log_softmax(t, dim)
+        q = lt.exp()
+        # d = lt - ls, in place of lt (a new full-size tensor costs more than the arithmetic).
+        # It is -inf where the teacher has no mass (a -inf logit), NaN where the student's
+        # logit is -inf there too: both made 0, the term being 0 there (q = 0). +inf (student
+        # -inf where the teacher has mass) stays: that KL is infinite. A NaN logit makes its
+        # whole log-softmax row NaN: the teacher's reaches q; the student's would be zeroed
+        # here, so its row maximum (0 * NaN) carries it into the value.
+        d = lt.sub_(ls).nan_to_num_(nan=0.0, posinf=math.inf, neginf=0.0)
+        if reduction == "none":
+            value = (q * d).sum(dim) + ls.amax(dim) * 0
+        else:
+            value = torch.dot(q.reshape(-1), d.reshape(-1))
+            if ls.numel():  # a static shape test: amax of nothing is undefined
+                value = value + ls.amax() * 0
+            value = value / items if reduction == "mean" else value
+        return value, ls, q
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, ...]) -> None:
+        s, t, ctx.dim, ctx.reduction, ctx.items = inputs
+        _, ls, q = output
+        ctx.mark_non_differentiable(ls, q)
+        ctx.set_materialize_grads(False)  # no zero tensors for the gradients of ls and q
+        ctx.save_for_backward(s, t, ls, q)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor, *_: Tensor) -> tuple[Tensor | None, ...]:
+        s, t, ls, q = ctx.saved_tensors
+        if grad is None:  # the value took no part in what is differentiated
+            return None, None, None, None, None
+        dim = ctx.dim
+        if torch.is_grad_enabled():  # a second derivative: rebuild from the inputs
+            ls = torch.log_softmax(s, dim)
+            q = torch.log_softmax(t, dim).exp()
+        g = _upstream(grad, dim, ctx.reduction, ctx.items)
+        grad_s = grad_t = None
+        if ctx.needs_input_grad[0]:  # d KL / d student = softmax(student) - q
+            if torch.is_grad_enabled():
+                grad_s = (ls.exp() - q) * g
+            else:  # first order only: in place, one new tensor
+                grad_s = ls.exp().sub_(q).mul_(g)
+        if ctx.needs_input_grad[1]:
+            d = torch.where(q == 0, 0.0, torch.log_softmax(t, dim) - ls)
+            kl = (q * d).sum(dim, keepdim=True)
+            grad_t = q * (d - kl) * g  # d KL / d teacher = q (log q - log p - KL)
+        return grad_s, grad_t, None, None, None
 
 
 def _compute_dtype(a: Tensor, b: Tensor) -> torch.dtype:
@@ -83,6 +232,35 @@ def _kl_terms(lp: Tensor, t: Tensor, *, log_targets: bool) -> Tensor:
         log_t = torch.log(torch.where(zero, 1.0, t))
         probs = t
     return torch.where(zero, 0 * lp_safe, probs * (log_t - lp_safe))
+
+
+def _eager_twin(fn: type[torch.autograd.Function]) -> type[torch.autograd.Function]:
+    """The same Function in the style whose ``forward`` takes ``ctx``: its ``apply`` skips
+    binding the arguments to the signature of ``forward`` (pure Python, several microseconds
+    a call, which is most of a small call). That style has no vmap rule, so :func:`_apply`
+    uses it only outside tracing and functorch transforms; both run the same code."""
+
+    def forward(ctx: Any, *args: Any) -> Any:
+        out = fn.forward(*args)
+        fn.setup_context(ctx, args, out)
+        return out
+
+    return type(
+        f"{fn.__name__}Eager",
+        (torch.autograd.Function,),
+        {"forward": staticmethod(forward), "backward": staticmethod(fn.backward)},
+    )
+
+
+def _apply(
+    fn: type[torch.autograd.Function], eager: type[torch.autograd.Function], *args: Any
+) -> Any:
+    """``fn.apply(*args)``, through its eager twin where no transform or tracing is active."""
+    return (fn if tracing() else eager).apply(*args)  # type: ignore[no-untyped-call]
+
+
+_KL_PROBS_EAGER = _eager_twin(_KLProbs)
+_DISTILLATION_EAGER = _eager_twin(_Distillation)
 
 
 @register(
@@ -152,8 +330,13 @@ def kl_div(
     log_targets = check_bool("log_targets", log_targets)
     dim = _pair_inputs(log_preds, targets, log_targets=log_targets)
     dtype = _compute_dtype(log_preds, targets)
-    loss = _kl_terms(log_preds.to(dtype), targets.to(dtype), log_targets=log_targets).sum(dim)
-    out = reduce(loss, reduction).to(torch.promote_types(log_preds.dtype, targets.dtype))
+    lp, t = log_preds.to(dtype), targets.to(dtype)
+    if log_targets:
+        out = reduce(_kl_terms(lp, t, log_targets=True).sum(dim), reduction)
+    else:
+        how, items = _items_reduction(lp, dim, reduction)
+        out = _apply(_KLProbs, _KL_PROBS_EAGER, lp, t, dim, how, items)
+    out = out.to(torch.promote_types(log_preds.dtype, targets.dtype))
     return finish(out, log_preds=log_preds, targets=targets)
 
 
@@ -321,11 +504,10 @@ def distillation(
     student, teacher = student_logits.to(dtype), teacher_logits.to(dtype)
     if t != 1:  # t is a float: a static branch (dividing and scaling by 1 are identities)
         student, teacher = student / t, teacher / t
-    log_p_student = torch.log_softmax(student, dim)
-    log_p_teacher = torch.log_softmax(teacher, dim)
-    # a -inf teacher logit is a class without mass: its term is exactly 0 (_kl_terms)
-    kl = _kl_terms(log_p_student, log_p_teacher, log_targets=True).sum(dim)
-    out = reduce(kl * t**2 if t != 1 else kl, reduction).to(
+    # a -inf teacher logit is a class without mass: its term is exactly 0 (_Distillation)
+    how, items = _items_reduction(student, dim, reduction)
+    kl = _apply(_Distillation, _DISTILLATION_EAGER, student, teacher, dim, how, items)[0]
+    out = (kl * t**2 if t != 1 else kl).to(
         torch.promote_types(student_logits.dtype, teacher_logits.dtype)
     )
     return finish(out, student_logits=student_logits, teacher_logits=teacher_logits)

@@ -32,6 +32,7 @@ from losskit._checks import (
     check_tensor,
     ensure_float,
     finish,
+    reads,
     reduce,
 )
 from losskit._spec import Family, MeanOver, Prop, Space, Targets, register
@@ -56,8 +57,11 @@ def _compute(*xs: Tensor) -> tuple[Tensor, ...]:
     precision)."""
     dtype = xs[0].dtype
     for x in xs[1:]:
-        dtype = torch.promote_types(dtype, x.dtype)
-    return tuple(ensure_float(x.to(dtype)) for x in xs)
+        if x.dtype != dtype:
+            dtype = torch.promote_types(dtype, x.dtype)
+    if dtype in (torch.float16, torch.bfloat16):
+        dtype = torch.float32
+    return tuple(x if x.dtype == dtype else x.to(dtype) for x in xs)
 
 
 def _by_sign(targets: Tensor, positive: Tensor, negative: Tensor) -> Tensor:
@@ -149,7 +153,10 @@ def cosine_embedding(
     # PyTorch's cosine: 1e-12 added to each squared norm, then the square root of the product
     eps = 1e-12
     cos = (e1 * e2).sum(-1) / ((e1 * e1).sum(-1).add(eps) * (e2 * e2).sum(-1).add(eps)).sqrt()
-    loss = _by_sign(targets, 1 - cos, F.relu(cos - margin))
+    if reads(targets):  # the check has read every label: each is -1 or +1
+        loss = torch.where(targets == 1, 1 - cos, F.relu(cos - margin))
+    else:
+        loss = _by_sign(targets, 1 - cos, F.relu(cos - margin))
     return finish(
         reduce(loss, reduction),
         embeddings1=embeddings1,
@@ -225,7 +232,10 @@ def hinge_embedding(
         "margin_ranking or cosine_embedding",
     )
     (x,) = _compute(distances)
-    loss = _by_sign(targets, x, F.relu(margin - x))
+    if reads(targets):  # the check has read every label: each is -1 or +1
+        loss = torch.where(targets == 1, x, F.relu(margin - x))
+    else:
+        loss = _by_sign(targets, x, F.relu(margin - x))
     return finish(reduce(loss, reduction), distances=distances, targets=targets)
 
 
@@ -313,19 +323,16 @@ def triplet_margin(
         raise LossInputError("anchors must have an embedding dimension (the last), got a scalar")
     a, pos, neg = _compute(anchors, positives, negatives)
 
-    def dist(x: Tensor, y: Tensor) -> Tensor:
-        # torch.pairwise_distance's ||x - y + eps||_p; the norm's backward takes the
-        # subgradient 0 at a zero difference
-        norm: Tensor = torch.linalg.vector_norm(x - y + eps, ord=p, dim=-1)
-        return norm
-
-    d_pos, d_neg = dist(a, pos), dist(a, neg)
+    # ||x - y + eps||_p over the last dimension; the norm's backward takes the subgradient 0 at
+    # a zero difference
+    d_pos = torch.pairwise_distance(a, pos, p, eps)
+    d_neg = torch.pairwise_distance(a, neg, p, eps)
     if swap:
-        d_neg = torch.minimum(d_neg, dist(pos, neg))
+        d_neg = torch.minimum(d_neg, torch.pairwise_distance(pos, neg, p, eps))
     gap = d_pos - d_neg + margin
-    # max(0, gap), except that a gap of -inf (an infinite negative) stays non-finite (NaN):
-    # relu would turn it into a finite 0
-    loss = torch.where(gap > 0, gap, 0 * gap)
+    # max(0, gap) as gap * (gap > 0), so that a gap of -inf (an infinite negative) stays
+    # non-finite (-inf * 0 is NaN): relu would turn it into a finite 0
+    loss = gap * (gap > 0)
     return finish(
         reduce(loss, reduction), anchors=anchors, positives=positives, negatives=negatives
     )

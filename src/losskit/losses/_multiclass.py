@@ -16,6 +16,7 @@ weights follow the scores' compute dtype. Class weights are validated by
 from __future__ import annotations
 
 import contextlib
+import inspect
 import math
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -142,6 +143,206 @@ def padding_zeroed(x: Tensor, valid: Tensor | None) -> Tensor:
     if valid is None or (reads(valid) and bool(valid.all())):
         return x
     return torch.where(valid.unsqueeze(class_dim(x)), x, 0.0)
+
+
+class _MaskedLogSoftmax(torch.autograd.Function):
+    """``log_softmax(x, dim)`` whose gradient is 0 on the rows where ``keep`` is false. An
+    ignored all ``-inf`` (or NaN) row gives a NaN row of log-probabilities; the loss never reads
+    it, but the log-softmax backward would spread ``0 * NaN`` over it. Zeroing those rows of
+    the gradient, instead of the scores before the forward pass, leaves the forward pass
+    exactly torch's."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x: Tensor, keep: Tensor, dim: int) -> Tensor:
+        return torch.log_softmax(x, dim)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
+        ctx.dim = inputs[2]
+        ctx.save_for_backward(output, inputs[1])
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None]:
+        out, keep = ctx.saved_tensors
+        # differentiable: torch has its derivative, and `out` is this function's output
+        g = torch._log_softmax_backward_data(grad, out, ctx.dim, out.dtype)
+        if torch.is_grad_enabled() or _transformed():
+            return torch.where(keep, g, 0.0), None, None
+        # An ignored row's incoming gradient is 0, so its gradient here is 0 or NaN (0 times
+        # exp(NaN)); a counted row's is bounded, or NaN where its log-probabilities are (a NaN
+        # score makes the whole row NaN, its first class included). nan_to_num_ in place is a
+        # cheaper pass than a `where` with a broadcast row mask; the counted NaN rows are then
+        # marked NaN again in their first class.
+        first = out.narrow(ctx.dim, 0, 1)
+        nan_rows = torch.where(keep & first.isnan(), math.nan, 0.0)
+        g.nan_to_num_(0.0, math.inf, -math.inf).narrow(ctx.dim, 0, 1).add_(nan_rows)
+        return g, None, None
+
+
+# Up to this many scores the padding rows are zeroed before the log-softmax (padding_zeroed);
+# above it, in the backward pass (_MaskedLogSoftmax): the same values and gradients.
+_SMALL = 1 << 14
+
+
+def _signature_bound(fn: Any) -> None:
+    """Functions applied per call: ``Function.apply`` binds the arguments to ``forward``'s
+    signature (``inspect.signature``) on each call; a stored ``__signature__`` is read instead
+    of being rebuilt each time."""
+    fn.__signature__ = inspect.signature(fn)
+
+
+_signature_bound(_MaskedLogSoftmax.forward)
+
+
+def log_softmax_kept(x: Tensor, valid: Tensor | None) -> Tensor:
+    """``log_softmax`` over the class dim, with a zero gradient on the ignored rows (``valid``
+    false; see :class:`_MaskedLogSoftmax`); torch's own where every row counts."""
+    dim = class_dim(x)
+    if valid is None:
+        return torch.log_softmax(x, dim)
+    if x.numel() <= _SMALL:  # a Python backward costs more than a `where` over few scores
+        return torch.log_softmax(padding_zeroed(x, valid), dim)
+    out: Tensor = _MaskedLogSoftmax.apply(x, valid.unsqueeze(dim), dim)  # type: ignore[no-untyped-call]
+    return out
+
+
+def _label_pieces(x: Tensor, index: Tensor, dim: int) -> tuple[Tensor, Tensor, Tensor]:
+    """``(log_softmax(x), log p_y, log(1 - p_y))``, the last two keeping the class dim.
+    ``log(1 - p_y)`` is the log-sum-exp of the *other* classes' log-probabilities: exact and
+    finite where ``p_y`` rounds to 1 (``log1p(-p_y)`` is ``log(0)`` there)."""
+    out = torch.log_softmax(x, dim)
+    log_p = out.gather(dim, index)
+    log_rest = torch.logsumexp(out.scatter(dim, index, float("-inf")), dim, keepdim=True)
+    return out, log_p, log_rest
+
+
+def _p_log_p_over_rest(log_p: Tensor, log_rest: Tensor) -> Tensor:
+    """``p log p / (1 - p)`` for ``p = p_y``, in ``[-1, 0]``: ``1 - p`` from ``log(1 - p)``
+    (exact where p is near 1, where ``log p = log1p(-(1 - p))``), ``log p`` as given where
+    ``1 - p > 1/2``. Each branch reads clamped inputs, so neither makes a NaN (nor a NaN
+    gradient) where it is not chosen; ``log p = -inf`` gives 0."""
+    rest = torch.exp(log_rest)
+    p = torch.exp(log_p)
+    tiny = torch.finfo(rest.dtype).tiny
+    near_one = rest.clamp(tiny, 0.5)  # log1p(-u) / u -> -1 as u -> 0
+    far = rest.clamp_min(0.5)
+    return torch.where(
+        rest > 0.5,
+        p * log_p.clamp_min(-1e4) / far,
+        p * torch.log1p(-near_one) / near_one,
+    )
+
+
+def _transformed() -> bool:
+    """Under ``torch.compile`` or a functorch transform (``vmap``, ``grad``) the backward pass
+    of :class:`_LabelSoftmaxLoss` is written out of place (in-place writes into a fresh buffer
+    are for plain tensors)."""
+    return bool(torch.compiler.is_compiling() or torch._C._are_functorch_transforms_active())
+
+
+def _coefficient(kind: str, param: float, log_p: Tensor, log_rest: Tensor) -> Tensor:
+    """``a`` of :class:`_LabelSoftmaxLoss`: the item's gradient is ``a (softmax - onehot)``."""
+    if kind == "focal":
+        return torch.exp(param * log_rest) * (1 - param * _p_log_p_over_rest(log_p, log_rest))
+    return 1 + param * torch.exp(log_p)
+
+
+class _LabelSoftmaxLoss(torch.autograd.Function):
+    """Per-item ``(1 - p_y)^gamma (-log p_y)`` (``kind="focal"``, ``param=gamma``) or
+    ``-log p_y + epsilon (1 - p_y)`` (``kind="poly1"``, ``param=epsilon``), with
+    ``p = softmax(x)`` over ``dim`` and the label's class picked by ``index`` (keepdim).
+
+    Both are functions of ``log p_y`` and ``log(1 - p_y)`` only, so their gradient is
+    ``a_n (softmax(x_n) - onehot(y_n))`` with one coefficient ``a_n`` per item (``(1 - p)^gamma
+    (1 - gamma p log p / (1 - p))``; ``1 + epsilon p``). The forward pass keeps only ``x`` and
+    four numbers per item (the row maximum, the log of the shifted exponentials' sum, ``log p_y``
+    and ``log(1 - p_y)``, the last as the log of the *other* classes' sum: exact where ``p_y``
+    rounds to 1); the backward pass writes the gradient into one buffer. Rows where ``keep`` is
+    false get a zero gradient (their scores may be ``-inf`` or NaN padding). Under
+    ``create_graph`` the pieces are recomputed from ``x`` by differentiable ops, so the
+    gradient has its own gradient."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(
+        x: Tensor, index: Tensor, keep: Tensor | None, kind: str, param: float, dim: int
+    ) -> tuple[Tensor, ...]:
+        top = x.amax(dim, keepdim=True)
+        top = torch.where(top.isinf(), 0.0, top)  # as logsumexp: an all -inf row sums to 0
+        if _transformed():
+            shifted = (x - top).exp()
+            total = shifted.sum(dim, keepdim=True)
+            rest = shifted.scatter(dim, index, 0.0).sum(dim, keepdim=True)
+        else:  # one temporary, written in place
+            shifted = (x - top).exp_()
+            total = shifted.sum(dim, keepdim=True)
+            rest = shifted.scatter_(dim, index, 0.0).sum(dim, keepdim=True)
+        del shifted
+        log_total = total.log()
+        log_p = (x.gather(dim, index) - top) - log_total  # torch's log_softmax, at the label
+        log_rest = rest.log() - log_total
+        if kind == "focal":
+            item = -torch.exp(param * log_rest) * log_p
+        else:
+            item = param * torch.exp(log_rest) - log_p
+        coef = _coefficient(kind, param, log_p, log_rest)
+        return item.squeeze(dim), top + log_total, coef
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, ...]) -> None:
+        x, index, keep, ctx.kind, ctx.param, ctx.dim = inputs
+        _, lse, coef = output
+        ctx.mark_non_differentiable(lse, coef)
+        ctx.set_materialize_grads(False)
+        ctx.has_keep = keep is not None
+        ctx.save_for_backward(x, index, keep, lse, coef)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor | None, *_: Any) -> tuple[Tensor | None, ...]:
+        x, index, keep, lse, coef = ctx.saved_tensors
+        if grad is None:
+            return (None,) * 6
+        dim = ctx.dim
+        if torch.is_grad_enabled():  # create_graph: a backward that is itself differentiable
+            out, log_p, log_rest = _label_pieces(x, index, dim)
+            coef = _coefficient(ctx.kind, ctx.param, log_p, log_rest) * grad.unsqueeze(dim)
+            at_label = torch.zeros_like(out).scatter(dim, index, -coef)
+            g = torch._log_softmax_backward_data(at_label, out, dim, out.dtype)
+            return (torch.where(keep, g, 0.0) if ctx.has_keep else g), None, None, None, None, None
+        coef = coef * grad.unsqueeze(dim)
+        if _transformed() or x.dtype != coef.dtype:
+            g = (x - lse).exp() * coef
+            g = g.scatter_add(dim, index, -coef)
+            return (torch.where(keep, g, 0.0) if ctx.has_keep else g), None, None, None, None, None
+        # coef (softmax - onehot), written into one buffer
+        g = (x - lse).exp_()
+        if ctx.has_keep:
+            # An ignored row's softmax may be NaN (padding); its coefficient is made exactly 0
+            # and its NaN 0 (nan_to_num_ in place is a cheaper pass than a `where` with a
+            # broadcast row mask), while a counted row of NaN scores keeps its NaN coefficient
+            # and so its NaN gradient.
+            torch.where(keep, coef, torch.zeros((), dtype=coef.dtype, device=coef.device), out=coef)
+            g.nan_to_num_(0.0, math.inf, -math.inf)
+        g.mul_(coef).scatter_add_(dim, index, coef.neg_())
+        return g, None, None, None, None, None
+
+
+_signature_bound(_LabelSoftmaxLoss.forward)
+
+
+def label_softmax_loss(
+    x: Tensor, labels: Tensor, valid: Tensor | None, kind: str, param: float
+) -> Tensor:
+    """The per-item loss of :class:`_LabelSoftmaxLoss` (ignored items not yet zeroed)."""
+    dim = class_dim(x)
+    keep = None if valid is None else valid.unsqueeze(dim)
+    item: Tensor = _LabelSoftmaxLoss.apply(  # type: ignore[no-untyped-call]
+        x, label_index(x, labels, valid), keep, kind, param, dim
+    )[0]
+    return item
 
 
 def safe_labels(labels: Tensor, valid: Tensor | None) -> Tensor:
@@ -311,18 +512,25 @@ def cross_entropy(
     num_classes = class_inputs(
         "logits", logits, labels, weight=weight, ignore_index=ignore_index, kernel_bounds=True
     )
-    x = padding_zeroed(logits, kept(labels, ignore_index))
-    if label_smoothing == 0 and reduction != "none" and x.dim() <= 2:
+    if label_smoothing == 0:
         # torch's cross_entropy is exactly this: log_softmax, then the nll kernel, here with
-        # its own sum and total weight (no second pass for the mean)
-        out = nll_reduced(
-            torch.log_softmax(x, class_dim(x)), labels, num_classes, None, weight=weight,
-            ignore_index=ignore_index, reduction=reduction, normalizer=normalizer,
-        )  # fmt: skip
+        # its own sum and total weight (no second pass for the mean); ignored rows get their
+        # zero gradient in the backward pass (log_softmax_kept)
+        log_probs = log_softmax_kept(logits, counted(labels, ignore_index))
+        if reduction != "none" and logits.dim() <= 2:
+            out = nll_reduced(
+                log_probs, labels, num_classes, None, weight=weight, ignore_index=ignore_index,
+                reduction=reduction, normalizer=normalizer,
+            )  # fmt: skip
+        else:
+            out = kernel_loss(
+                F.nll_loss, log_probs, labels, num_classes, weight=weight,
+                ignore_index=ignore_index, reduction=reduction, normalizer=normalizer,
+            )  # fmt: skip
         return finish(out, logits=logits, weight=weight)
     out = kernel_loss(
         F.cross_entropy,
-        x,
+        padding_zeroed(logits, kept(labels, ignore_index)),
         labels,
         num_classes,
         weight=weight,
@@ -629,10 +837,13 @@ def softmax_focal(
     ignore_index = check_ignore_index(ignore_index)
     class_inputs("logits", logits, labels, weight=weight, ignore_index=ignore_index)
     valid = counted(labels, ignore_index)
-    x = padding_zeroed(ensure_float(logits), valid)
-    index = label_index(x, labels, valid)
-    log_p, lse = label_log_prob(x, index)
-    loss = -log_p if gamma == 0 else -torch.exp(gamma * log_one_minus_p(x, index, lse)) * log_p
+    x = ensure_float(logits)
+    if gamma == 0:
+        dim = class_dim(x)
+        log_p = log_softmax_kept(x, valid).gather(dim, label_index(x, labels, valid))
+        loss = -log_p.squeeze(dim)
+    else:
+        loss = label_softmax_loss(x, labels, valid, "focal", gamma)
     weight_y = None
     if weight is not None:
         weight_y = weight.to(x.dtype)[safe_labels(labels, valid)]
@@ -707,10 +918,7 @@ def poly1_cross_entropy(
     ignore_index = check_ignore_index(ignore_index)
     class_inputs("logits", logits, labels, weight=None, ignore_index=ignore_index)
     valid = counted(labels, ignore_index)
-    x = padding_zeroed(ensure_float(logits), valid)
-    index = label_index(x, labels, valid)
-    log_p, lse = label_log_prob(x, index)
-    loss = -log_p + epsilon * torch.exp(log_one_minus_p(x, index, lse))
+    loss = label_softmax_loss(ensure_float(logits), labels, valid, "poly1", epsilon)
     out = reduce_items(loss, valid, reduction)
     return finish(out.to(logits.dtype), logits=logits)
 
@@ -941,10 +1149,10 @@ def generalized_cross_entropy(
     ignore_index = check_ignore_index(ignore_index)
     class_inputs("logits", logits, labels, weight=None, ignore_index=ignore_index)
     valid = counted(labels, ignore_index)
-    x = padding_zeroed(ensure_float(logits), valid)
+    x = ensure_float(logits)
     dim = class_dim(x)
     # log p_y from torch's fused log_softmax (no log-sum-exp needed beside it)
-    log_p = torch.log_softmax(x, dim).gather(dim, label_index(x, labels, valid)).squeeze(dim)
+    log_p = log_softmax_kept(x, valid).gather(dim, label_index(x, labels, valid)).squeeze(dim)
     loss = -log_p if q == 0 else -torch.expm1(q * log_p) / q
     out = reduce_items(loss, valid, reduction)
     return finish(out.to(logits.dtype), logits=logits)

@@ -35,10 +35,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from losskit._checks import (
@@ -58,6 +57,7 @@ from losskit._checks import (
     masked_mean,
     ratio,
     reads,
+    tracing,
 )
 from losskit._spec import Activation, Decode, Family, MeanOver, Prop, Space, Targets, register
 from losskit._validate import check_class_weight
@@ -171,10 +171,13 @@ def region_inputs(
 class LabelRegion(NamedTuple):
     """The prepared inputs of a region loss with class-label targets, never one-hot encoded."""
 
-    probs: Tensor  # (N, C, P), not masked, in the compute dtype
+    probs: Tensor  # (N, C, P) in the compute dtype: probabilities, or logits when ``softmax``
     labels: Tensor  # (N, P) int64, 0 where ignored (a safe index)
     valid: Tensor | None  # (N, P) in the compute dtype, 1 where counted; None: every pixel
     dtype: torch.dtype
+    softmax: bool = False  # ``probs`` holds the logits and ``labels`` the raw labels: for
+    # :class:`_SoftmaxLabelSums`, which takes ``ignore_index`` too
+    ignore_index: int | None = None
 
 
 def _inputs(
@@ -285,20 +288,138 @@ def _inputs(
 def _label_region(
     x: Tensor, labels: Tensor, normalize: str | None, ignore_index: int | None, dtype: torch.dtype
 ) -> LabelRegion:
-    """Checked logits (compute dtype) and labels as a :class:`LabelRegion`."""
+    """Checked logits (compute dtype) and labels as a :class:`LabelRegion`. With the softmax,
+    the logits and the raw labels are returned: :class:`_SoftmaxLabelSums` does the rest."""
     n, c = x.shape[:2]
-    if normalize is None:
-        _check_unit_interval(x)
-        probs = x
-    else:
-        probs = torch.softmax(x, dim=1)
-    flat = labels.reshape(n, math.prod(x.shape[2:])).long()
+    flat = labels.reshape(n, math.prod(x.shape[2:]))
+    probs = x.reshape(n, c, flat.shape[-1])
+    if normalize == "softmax":
+        return LabelRegion(probs, flat, None, dtype, softmax=True, ignore_index=ignore_index)
+    _check_unit_interval(x)
+    flat = flat.long()
     valid: Tensor | None = None
     if ignore_index is not None:
         keep = flat != ignore_index
         flat = torch.where(keep, flat, 0)
         valid = keep.to(x.dtype)
-    return LabelRegion(probs.reshape(n, c, flat.shape[-1]), flat, valid, dtype)
+    return LabelRegion(probs, flat, valid, dtype)
+
+
+class _SoftmaxLabelSums(torch.autograd.Function):
+    """The softmax over dim 1 of logits ``(N, C, P)`` and, for labels ``y`` ``(N, P)`` with
+    ``v_i = [y_i != ignore_index]``, the sums of a region loss, with their gradient in closed
+    form. Outputs: the intersection ``I_nc = sum_i v_i p_ic [y_i = c]``, the prediction mass
+    ``P_nc = sum_i v_i p_ic``, the target mass ``G_nc = sum_i v_i [y_i = c]`` (a count, no
+    gradient), the cross-entropy ``sum_i v_i (lse_i - x_{i y_i})`` per image (zeros unless
+    ``with_ce``), then ``v p``, the labels made safe (0 where ignored) and ``v`` (empty when
+    nothing is ignored): the tensors the backward pass keeps, returned so that ``setup_context``
+    can save them and a double backward differentiates through ``v p``. Autograd on the chain
+    of ops would keep several ``(N, C, P)`` tensors and run a scatter and a batched product
+    backward."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(
+        x: Tensor, labels: Tensor, ignore_index: int | None, with_ce: bool
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+        n, c = x.shape[:2]
+        valid: Tensor | None = None
+        if ignore_index is not None:
+            keep = labels != ignore_index
+            labels = torch.where(keep, labels, 0)
+            valid = keep.to(x.dtype)
+        # a view: an input returned as an output cannot be saved for backward
+        labels = labels.long().view_as(labels)
+        index = labels.unsqueeze(1)  # (N, 1, P)
+        p = torch.softmax(x, 1)
+        if with_ce:
+            # log-sum-exp from the largest probability, which is >= 1 / C, so its log loses
+            # nothing: lse = max_c x - log max_c p (the same class maximises both)
+            ce = (x.amax(1) - x.gather(1, index).squeeze(1)) - p.amax(1).log()
+            if valid is not None:  # an ignored pixel adds 0, whatever its logits
+                ce = torch.where(keep, ce, 0.0)
+            ce = ce.sum(-1)
+        else:
+            ce = x.new_zeros(n)
+        zeros = x.new_zeros(n, c)
+        if valid is None:
+            ones = torch.ones((), dtype=x.dtype, device=x.device).expand(labels.shape)
+            true = zeros.scatter_add(1, labels, ones)
+            valid = x.new_zeros(0)
+        else:
+            p = p * valid.unsqueeze(1)
+            true = zeros.scatter_add(1, labels, valid)
+        inter = zeros.scatter_add(1, labels, p.gather(1, index).squeeze(1))
+        return inter, p.sum(-1), true, ce, p, labels, valid
+
+    @staticmethod
+    def setup_context(
+        ctx: torch.autograd.function.FunctionCtx,
+        inputs: tuple[Tensor, Tensor, int | None, bool],
+        output: tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor],
+    ) -> None:
+        _, _, true, _, p, labels, valid = output
+        ctx.save_for_backward(p, labels, valid)
+        ctx.mark_non_differentiable(true, labels, valid)
+        ctx.set_materialize_grads(False)
+        ctx.masked = inputs[2] is not None  # type: ignore[attr-defined]
+
+    @staticmethod
+    def backward(
+        ctx: torch.autograd.function.FunctionCtx,
+        g_inter: Tensor | None,
+        g_pred: Tensor | None,
+        g_true: Tensor | None,
+        g_ce: Tensor | None,
+        g_p: Tensor | None,
+        *_: Tensor | None,
+    ) -> tuple[Tensor | None, None, None, None]:
+        p, labels, valid = ctx.saved_tensors  # type: ignore[attr-defined]  # p: v * softmax
+        index = labels.unsqueeze(1)
+        # dL/dp = G = g_p + g_pred + g_inter at the label; the softmax's backward gives
+        # dx = p (G - sum_c p_c G_c) (v is 0 or 1, so v p in place of p changes nothing), and
+        # the cross-entropy adds g_ce v (p - [c = y])
+        s = p.new_zeros(p.shape[0], p.shape[-1])  # sum_c p_c G_c - g_ce, (N, P)
+        g = p.new_zeros(()).expand(p.shape[:2]).unsqueeze(-1)  # G without the label term
+        if g_pred is not None:
+            s = s + torch.bmm(g_pred.unsqueeze(1), p).squeeze(1)
+            g = g_pred.unsqueeze(-1)
+        if g_p is not None:
+            s = s + (p * g_p).sum(1)
+            g = g + g_p
+        at_label = None
+        if g_inter is not None:
+            at_label = g_inter.gather(1, labels)  # (N, P)
+            s = s + p.gather(1, index).squeeze(1) * at_label
+        if g_ce is not None:
+            s = s - g_ce.unsqueeze(-1)
+        inplace = not torch.is_grad_enabled()  # no double backward: the temporaries are ours
+        t = g - s.unsqueeze(1)  # (N, C, P)
+        if at_label is not None:
+            t = _scatter_add(t, index, at_label.unsqueeze(1), inplace)
+        dx = t.mul_(p) if inplace else t * p
+        if g_ce is not None:
+            hit = -g_ce.unsqueeze(-1).expand(labels.shape)
+            if ctx.masked:  # type: ignore[attr-defined]
+                hit = hit * valid
+            dx = _scatter_add(dx, index, hit.unsqueeze(1), inplace)
+        return dx, None, None, None
+
+
+def _apply(fn: type[torch.autograd.Function], *args: object) -> Any:
+    """``fn.apply(*args)``. In eager mode the C++ entry is called directly: ``Function.apply``
+    first binds the arguments to ``forward``'s signature with :mod:`inspect` (for
+    ``setup_context``) and unwraps functorch tensors, which costs more than the small forward
+    itself and changes nothing for positional arguments outside a transform. Under
+    ``torch.compile``, ``vmap``/``grad`` and ``jit`` tracing the public entry is used."""
+    if tracing():
+        return fn.apply(*args)  # type: ignore[no-untyped-call]
+    return super(torch.autograd.Function, fn).apply(*args)  # type: ignore[misc]
+
+
+def _scatter_add(t: Tensor, index: Tensor, src: Tensor, inplace: bool) -> Tensor:
+    return t.scatter_add_(1, index, src) if inplace else t.scatter_add(1, index, src)
 
 
 class Sums(NamedTuple):
@@ -310,6 +431,21 @@ class Sums(NamedTuple):
     true: Tensor
     counted: Tensor
     dtype: torch.dtype
+    ce: Tensor | None = None  # (N,) the cross-entropy summed over each image's counted pixels
+    image_valid: Tensor | None = None  # (N,) when ``counted`` is the same for every class
+
+
+def _label_counts(p: Tensor, lab: Tensor, valid: Tensor | None) -> tuple[Tensor, Tensor]:
+    """Per image and class (N, C): the target mass (a count of the counted labels) and whether
+    the image has a counted pixel (expanded over classes)."""
+    n, c = p.shape[:2]
+    zeros = p.new_zeros(n, c)
+    if valid is None:
+        ones = torch.ones((), dtype=p.dtype, device=p.device).expand(lab.shape)
+        counted = torch.full((), lab.shape[-1] > 0, dtype=torch.bool, device=p.device)
+        return zeros.scatter_add(1, lab, ones), counted.expand(n, c)
+    counted = (valid > 0).any(-1, keepdim=True).expand(n, c)
+    return zeros.scatter_add(1, lab, valid), counted
 
 
 def _region_sums(
@@ -321,10 +457,13 @@ def _region_sums(
     squared: bool = False,
     labels_only: bool = False,
     name: str = "targets",
+    with_ce: bool = False,
 ) -> Sums:
     """The checks of :func:`region_inputs` and the per-class sums. Label targets take the
     one-hot-free path: the intersection is the probability at each pixel's label, summed per
-    label (gather, then scatter_add), the target mass a count of the labels."""
+    label (gather, then scatter_add), the target mass a count of the labels; with the softmax
+    (and plain sums) in one :class:`_SoftmaxLabelSums`, which also gives the per-image
+    cross-entropy when ``with_ce`` (label targets only)."""
     r = _inputs(
         logits,
         targets,
@@ -340,22 +479,28 @@ def _region_sums(
         return Sums(inter, pred, true, r.valid.any(-1), r.dtype)
     p, lab, valid = r.probs, r.labels, r.valid
     n, c = p.shape[:2]
+    if r.softmax and not squared:
+        inter, pred, true, ce, *_ = _apply(_SoftmaxLabelSums, p, lab, r.ignore_index, with_ce)
+        image_valid = true.sum(-1) > 0  # the image's counted pixels: its label count
+        return Sums(
+            inter, pred, true, image_valid.unsqueeze(-1).expand(n, c), r.dtype, ce, image_valid
+        )
+    if r.softmax:  # the squared denominator: the chain of ops
+        p = torch.softmax(p, 1)
+        lab = lab.long()
+        if r.ignore_index is not None:
+            keep = lab != r.ignore_index
+            lab = torch.where(keep, lab, 0)
+            valid = keep.to(p.dtype)
     at_label = p.gather(1, lab.unsqueeze(1)).squeeze(1)  # (N, P)
     mass = p * p if squared else p  # t * t = t for one-hot targets
-    zeros = p.new_zeros(n, c)
     if valid is None:
         pred = mass.sum(-1)
-        ones = torch.ones((), dtype=p.dtype, device=p.device).expand(lab.shape)
-        true = zeros.scatter_add(1, lab, ones)
-        counted = torch.ones((), dtype=torch.bool, device=p.device).expand(n, c)
-        if lab.shape[-1] == 0:
-            counted = torch.zeros((), dtype=torch.bool, device=p.device).expand(n, c)
     else:
         pred = torch.bmm(mass, valid.unsqueeze(-1)).squeeze(-1)
         at_label = at_label * valid
-        true = zeros.scatter_add(1, lab, valid)
-        counted = (valid > 0).any(-1, keepdim=True).expand(n, c)
-    inter = zeros.scatter_add(1, lab, at_label)
+    inter = p.new_zeros(n, c).scatter_add(1, lab, at_label)
+    true, counted = _label_counts(p, lab, valid)
     return Sums(inter, pred, true, counted, r.dtype)
 
 
@@ -376,7 +521,8 @@ def reduce_images(per_image: Tensor, image_valid: Tensor, reduction: str) -> Ten
     total = per_image.sum()
     if reduction == "sum":
         return total
-    return masked_mean(total, image_valid.sum().to(total.dtype))
+    # a mean over nothing is the sum over nothing, 0: the count made at least 1
+    return total / image_valid.sum().clamp_min(1)
 
 
 def _focal(loss: Tensor, exponent: float) -> Tensor:
@@ -400,7 +546,15 @@ def _region_loss(
 ) -> tuple[Tensor, Tensor]:
     """Per-image loss ``(N,)`` and which images count, for a score ``(I, P, G) -> [0, 1]``."""
     inter, pred, true, counted = s.inter, s.pred, s.true, s.counted
-    image_valid = counted.any(-1)
+    image_valid = counted.any(-1) if s.image_valid is None else s.image_valid
+    if weight is None and s.image_valid is not None:  # every class of a counted image counts
+        if average == "macro":
+            # the mean over classes; times 0 (not a where) keeps the NaN of an uncounted
+            # image, as the weighted mean does
+            loss = _focal(1 - score(inter, pred, true), exponent)  # (N, C)
+            return loss.mean(-1) * image_valid, image_valid
+        pooled = score(inter.sum(-1), pred.sum(-1), true.sum(-1))
+        return torch.where(image_valid, _focal(1 - pooled, exponent), 0.0), image_valid
     w = inter.new_ones(inter.shape[-1]) if weight is None else weight.to(inter.dtype)
     if average == "macro":
         loss = _focal(1 - score(inter, pred, true), exponent)  # (N, C)
@@ -412,7 +566,11 @@ def _region_loss(
     return per_image, image_valid
 
 
-def _dice_score(smooth: float) -> Score:
+def _dice_score(smooth: float, positive: bool = False) -> Score:
+    """``positive``: the masses are known to be >= 0 (probabilities from the softmax), so with
+    ``smooth > 0`` the denominator is too and the 0/0 guard of :func:`ratio` has nothing to do."""
+    if positive and smooth > 0:
+        return lambda i, p, g: (2 * i + smooth) / (p + g + smooth)
     return lambda i, p, g: ratio(2 * i + smooth, p + g + smooth)
 
 
@@ -515,7 +673,8 @@ def dice(
         squared=squared,
     )
     check_class_weight(weight, logits.shape[1])
-    per_image, valid = _region_loss(r, _dice_score(smooth), weight=weight, average=average)
+    score = _dice_score(smooth, positive=r.image_valid is not None)
+    per_image, valid = _region_loss(r, score, weight=weight, average=average)
     out = reduce_images(per_image, valid, reduction).to(r.dtype)
     return finish(out, logits=logits, targets=targets, weight=weight)
 
@@ -871,7 +1030,7 @@ def generalized_dice(
         w = torch.where(absent, fill, raw)
         w = w / w.sum(-1, keepdim=True)
     score = ratio(2 * (w * inter).sum(-1) + smooth, (w * (pred + true)).sum(-1) + smooth)
-    image_valid = r.counted.any(-1)
+    image_valid = r.counted.any(-1) if r.image_valid is None else r.image_valid
     per_image = torch.where(image_valid, 1 - score, 0.0)
     out = reduce_images(per_image, image_valid, reduction).to(r.dtype)
     return finish(out, logits=logits, targets=targets)
@@ -959,21 +1118,16 @@ def dice_cross_entropy(
         ignore_index=ignore,
         labels_only=True,
         name="labels",
+        with_ce=True,
     )
-    n, c = r.inter.shape
-    # cross-entropy per pixel from torch's kernel (log-sum-exp), 0 at ignored pixels; with
-    # nothing ignored the kernel's default stands in (no valid label equals it)
-    x = ensure_float(logits)
-    kernel_ignore = -100 if ignore is None else ignore
-    ce = F.cross_entropy(x, labels.long(), ignore_index=kernel_ignore, reduction="none")
-    # the image's non-ignored pixels: its label count, summed over classes
-    ce_image = masked_mean(
-        ce.reshape(n, math.prod(logits.shape[2:])).sum(-1), r.true.detach().sum(-1)
-    )
-    # the Dice term over classes 1..C-1 (or all): a 0/1 class weight
-    class_weight = None if background else (torch.arange(c, device=x.device) > 0).to(x.dtype)
+    assert r.ce is not None  # label targets and the softmax: the one-pass sums give it
+    # the cross-entropy averaged over the image's non-ignored pixels (its label count)
+    ce_image = masked_mean(r.ce, r.true.sum(-1))
+    # the Dice term over classes 1..C-1 (or all): the sums of those classes
+    if not background:
+        r = r._replace(inter=r.inter[:, 1:], pred=r.pred[:, 1:], true=r.true[:, 1:])
     dice_image, image_valid = _region_loss(
-        r, _dice_score(smooth), weight=class_weight, average="macro"
+        r, _dice_score(smooth, positive=True), weight=None, average="macro"
     )
     per_image = ce_weight * ce_image + dice_weight * dice_image
     out = reduce_images(per_image, image_valid, reduction).to(r.dtype)

@@ -26,6 +26,7 @@ from losskit._checks import (
     ensure_float,
     finish,
     masked_mean,
+    native_reduction,
     reads,
     reduce,
 )
@@ -204,6 +205,13 @@ def ranking_softmax(
             )
     s = ensure_float(scores)
     y = relevance.to(s.dtype)
+    if mask is None and s.dim() <= 2 and s.shape[-1] > 0:
+        # no padding: torch's cross-entropy with class-probability targets is this sum,
+        # -sum_i y_i log_softmax(s)_i per list, and reduces itself ("mean" over the lists)
+        out = F.cross_entropy(s, y, reduction=native_reduction(reduction, s.numel()))
+        return finish(
+            out, scores=scores, relevance=relevance if relevance.is_floating_point() else None
+        )
     if mask is not None:
         y = torch.where(mask, y, 0.0)
         # padding leaves the softmax: the most negative finite score has exp(s - lse) == 0
