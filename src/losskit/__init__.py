@@ -5,7 +5,7 @@ Every loss is a function ``loss(predictions, targets, *, options) -> Tensor`` wi
 ``torch.nn.Module`` form in :mod:`losskit.nn` and a :class:`LossSpec` in the registry.
 """
 
-from losskit import distributed, nn
+from losskit import distributed, metrics, nn
 from losskit import losses as _losses
 from losskit._checks import LossInputError, checks, get_check_mode
 from losskit._spec import LossSpec, UnknownLossError, get_spec, list_specs, register
@@ -30,6 +30,7 @@ __all__ = [
     "get_check_mode",
     "get_spec",
     "list_specs",
+    "metrics",
     "nn",
     "register",
 ]
