@@ -1,18 +1,25 @@
-"""The ``losskit`` command end to end: list, explain, compare, and one-line errors."""
+"""The ``losskit`` command end to end: list, explain, compare, one-line errors, did-you-mean,
+every ``--help`` example, 80 columns, and progress on a terminal and in a log."""
 
 from __future__ import annotations
 
+import argparse
 import csv
+import io
 import json
+import math
 import runpy
+import shlex
 import sys
 from pathlib import Path
 
 import pytest
 
 import losskit
-from losskit.cli import main
+from losskit.cli import build_parser, examples, main
+from losskit.data import load_dataset
 from losskit.report import PLOT_SIZE
+from losskit.train import fit, make_model
 from tests.test_data import write_png_folder
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -33,7 +40,15 @@ def test_compare_end_to_end(capsys: pytest.CaptureFixture[str], tmp_path: Path) 
     out_dir = tmp_path / "out"
     code, out, err = run(capsys, "compare", "--epochs", "2", "--out", str(out_dir))
     assert code == 0, err
-    assert "epoch/s" in err  # the tqdm bars, on stderr
+    # not a terminal (a log): one line per loss on stderr, no progress bar redrawn
+    logged = err.splitlines()
+    assert [line.split()[0] for line in logged] == [
+        "accuracy",
+        "mnist_loss",
+        "bce_with_logits",
+        "mse",
+    ]
+    assert all("2 epochs" in line and "\r" not in line for line in logged)
     for column in ("loss", "train loss", "valid acc", "start -> end", "epochs", "weights", "moved"):
         assert column in out
     lines = [line for line in out.splitlines() if line.startswith("│")]  # the table's rows
@@ -102,16 +117,130 @@ def test_compare_on_a_png_folder(capsys: pytest.CaptureFixture[str], tmp_path: P
     assert json.loads((tmp_path / "o" / "results.json").read_text())["n_train"] == 6
 
 
-def test_list(capsys: pytest.CaptureFixture[str]) -> None:
+def test_list(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
     code, out, _ = run(capsys, "list")
     assert code == 0
-    for expected in ("name", "family", "input space", "target space", "activation", "summary"):
-        assert expected in out
-    for name in ("mse", "bce_with_logits", "mnist_loss", "cross_entropy"):
-        assert f"│ {name} " in out
+    lines = out.splitlines()
+    assert max(map(len, lines)) <= 80  # every line fits an 80-column terminal
+    names = {s.name for s in losskit.list_specs()}
+    rows = {line.split()[0]: line for line in lines if line.startswith("  ")}
+    assert set(rows) == names  # one line per loss, none lost
+    assert rows["mse"].split()[1] == "values" and rows["bce_with_logits"].split()[1] == "logits"
+    assert "binary:" in lines and "regression:" in lines  # a heading per family
+    assert len(lines) < 2 * len(names)
 
     code, out, _ = run(capsys, "list", "--family", "binary")
-    assert code == 0 and "│ mnist_loss " in out and "│ mse " not in out
+    firsts = [line.split()[0] for line in out.splitlines()[3:]]
+    assert code == 0 and "mnist_loss" in firsts and "mse" not in firsts
+
+
+def test_list_wide(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, _ = run(capsys, "list", "--wide")
+    assert code == 0
+    for column in ("name", "family", "input space", "target space", "activation", "aliases"):
+        assert column in out
+    specs = {s.name: s for s in losskit.list_specs()}
+    rows = {line.split()[0]: line for line in out.splitlines() if line.split()[:1] != []}
+    for name in ("mse", "bce_with_logits", "sigmoid_focal", "cross_entropy"):
+        row, spec = rows[name], specs[name]  # every column of a loss on its one line, in full
+        for cell in (spec.family, spec.targets.description, *spec.aliases, spec.summary):
+            assert str(cell) in row
+    assert max(map(len, out.splitlines())) > 80  # wider than the terminal, as asked
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["explain", "focal"],
+        ["plot", "focal"],
+        ["audit", "focal", "--no-plots"],
+        ["compare", "--losses", "mnist_loss,focal"],
+        ["explain", "focl"],
+    ],
+)
+def test_did_you_mean_wherever_a_loss_is_named(
+    capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    code, out, err = run(capsys, *argv)
+    assert code == 1 and out == "" and err.count("\n") == 1
+    assert "did you mean sigmoid_focal, softmax_focal" in err
+
+
+def test_aliases_wherever_a_loss_is_named(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    alias = "sigmoid_binary_cross_entropy"  # bce_with_logits's alias
+    code, out, _ = run(capsys, "audit", alias, "--no-plots")
+    assert code == 0 and "bce_with_logits" in out
+    code, _, err = run(capsys, "plot", "binary_focal", "--out", str(tmp_path / "p.png"))
+    assert code == 0, err
+    code, _, err = run(
+        capsys, "compare", "--losses", alias, "--epochs=1", "--no-progress", f"--out={tmp_path}"
+    )
+    assert code == 0, err
+    assert [r["loss"] for r in json.loads((tmp_path / "results.json").read_text())["results"]] == [
+        "bce_with_logits"
+    ]
+
+
+def _subparsers() -> dict[str, argparse.ArgumentParser]:
+    parser = build_parser()
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return {"": parser, **action.choices}
+
+
+def test_every_help_example_runs(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the examples write their files into the working folder
+    commands = {name: examples(p) for name, p in _subparsers().items()}
+    assert all(commands.values()), commands  # every command shows at least one example
+    for name, lines in commands.items():
+        _, out, _ = run(capsys, *([name] if name else []), "--help")
+        assert all(line in out for line in lines), name  # what --help shows is what runs here
+    for line in dict.fromkeys(line for lines in commands.values() for line in lines):
+        argv = shlex.split(line)  # each distinct example once (the top level repeats some)
+        assert argv[0] == "losskit"
+        code, _, err = run(capsys, *argv[1:])
+        assert code == 0, f"{line}: {err}"
+
+
+def test_help_fits_80_columns(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    for name in _subparsers():
+        code, out, _ = run(capsys, *([name] if name else []), "--help")
+        assert code == 0 and max(map(len, out.splitlines())) <= 80, name
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_on_a_terminal_and_in_a_log() -> None:
+    data = load_dataset("mnist-3-7")
+    batches = 3 * math.ceil(len(data.x_train) / 256)  # 3 epochs of batches of 256
+    terminal = _Terminal()
+    fit(make_model("linear"), data, "mnist_loss", epochs=3, stream=terminal)
+    drawn = terminal.getvalue()
+    assert f"{batches}/{batches} batches" in drawn  # the bar counts batches, not epochs
+    assert drawn.count("\r") > 2  # redrawn in place as it moves
+    assert "epoch 3, loss" in drawn
+
+    log = io.StringIO()  # not a terminal: one line for the run, nothing redrawn
+    result = fit(make_model("linear"), data, "mnist_loss", epochs=3, stream=log)
+    assert log.getvalue().count("\n") == 1 and "\r" not in log.getvalue()
+    line = log.getvalue()
+    assert line.split()[:3] == ["mnist_loss", "3", "epochs"]
+    assert f"loss {result.train_loss[0]:.4f} -> {result.train_loss[-1]:.4f}" in line
+
+    quiet = io.StringIO()
+    fit(make_model("linear"), data, "mnist_loss", epochs=1, stream=quiet, progress=False)
+    assert quiet.getvalue() == ""
 
 
 def test_explain_mse(capsys: pytest.CaptureFixture[str]) -> None:
@@ -197,7 +326,7 @@ def test_usage_errors_are_one_line_and_exit_1(
 
 def test_help_and_version(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "--help")
-    assert code == 0 and "list" in out and "explain" in out and "compare" in out
+    assert code == 0 and all(c in out for c in ("list", "explain", "compare", "steps"))
     code, out, _ = run(capsys, "compare", "--help")
     assert code == 0 and "--batch-size" in out and "--no-progress" in out
     code, out, _ = run(capsys, "--version")

@@ -1,36 +1,53 @@
-"""The ``losskit`` command: ``list``, ``explain NAME``, ``compare``, ``audit``, ``plot``.
+"""The ``losskit`` command: ``list``, ``explain NAME``, ``compare``, ``audit``, ``plot``, ``steps``.
 
-Each subcommand is two functions: ``add_<name>(subparsers)`` builds its parser and sets
-``run=run_<name>``; ``run_<name>(args) -> int`` does the work. To add one, write the pair and
-append ``add_<name>`` to :data:`SUBCOMMANDS`.
+Each subcommand is two functions: ``add_<name>(subparsers)`` builds its parser (with
+:func:`_command`, which takes the examples its ``--help`` shows; a test runs every one of them)
+and sets ``run=run_<name>``; ``run_<name>(args) -> int`` does the work. To add one, write the
+pair and append ``add_<name>`` to :data:`SUBCOMMANDS`.
 
 Bad input never ends in a traceback: a library error (any ``ValueError``, such as an unknown
 loss name or a missing dataset, or an ``OSError``) and a usage error (an unknown option, a value
 argparse cannot parse) each print one line, ``losskit: error: ...``, on stderr and exit with 1.
+Every loss name the command takes goes through :func:`loss_name`: aliases work, and a name it
+does not know gets a did-you-mean (``focal`` -> ``sigmoid_focal``, ``softmax_focal``, ...).
+
+Output fits the terminal (80 columns when there is none). rich, matplotlib and tqdm are imported
+inside the functions that draw, so ``losskit --help`` and ``losskit explain`` stay quick.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
+import shutil
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn, TextIO, TypeAlias
-
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO, TypeAlias
 
 import losskit
 from losskit._checks import LossInputError
-from losskit._spec import Family, get_spec, list_specs
+from losskit._spec import Family, LossSpec, UnknownLossError, get_spec, list_specs
 from losskit.audit import audit, plot_audit, plot_losses
 from losskit.compare import DEFAULT_LOSSES, DEFAULTS, compare
 from losskit.nn import MODULES
-from losskit.report import print_table, write_report
-from losskit.train import MODELS
+from losskit.train import ACCURACY, MODELS
 
-__all__ = ["SUBCOMMANDS", "audit_command", "build_parser", "main", "plot_command"]
+if TYPE_CHECKING:
+    from rich.text import Text
+
+__all__ = [
+    "SUBCOMMANDS",
+    "audit_command",
+    "build_parser",
+    "examples",
+    "loss_name",
+    "main",
+    "plot_command",
+    "steps_command",
+]
+
+METRICS = ("accuracy", "error_rate", "accuracy_as_loss")  # what audit and plot take besides losses
 
 
 class UsageError(Exception):
@@ -46,39 +63,169 @@ class _Parser(argparse.ArgumentParser):
 Subparsers: TypeAlias = "argparse._SubParsersAction[_Parser]"
 
 
+class _Formatter(argparse.HelpFormatter):
+    """argparse's formatter, but an epilog that starts with "examples:" keeps its lines."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if text.startswith(_EXAMPLES):
+            return text
+        return super()._fill_text(text, width, indent)
+
+
+_EXAMPLES = "examples:"
+
+
+def _command(
+    subparsers: Subparsers, name: str, *, help: str, examples: Sequence[str], **kwargs: Any
+) -> _Parser:
+    """A subcommand's parser, whose ``--help`` ends with ``examples`` (each a full command)."""
+    epilog = "\n".join([_EXAMPLES, *(f"  {line}" for line in examples)])
+    return subparsers.add_parser(
+        name, help=help, epilog=epilog, formatter_class=_Formatter, **kwargs
+    )
+
+
+def examples(parser: argparse.ArgumentParser) -> list[str]:
+    """The example commands of a parser's ``--help`` epilog (``losskit ...`` lines)."""
+    lines = (parser.epilog or "").splitlines()
+    if not lines or lines[0] != _EXAMPLES:
+        return []
+    return [line.strip() for line in lines[1:] if line.strip().startswith("losskit")]
+
+
 def _cell(value: str) -> Text:
     """Registry text as a table cell, never read as rich markup (``[0, 1]`` stays as it is)."""
+    from rich.text import Text
+
     return Text(value)
+
+
+# ----------------------------------------------------------------------------- loss names
+def loss_name(name: str, *, also: Sequence[str] = ()) -> str:
+    """The registered name of the loss ``name`` (a name or an alias), or ``name`` itself when it
+    is one of ``also`` (the metrics a command takes besides losses).
+
+    Raises:
+        UnknownLossError: no such loss; the message suggests the names closest in spelling and
+            those that contain ``name`` (``focal`` -> ``sigmoid_focal``, ``softmax_focal``, ...).
+    """
+    if name in also:
+        return name
+    try:
+        return get_spec(name).name
+    except UnknownLossError:
+        pass
+    close = suggestions(name, also=also)
+    hint = f"; did you mean {_either(close)}?" if close else "; `losskit list` shows them all"
+    raise UnknownLossError(f"no loss named {name!r}{hint}") from None
+
+
+def suggestions(name: str, *, also: Sequence[str] = (), n: int = 5) -> list[str]:
+    """Registered names (an alias stands for its loss) close to ``name``: those difflib finds
+    close in spelling first, then those with ``name`` (3 letters or more) inside them or close
+    to one of their ``_``-separated parts."""
+    specs = list_specs()
+    canonical = {s.name: s.name for s in specs}
+    canonical.update({alias: s.name for s in specs for alias in s.aliases})
+    canonical.update({m: m for m in also})
+    key = name.strip().lower()
+    found = [canonical[c] for c in difflib.get_close_matches(key, list(canonical), n=n)]
+    if len(key) >= 3:  # a part of a name, even misspelt: focal, focl -> sigmoid_focal, ...
+        found += [
+            canonical[c]
+            for c in canonical
+            if key in c or difflib.get_close_matches(key, c.split("_"), n=1, cutoff=0.75)
+        ]
+    return list(dict.fromkeys(found))[:n]  # unique, in order
+
+
+def _either(names: Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
 
 
 # ----------------------------------------------------------------------------- list
 def add_list(subparsers: Subparsers) -> None:
-    p = subparsers.add_parser("list", help="the registered losses, as a table")
+    p = _command(
+        subparsers,
+        "list",
+        help="the registered losses, as a table",
+        description="The registered losses: by default one line each (name, input space and "
+        "summary, by family), cut to the terminal's width; --wide shows every column in full.",
+        examples=["losskit list", "losskit list --family binary", "losskit list --wide"],
+    )
     p.add_argument("--family", help=f"only this family: {', '.join(map(str, Family))}")
+    p.add_argument(
+        "--wide",
+        action="store_true",
+        help="every column (family, target space, activation, aliases), each row on one line "
+        "however wide (pipe it to `less -S`)",
+    )
     p.set_defaults(run=run_list)
 
 
 def run_list(args: argparse.Namespace) -> int:
     specs = list_specs(args.family)
-    table = Table(title=f"{len(specs)} losses" + (f" ({args.family})" if args.family else ""))
-    table.add_column("name", no_wrap=True)
-    for column in ("family", "input space", "target space", "activation"):
-        table.add_column(column, max_width=20)
-    table.add_column("summary", ratio=1)  # takes the width the others leave
-    for s in specs:
-        table.add_row(
-            *map(
-                _cell,
-                (s.name, s.family, s.input_space, s.targets.description, s.activation, s.summary),
-            )
-        )
-    Console().print(table)
+    title = f"{len(specs)} losses" + (f" ({args.family})" if args.family else "")
+    if args.wide:
+        from rich import box
+        from rich.console import Console
+        from rich.table import Table
+
+        console = Console()
+        table = Table(title=title, box=box.SIMPLE_HEAD)
+        columns = ("name", "family", "input space", "target space", "activation", "aliases")
+        for column in (*columns, "summary"):
+            table.add_column(column, no_wrap=True)
+        for s in specs:
+            cells = (s.name, s.family, s.input_space, s.targets.description, s.activation)
+            table.add_row(*map(_cell, (*cells, ", ".join(s.aliases), s.summary)))
+        width = console.measure(table, options=console.options.update_width(10_000)).maximum
+        Console(width=max(width, console.width)).print(table)
+        return 0
+    print("\n".join(compact_list(specs, title, width=shutil.get_terminal_size().columns)))
     return 0
+
+
+def compact_list(specs: Sequence[LossSpec], title: str, *, width: int = 80) -> list[str]:
+    """``losskit list``: one line per loss, name, input space and summary, under a heading per
+    family (none when only one family is listed), each line cut to ``width`` characters."""
+    width = max(width, 40)
+    families = list(dict.fromkeys(s.family for s in specs))
+    indent = "  " if len(families) > 1 else ""
+    name_w = max(len(indent + s.name) for s in specs) if specs else 4
+    input_w = max([len("input"), *(len(s.input_space) for s in specs)])
+    lines = [
+        _cut(f"{title}; losskit list --wide: every column; losskit explain NAME: all", width),
+        "",
+        f"{'name':<{name_w}}  {'input':<{input_w}}  summary",
+    ]
+    for family in families:
+        if indent:
+            lines.append(f"{family}:")
+        for s in (s for s in specs if s.family == family):
+            summary = s.summary.replace("``", "")  # rst literals, plain on a terminal
+            lines.append(
+                _cut(f"{indent + s.name:<{name_w}}  {s.input_space:<{input_w}}  {summary}", width)
+            )
+    return lines
+
+
+def _cut(line: str, width: int) -> str:
+    return line if len(line) <= width else line[: width - 3] + "..."
 
 
 # ----------------------------------------------------------------------------- explain
 def add_explain(subparsers: Subparsers) -> None:
-    p = subparsers.add_parser("explain", help="everything losskit knows about one loss")
+    p = _command(
+        subparsers,
+        "explain",
+        help="everything losskit knows about one loss",
+        examples=[
+            "losskit explain mse",
+            "losskit explain sigmoid_focal",
+            "losskit explain sigmoid_binary_cross_entropy",
+        ],
+    )
     p.add_argument("name", help="a loss name or alias, e.g. mse")
     p.set_defaults(run=run_explain)
 
@@ -92,6 +239,9 @@ _CHECKS = (
 
 
 def run_explain(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
     if args.name == "accuracy":  # compare accepts it, so people will ask
         raise LossInputError(
             "accuracy is a metric, not a loss: a small change of the weights almost never flips "
@@ -99,7 +249,7 @@ def run_explain(args: argparse.Namespace) -> int:
             "shows it; `losskit compare` trains with it to prove it); use mnist_loss or "
             "bce_with_logits"
         )
-    s = get_spec(args.name)
+    s = get_spec(loss_name(args.name))
     module = MODULES.get(s.name)
     fn = s.function
     public = getattr(losskit, fn.__name__, None) is fn
@@ -135,11 +285,17 @@ def run_explain(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------------- compare
 def add_compare(subparsers: Subparsers) -> None:
-    p = subparsers.add_parser(
+    p = _command(
+        subparsers,
         "compare",
         help="train one model with several losses on MNIST 3s and 7s",
         description="Train the same initial model, on the same data order, with each loss; "
-        "print a table and write results.json, results.csv and curves.png.",
+        "print a table and write results.json, results.csv and curves.png. On a terminal a "
+        "progress bar moves once per batch; in a log, each loss writes one line.",
+        examples=[
+            "losskit compare --epochs 3 --losses accuracy,mnist_loss",
+            "losskit compare --model mlp --epochs 2 --losses mnist_loss,sigmoid_focal",
+        ],
     )
     p.add_argument(
         "--data",
@@ -170,7 +326,7 @@ def add_compare(subparsers: Subparsers) -> None:
         "(default: %(default)s)",
     )
     p.add_argument("--out", default="losskit-out", help="output folder (default: %(default)s)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar or log lines")
     p.add_argument(
         "--report",
         action="store_true",
@@ -181,7 +337,13 @@ def add_compare(subparsers: Subparsers) -> None:
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    losses = [name.strip() for name in args.losses.split(",") if name.strip()]
+    from rich.console import Console
+    from rich.text import Text
+
+    from losskit.report import print_table, write_report
+
+    names = [name.strip() for name in args.losses.split(",") if name.strip()]
+    losses = [loss_name(name, also=(ACCURACY,)) for name in names]
     comparison = compare(
         args.data,
         args.model,
@@ -206,9 +368,11 @@ def run_compare(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------------- audit
 def add_audit(subparsers: Subparsers) -> None:
-    p = subparsers.add_parser(
+    p = _command(
+        subparsers,
         "audit",
         help="can a function serve as a loss? a verdict, the reasons, and plots",
+        examples=["losskit audit accuracy --no-plots", "losskit audit mse"],
         description="Audit a registered loss, a metric (accuracy, error_rate, accuracy_as_loss) "
         "or your own function (module:function or path/file.py:function) as a loss: gradient "
         "statistics, minimum at the target, proper scoring, convexity, outliers, extreme "
@@ -265,6 +429,8 @@ def audit_command(
             function the audit cannot call (the CLI prints it as one line and exits with 1).
     """
     stream = stream or sys.stdout
+    if ":" not in name_or_path:  # module:function and path/file.py:function go as they are
+        name_or_path = loss_name(name_or_path, also=METRICS)
     report = audit(name_or_path, task=task, input_space=input_space, seed=seed)
     print(report, file=stream)
     if plots:
@@ -276,9 +442,11 @@ def audit_command(
 
 # ----------------------------------------------------------------------------- plot
 def add_plot(subparsers: Subparsers) -> None:
-    p = subparsers.add_parser(
+    p = _command(
+        subparsers,
         "plot",
         help="several losses and their gradients on one figure",
+        examples=["losskit plot bce_with_logits sigmoid_focal hinge --out focal.png"],
         description="Draw losses against the residual (regression) or the logit of the true "
         "class (classification), with their gradients: how MSE, MAE, Huber and log-cosh treat "
         "outliers, how BCE, focal and hinge treat confident mistakes.",
@@ -299,8 +467,66 @@ def plot_command(
 ) -> int:
     """``losskit plot NAME [NAME ...]``: the curves of several losses on one figure, written to
     ``out``; returns 0. Raises :class:`LossInputError` for a name it cannot resolve."""
-    path = plot_losses(names, out)
+    path = plot_losses([loss_name(name, also=METRICS) for name in names], out)
     print(f"wrote {path}", file=stream or sys.stdout)
+    return 0
+
+
+# ----------------------------------------------------------------------------- steps
+def add_steps(subparsers: Subparsers) -> None:
+    p = _command(
+        subparsers,
+        "steps",
+        help="the seven steps of SGD, with their numbers, on MNIST 3s and 7s",
+        description="Initialise, predict, loss, gradient, step, repeat, stop: a linear model "
+        "trained with SGD on real MNIST 3s and 7s, each step printed with its numbers; once "
+        "with mnist_loss, which learns, and once with accuracy as the loss, whose gradient is "
+        "exactly zero, so the step leaves every weight where it was.",
+        examples=["losskit steps", "losskit steps --epochs 5 --plot steps.png"],
+    )
+    p.add_argument(
+        "--data",
+        default="mnist-3-7",
+        help="'mnist-3-7' (shipped) or a folder, as for compare (default: %(default)s)",
+    )
+    p.add_argument("--epochs", type=int, default=20, help="at most (default: %(default)s)")
+    p.add_argument("--lr", type=float, default=1.0, help="(default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=256, help="(default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
+    p.add_argument("--plot", metavar="PNG", help="also draw the loss and the step sizes there")
+    p.set_defaults(run=run_steps)
+
+
+def run_steps(args: argparse.Namespace) -> int:
+    return steps_command(
+        args.data,
+        epochs=args.epochs,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        plot=args.plot,
+    )
+
+
+def steps_command(
+    data: str | Path = "mnist-3-7",
+    *,
+    epochs: int = 20,
+    lr: float = 1.0,
+    batch_size: int = 256,
+    seed: int = 0,
+    plot: str | Path | None = None,
+    stream: TextIO | None = None,
+) -> int:
+    """``losskit steps``: print :func:`losskit.steps.format_steps` of both walks, and draw them
+    to ``plot`` when given; returns 0."""
+    from losskit.steps import format_steps, plot_steps, seven_steps
+
+    stream = stream or sys.stdout
+    steps = seven_steps(data, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
+    print(format_steps(steps), file=stream)
+    if plot is not None:
+        print(f"\nwrote {plot_steps(steps, plot)}", file=stream)
     return 0
 
 
@@ -311,6 +537,7 @@ SUBCOMMANDS: list[Callable[[Subparsers], None]] = [
     add_compare,
     add_audit,
     add_plot,
+    add_steps,
 ]
 
 
@@ -318,6 +545,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="losskit",
         description="Loss functions for PyTorch that explain themselves.",
+        epilog="\n".join(
+            [
+                _EXAMPLES,
+                "  losskit list",
+                "  losskit explain mnist_loss",
+                "  losskit steps",
+                "  losskit compare --epochs 3 --losses accuracy,mnist_loss",
+                "(losskit COMMAND --help: each command's options and examples)",
+            ]
+        ),
+        formatter_class=_Formatter,
     )
     parser.add_argument("--version", action="version", version=f"losskit {losskit.__version__}")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)

@@ -18,14 +18,14 @@ the global random state) and the data order from a seeded ``torch.Generator``.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TextIO
 
 import torch
 from torch import Tensor, nn
-from tqdm import tqdm
 
 from losskit._checks import LossInputError, check_option, checks, get_check_mode
 from losskit._spec import get_spec
@@ -39,6 +39,7 @@ __all__ = [
     "check_settings",
     "evaluate",
     "fit",
+    "log_line",
     "make_model",
     "objective",
     "torch_threads",
@@ -168,14 +169,18 @@ def fit(
     batch_size: int = 256,
     seed: int = 0,
     progress: bool = True,
+    stream: TextIO | None = None,
 ) -> TrainResult:
     """Train ``model`` in place with plain mini-batch SGD on ``loss``; return its history.
 
     Each epoch visits the training set once in an order drawn from ``seed``; the loss's mean
     over the epoch and the validation accuracy after it are recorded. Training stops early, with
     ``diverged=True``, when the outputs or the loss stop being finite (the learning rate is too
-    large for this loss); the result then holds the epochs completed before. ``progress`` shows
-    a tqdm bar (on stderr). Small models train faster on one thread: see :func:`torch_threads`.
+    large for this loss); the result then holds the epochs completed before.
+
+    ``progress`` reports on ``stream`` (default: ``sys.stderr``): on a terminal, a tqdm bar that
+    moves once per batch; anywhere else (a log, a pipe), one line when the run ends, so a log
+    holds one line per loss. Small models train faster on one thread: see :func:`torch_threads`.
     """
     check_settings(epochs=epochs, lr=lr, batch_size=batch_size)
     loss_fn = objective(loss)
@@ -193,8 +198,9 @@ def fit(
 
     diverged = False
     hot_mode = "shapes" if get_check_mode() in ("full", "debug") else get_check_mode()
-    bar = tqdm(range(epochs), desc=f"{loss:>16}", unit="epoch", disable=not progress)
-    for _ in bar:  # 6. repeat: one pass over the shuffled training set per epoch
+    stream = stream or sys.stderr
+    bar = _bar(loss, epochs * math.ceil(n / batch_size), stream) if progress else None
+    for _ in range(epochs):  # 6. repeat: one pass over the shuffled training set per epoch
         model.train()
         order = torch.randperm(n, generator=generator)
         total = 0.0
@@ -218,6 +224,8 @@ def fit(
                     p.grad = None
 
             total += batch_loss.item() * len(idx)
+            if bar is not None:
+                bar.update(1)
         # 7. stop: early if the loss or the outputs overflowed (a learning rate too large for this
         # loss; evaluate gives NaN for non-finite outputs), else after the last epoch; the
         # validation curve says whether that was enough
@@ -227,12 +235,14 @@ def fit(
             break
         train_loss.append(total / n)
         valid_accuracy.append(accuracy_now)
-        bar.set_postfix(loss=f"{train_loss[-1]:.4f}", valid_acc=f"{valid_accuracy[-1]:.3f}")
-    bar.close()
+        if bar is not None:
+            bar.set_postfix_str(
+                f"epoch {len(train_loss)}, loss {train_loss[-1]:.4f}, acc {valid_accuracy[-1]:.3f}"
+            )
 
     seconds = time.perf_counter() - start
     moved = any(not torch.equal(p.detach(), p0) for p, p0 in zip(params, initial, strict=True))
-    return TrainResult(
+    result = TrainResult(
         loss=loss,
         epochs=len(train_loss),
         train_loss=train_loss,
@@ -242,3 +252,39 @@ def fit(
         weights_moved=moved,
         diverged=diverged,
     )
+    if bar is not None:
+        bar.close()
+    elif progress:  # not a terminal: one line for the whole run
+        print(log_line(result), file=stream, flush=True)
+    return result
+
+
+def _bar(loss: str, total: int, stream: TextIO) -> Any:
+    """A tqdm bar over every batch of the run on a terminal; None elsewhere (a log gets one
+    line at the end instead of tqdm's redrawn lines) or when tqdm is not installed."""
+    isatty = getattr(stream, "isatty", None)
+    if not (callable(isatty) and isatty()):
+        return None
+    try:
+        from tqdm import tqdm  # imported here: only a terminal needs it
+    except ImportError:  # the core without the cli extra: the one line instead
+        return None
+
+    return tqdm(
+        total=total,
+        desc=f"{loss:>16}",
+        file=stream,
+        dynamic_ncols=True,  # the terminal's width, even when it changes
+        bar_format="{desc} {bar} {n_fmt}/{total_fmt} batches {elapsed}{postfix}",
+        postfix="epoch 0",
+    )
+
+
+def log_line(result: TrainResult) -> str:
+    """One line that sums up a run, as :func:`fit` writes it where there is no terminal: the
+    loss, the epochs, the training loss and validation accuracy from first to last epoch."""
+    line = f"{result.loss:>16}  {result.epochs} epoch{'s' if result.epochs != 1 else ''}"
+    if result.train_loss:
+        line += f"  loss {result.train_loss[0]:.4f} -> {result.train_loss[-1]:.4f}"
+    line += f"  acc {result.initial_valid_accuracy:.3f} -> {result.final_valid_accuracy:.3f}"
+    return line + ("  diverged" if result.diverged else "") + f"  {result.seconds:.1f} s"
