@@ -10,6 +10,7 @@ import json
 import math
 import runpy
 import shlex
+import subprocess
 import sys
 from pathlib import Path
 
@@ -372,3 +373,38 @@ def test_audit_plot_and_html_report_commands(
     assert code == 0 and "mnist_loss" in html and "data:image/png;base64," in html
     code, _, err = run(capsys, "audit", "no_such_loss", "--out", str(tmp_path))
     assert code == 1 and err.startswith("losskit: error: no loss named")
+
+
+_BLOCK_EXTRA = """
+import sys
+
+class _NoCliExtra:  # as if losskit were installed without its cli extra
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {"matplotlib", "rich", "tqdm", "PIL"}:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+sys.meta_path.insert(0, _NoCliExtra())
+from losskit.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_without_the_cli_extra_a_command_says_how_to_install_it(tmp_path: Path) -> None:
+    run = [sys.executable, "-c", _BLOCK_EXTRA]
+    done = subprocess.run(
+        [*run, "compare", "--epochs", "1", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.count("\n") == 1  # one line, no traceback
+    assert "cli extra" in done.stderr and 'pip install "losskit[cli]"' in done.stderr
+    # listing the losses needs none of it
+    listed = subprocess.run(
+        [*run, "list"], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert "mse" in listed.stdout

@@ -571,12 +571,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.run(args))
     except UsageError as exc:  # bad options: one line and exit 1, like any other bad input
         return _fail(exc, 1)
+    except ModuleNotFoundError as exc:  # the core installed without the cli extra
+        if exc.name is None or exc.name.split(".")[0] not in _CLI_EXTRA:
+            raise
+        return _fail(
+            f"this command needs {exc.name.split('.')[0]}, part of losskit's cli extra, which is "
+            'not installed; install it with: pip install "losskit[cli]" (or -e ".[cli]" in a '
+            "clone)",
+            1,
+        )
     except (ValueError, OSError) as exc:  # library errors: one line, no traceback
         return _fail(exc, 1)
     except SystemExit as exc:  # --help and --version
         return exc.code if isinstance(exc.code, int) else 0
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
+
+
+# the top-level modules of the cli extra (pyproject's optional-dependencies "cli")
+_CLI_EXTRA = frozenset({"matplotlib", "rich", "tqdm", "PIL"})
 
 
 def _fail(error: object, code: int) -> int:
