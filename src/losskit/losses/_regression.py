@@ -254,6 +254,11 @@ def rmse(preds: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tensor:
     r = p - t
     if r.numel() == 0:  # a static shape test: the mean over nothing is a graph-connected 0
         return finish(r.sum().to(dtype), preds=preds, targets=targets)
+    if r.dtype == torch.float32:
+        # the squares summed in float64, where no float32 residual's square overflows or
+        # underflows: one pass, no scaling (the cast happens inside the reduction)
+        norm = torch.linalg.vector_norm(r, dtype=torch.float64)
+        return finish((norm / math.sqrt(r.numel())).to(dtype), preds=preds, targets=targets)
     # rmse = m ||r / m|| / sqrt(N) for any m > 0: with m = max |r| no square overflows (1e30)
     # or underflows (1e-30). m is a constant of the graph (detached): the identity holds for
     # every m, so the gradient is exact. NaN propagates through max, the division and the norm.
