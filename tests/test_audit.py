@@ -232,7 +232,7 @@ def test_audit_command_prints_opposite_verdicts_and_writes_pngs(tmp_path: Path) 
         assert audit_command(name, tmp_path, stream=stream) == 0
         outputs[name] = stream.getvalue()
         # binary: loss and gradient (rows) over logits and over probabilities (columns)
-        assert read_png(tmp_path / f"audit_{name}.png") == (1040, 740)
+        assert read_png(tmp_path / f"audit_{name}.png") == (1040, 840)
     assert "verdict: NOT USABLE" in outputs["accuracy"]
     assert "verdict: USABLE AS A LOSS" in outputs["mnist_loss"]
 
@@ -306,7 +306,8 @@ def test_html_report_is_self_contained(tmp_path: Path) -> None:
     # comparison table (header + 2 losses) and one table of 9 checks (+ header) per loss
     assert len(rows) == 3 + 2 * 10
     images = [a["src"] for t, a in page.tags if t == "img"]
-    assert len(images) == 3  # learning curves + one audit picture per loss
+    # the seven steps' figure, the learning curves, and one audit picture per loss
+    assert len(images) == 4
     for src in images:
         assert src and src.startswith("data:image/png;base64,")
         png_size(base64.b64decode(src.split(",", 1)[1]))

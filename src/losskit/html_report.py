@@ -4,13 +4,14 @@ The page holds the comparison table, the learning curves and, for every loss com
 audit of exactly what was trained (``losskit.train.objective(name)`` on the binary task: raw
 logits for a loss on logits, ``sigmoid(outputs)`` for one on values or probabilities, and
 ``accuracy_as_loss`` for ``accuracy``) with its picture. Images are embedded as base64 PNG and
-the style sheet is inline, so the file opens offline and can be mailed as it is.
+the style sheet is inline, so the file opens offline and can be mailed as it is. The page is
+rendered from the Jinja2 template ``templates/report.html.j2`` with autoescaping; it opens with
+why accuracy cannot be the loss and the seven SGD steps of ``losskit steps``.
 """
 
 from __future__ import annotations
 
 import base64
-import html
 import io
 import tempfile
 from collections.abc import Mapping
@@ -22,7 +23,7 @@ from losskit.audit import CAVEATS, NOT_USABLE, AuditReport, audit, plot_audit
 if TYPE_CHECKING:
     from losskit.compare import Comparison
 
-__all__ = ["audit_compared", "render_html", "write_html_report"]
+__all__ = ["KEY_SENTENCE", "audit_compared", "render_html", "steps_section", "write_html_report"]
 
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto;
@@ -37,17 +38,59 @@ th { background: #f6f8fa; } td.num { text-align: right; font-variant-numeric: ta
 .status-fail { color: #b2182b; font-weight: 600; } .status-caveat { color: #9a6700; }
 .status-ok { color: #1a7f37; } .status-note, .status-n\\/a { color: #57606a; }
 img { max-width: 100%; border: 1px solid #d0d7de; }
+.key { font-size: 1.05rem; background: #fff8c5; padding: 0.6rem 0.8rem; }
+pre { background: #f6f8fa; padding: 0.6rem; overflow-x: auto; font-size: 0.85rem; }
 section.loss { border-top: 2px solid #d0d7de; margin-top: 2rem; }
 """
+
+
+KEY_SENTENCE = (
+    "Why accuracy cannot be the loss: accuracy counts how many predictions fall on the right "
+    "side of a threshold, so a small change to any weight changes no prediction's side and "
+    "leaves accuracy where it was; its gradient is therefore exactly zero wherever it exists, "
+    "SGD's step (weights minus lr times the gradient) leaves the weights unchanged, and "
+    "training never starts. A smooth loss such as mnist_loss moves a little with every weight, "
+    "so its gradient shows which way to step."
+)
+COLUMNS = (
+    "loss",
+    "train loss",
+    "valid accuracy start \u2192 end",
+    "weights moved",
+    "seconds",
+    "audit verdict",
+)
 
 
 def _class(verdict: str) -> str:
     return {NOT_USABLE: "not-usable", CAVEATS: "caveats"}.get(verdict, "usable")
 
 
-def _png(data: bytes, alt: str) -> str:
-    encoded = base64.b64encode(data).decode("ascii")
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{encoded}">'
+def _b64(data: bytes | None) -> str | None:
+    return base64.b64encode(data).decode("ascii") if data else None
+
+
+def _environment() -> Any:
+    # Jinja2 arrives with torch. Autoescape: a loss name or an audit finding holding "<" or "&"
+    # shows as text, never as markup.
+    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+    return Environment(
+        loader=PackageLoader("losskit", "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        undefined=StrictUndefined,  # a misspelt field fails loudly instead of printing nothing
+        keep_trailing_newline=True,
+    )
+
+
+def steps_section(steps: Any = None) -> tuple[str, bytes]:
+    """The text ``losskit steps`` prints and its figure (PNG bytes), for the top of the page."""
+    from losskit.steps import format_steps, plot_steps, seven_steps
+
+    steps = steps if steps is not None else seven_steps()
+    with tempfile.TemporaryDirectory() as tmp:
+        picture = plot_steps(steps, Path(tmp) / "steps.png").read_bytes()
+    return format_steps(steps), picture
 
 
 def audit_compared(
@@ -76,11 +119,19 @@ def _curves_png(comparison: Comparison) -> bytes:
     return buffer.getvalue()
 
 
-def _train_loss(result: Any) -> str:
-    if getattr(result, "diverged", False):
-        return '<span class="not-usable">diverged</span>'
+def _row(result: Any, audits: Mapping[str, tuple[AuditReport, bytes | None]]) -> dict[str, Any]:
+    verdict = audits[result.loss][0].verdict if result.loss in audits else "not audited"
     value = result.final_train_loss
-    return "&ndash;" if value is None else f"{value:.4f}"
+    return {
+        "name": result.loss,
+        "diverged": bool(getattr(result, "diverged", False)),
+        "train_loss": "\u2013" if value is None else f"{value:.4f}",
+        "accuracy": f"{result.initial_valid_accuracy:.3f} \u2192 {result.final_valid_accuracy:.3f}",
+        "moved": result.weights_moved,
+        "seconds": f"{result.seconds:.2f}",
+        "verdict": verdict,
+        "verdict_class": _class(verdict),
+    }
 
 
 def render_html(
@@ -88,73 +139,39 @@ def render_html(
     audits: Mapping[str, tuple[AuditReport, bytes | None]],
     *,
     curves: bytes | None = None,
+    steps: tuple[str, bytes | None] | None = None,
     title: str = "losskit compare",
 ) -> str:
-    """The page as a string (see :func:`write_html_report`)."""
-    c = comparison
-    e = html.escape
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{e(title)}: {e(c.data)}</title>",
-        f"<style>{_CSS}</style></head><body>",
-        f"<h1>{e(title)}</h1>",
-        f'<p class="settings">{e(c.model)} model on {e(c.data)} ({c.n_train} train / '
-        f"{c.n_valid} valid images), {c.epochs} epochs, lr {c.lr:g}, batch {c.batch_size}, "
-        f"seed {c.seed}. Every loss starts from the same weights and sees the data in the same "
-        "order, so the only difference between two rows is the loss.</p>",
-        "<h2>Comparison</h2>",
-        "<table><tr><th>loss</th><th>final train loss</th><th>valid accuracy<br>start &rarr; "
-        "end</th><th>weights moved</th><th>seconds</th><th>audit verdict</th></tr>",
-    ]
-    for r in c.results:
-        verdict = audits[r.loss][0].verdict if r.loss in audits else "not audited"
-        parts.append(
-            f'<tr><td><a href="#loss-{e(r.loss)}">{e(r.loss)}</a></td>'
-            f'<td class="num">{_train_loss(r)}</td>'
-            f'<td class="num">{r.initial_valid_accuracy:.3f} &rarr; '
-            f"{r.final_valid_accuracy:.3f}</td>"
-            f"<td>{'yes' if r.weights_moved else '<b>no</b>'}</td>"
-            f'<td class="num">{r.seconds:.2f}</td>'
-            f'<td class="{_class(verdict)}">{e(verdict)}</td></tr>'
+    """The page as a string, rendered from ``templates/report.html.j2`` (see
+    :func:`write_html_report`). ``steps`` is (text, PNG) from :func:`steps_section`."""
+    from losskit.report import TABLE_CAPTION
+
+    steps_text, steps_png = steps if steps is not None else (None, None)
+    template = _environment().get_template("report.html.j2")
+    return str(
+        template.render(
+            title=title,
+            c=comparison,
+            css=_CSS,
+            key_sentence=KEY_SENTENCE,
+            steps_text=steps_text,
+            steps_png=_b64(steps_png),
+            columns=COLUMNS,
+            rows=[_row(r, audits) for r in comparison.results],
+            caption=TABLE_CAPTION,
+            curves_png=_b64(curves),
+            audits=[
+                {
+                    "name": r.loss,
+                    "report": audits[r.loss][0],
+                    "verdict_class": _class(audits[r.loss][0].verdict),
+                    "png": _b64(audits[r.loss][1]),
+                }
+                for r in comparison.results
+                if r.loss in audits
+            ],
         )
-    parts.append(
-        "</table><p class=\"settings\">train loss: the final epoch's mean, in each loss's own "
-        "units (for accuracy, 1 - accuracy); diverged: training stopped when the outputs or the "
-        "loss overflowed. weights moved: does any weight differ from its initial value?</p>"
     )
-    if curves:
-        parts += ["<h2>Learning curves</h2>", _png(curves, "train loss and validation accuracy")]
-    parts.append("<h2>Audit of each loss, as it was trained here</h2>")
-    for r in c.results:
-        if r.loss not in audits:
-            continue
-        report, picture = audits[r.loss]
-        parts += [
-            f'<section class="loss" id="loss-{e(r.loss)}">',
-            f'<h3>{e(r.loss)}: <span class="{_class(report.verdict)}">'
-            f"{e(report.verdict)}</span></h3>",
-            f'<p class="settings">{e(report.task)} task, {e(report.input_space)}; sampled: '
-            f"{e(report.sampled)}; seed {report.seed}</p>",
-            "<ul>" + "".join(f"<li>{e(reason)}</li>" for reason in report.reasons) + "</ul>",
-            "<table><tr><th>check</th><th>status</th><th>finding</th></tr>",
-        ]
-        parts += [
-            f'<tr><td>{e(k.name)}</td><td class="status-{e(k.status)}">{e(k.status)}</td>'
-            f"<td>{e(k.detail)}</td></tr>"
-            for k in report.checks
-        ]
-        parts.append("</table>")
-        parts += [f'<p class="settings">note: {e(n)}</p>' for n in report.notes]
-        if picture:
-            parts.append(_png(picture, f"{r.loss}: loss and gradient against the prediction"))
-        parts.append("</section>")
-    parts.append(
-        '<p class="settings">Written by losskit. Dashed steps: the 0-1 error accuracy counts; '
-        "its gradient is zero wherever it exists, which is why accuracy cannot be trained "
-        "directly.</p></body></html>"
-    )
-    return "\n".join(parts) + "\n"
 
 
 def write_html_report(
@@ -174,6 +191,7 @@ def write_html_report(
         comparison,
         audits if audits is not None else audit_compared(comparison, seed=seed),
         curves=_curves_png(comparison),
+        steps=steps_section(),
     )
     path = out / filename
     path.write_text(page, encoding="utf-8")

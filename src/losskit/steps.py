@@ -398,7 +398,7 @@ def plot_steps(steps: Steps, path: str | Path) -> Path:
     n_batches = math.ceil(steps.n_train / steps.batch_size)
     labels = {
         "mnist_loss": "mnist_loss",
-        ACCURACY: "accuracy as the loss (1 - accuracy)",
+        ACCURACY: "accuracy as the loss: 1 \u2212 accuracy (error rate)",
     }
     for i, w in enumerate(steps.walks):
         x = range(1, len(w.step_loss) + 1)

@@ -20,7 +20,14 @@ from losskit.audit.report import CAVEATS, NOT_USABLE, AuditReport
 from losskit.audit.run import audit, problem_for, single_thread
 from losskit.audit.subjects import Subject
 
-__all__ = ["line_curve", "plot_audit", "plot_losses", "slice_curve"]
+__all__ = [
+    "legend_below",
+    "line_curve",
+    "log_scale_wanted",
+    "plot_audit",
+    "plot_losses",
+    "slice_curve",
+]
 
 _COLOURS = {NOT_USABLE: "#b2182b", CAVEATS: "#d98c00"}
 _GREEN = "#1a7f37"
@@ -35,13 +42,14 @@ def _figure(width: float, height: float, rows: int) -> Any:
 
     fig = Figure(figsize=(width, height), dpi=100)
     FigureCanvasAgg(fig)
-    # in inches: 0.85 above (the title), 0.6 below and 0.95 between rows (labels, titles)
-    gap = 0.95
-    axes_height = (height - 1.45 - gap * (rows - 1)) / rows
+    # in inches: 0.85 above (the title); below each row, its axis label and its legend (which
+    # lies under the axes, off the curves): 1.45 below the last row and 1.75 between rows
+    gap = 1.75
+    axes_height = (height - 2.3 - gap * (rows - 1)) / rows
     fig.subplots_adjust(
         left=0.75 / width,
         right=1 - 0.2 / width,
-        bottom=0.6 / height,
+        bottom=1.45 / height,
         top=1 - 0.85 / height,
         wspace=0.22,
         hspace=gap / axes_height,
@@ -49,8 +57,36 @@ def _figure(width: float, height: float, rows: int) -> Any:
     return fig
 
 
-def _legend(ax: Any, size: int = 8) -> None:
-    ax.legend(fontsize=size, loc="upper center", framealpha=0.75)
+def legend_below(ax: Any, size: int = 8, ncol: int = 2) -> None:
+    """The legend under the axes (below the x label), never on the curves it names."""
+    if not ax.get_legend_handles_labels()[0]:
+        return
+    ax.legend(
+        fontsize=size,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.2),
+        ncol=ncol,
+        frameon=False,
+    )
+
+
+def log_scale_wanted(curves: Sequence[Any]) -> bool:
+    """A log y axis when the positive finite values span more than two orders of magnitude, so
+    that one spike (or one loss in larger units) does not flatten every other curve.
+
+    The span is measured from the lower quartile, not the minimum: a loss drawn against its
+    argument dips to nearly zero at its minimum (mse at a zero residual), and a log axis would
+    spend most of its height on that one dip. No log axis where a value is zero or negative,
+    which it cannot show.
+    """
+    import numpy as np
+
+    arrays = [np.asarray(c, dtype=float).ravel() for c in curves]
+    values = np.concatenate(arrays) if arrays else np.array([])
+    values = values[np.isfinite(values)]
+    if values.size == 0 or values.min() <= 0:
+        return False
+    return bool(values.max() / np.percentile(values, 25) > 100)
 
 
 def _finite(x: Tensor) -> Any:
@@ -123,6 +159,15 @@ def _robust_ylim(ax: Any, curves: list[Any]) -> None:
         ax.set_title(ax.get_title() + " (y clipped)")
 
 
+def _scale(ax: Any, curves: list[Any]) -> None:
+    """Log y where the range calls for it (see :func:`log_scale_wanted`), else clip a spike."""
+    if log_scale_wanted(curves):
+        ax.set_yscale("log")
+        ax.set_ylabel(ax.get_ylabel() + " (log scale)")
+    else:
+        _robust_ylim(ax, curves)
+
+
 def _title(fig: Any, report: AuditReport) -> None:
     colour = _COLOURS.get(report.verdict, _GREEN)
     fig.suptitle(
@@ -157,7 +202,7 @@ def plot_audit(
             fig = _figure(11.0, 4.6, 1)
             grid = [[ax] for ax in fig.subplots(1, 2)]
         else:
-            fig = _figure(5.2 * len(axes_names), 7.4, 2)
+            fig = _figure(5.2 * len(axes_names), 8.4, 2)
             grid = [list(row) for row in fig.subplots(2, len(axes_names), squeeze=False)]
         for col, axis in enumerate(axes_names):
             top, bottom = grid[0][col], grid[1][col]
@@ -190,16 +235,22 @@ def plot_audit(
                             color=_STEP,
                             label=f"gradient of the {what}: 0",
                         )
-            top.set(title=f"loss over the {axis}", ylabel="loss", xlabel=_axis_label(problem, axis))
+            # accuracy trained as a loss is 1 - accuracy: name the error rate, not "accuracy"
+            what_loss = "1 \u2212 accuracy (error rate)" if report.name == "accuracy" else "loss"
+            top.set(
+                title=f"{what_loss} over the {axis}",
+                ylabel=what_loss,
+                xlabel=_axis_label(problem, axis),
+            )
             bottom.set(
                 title=f"gradient d loss / d {axis}{grad_note}",
                 xlabel=_axis_label(problem, axis),
                 ylabel="gradient",
             )
             for ax in (top, bottom):
-                _robust_ylim(ax, drawn[ax])
+                _scale(ax, drawn[ax])
                 ax.grid(alpha=0.3)
-                _legend(ax)
+                legend_below(ax)
     else:
         axis, s, values, grads = line_curve(problem, seed)
         fig = _figure(11.0, 4.6, 1)
@@ -210,7 +261,8 @@ def plot_audit(
         right.set(
             title=f"its derivative along the line{grad_note}", xlabel=axis, ylabel="d loss / d step"
         )
-        for ax in (left, right):
+        for ax, curve in ((left, values), (right, grads)):
+            _scale(ax, [_finite(curve)])
             ax.grid(alpha=0.3)
     _title(fig, report)
     path = Path(path)
@@ -266,16 +318,18 @@ def plot_losses(names: Sequence[str], out: str | Path) -> Path:
             # a different dash per loss, so curves that coincide (mae and rmse on one point)
             # stay visible
             style = ("-", "--", ":", "-.")[i % 4]
-            line = left.plot(x, _finite(values), lw=2, ls=style, label=name)[0]
-            right.plot(x, _finite(grads), lw=2, ls=style, color=line.get_color(), label=name)
+            # accuracy is drawn as 1 - accuracy, the error rate: say so in the legend
+            label = "1 \u2212 accuracy (error rate)" if name == "accuracy" else name
+            line = left.plot(x, _finite(values), lw=2, ls=style, label=label)[0]
+            right.plot(x, _finite(grads), lw=2, ls=style, color=line.get_color(), label=label)
             drawn[left].append(_finite(values))
             drawn[right].append(_finite(grads))
         left.set(title=f"{group}: loss", xlabel=xlabel, ylabel="loss")
         right.set(title=f"{group}: gradient", xlabel=xlabel, ylabel="gradient")
         for ax in (left, right):
-            _robust_ylim(ax, drawn[ax])
+            _scale(ax, drawn[ax])
             ax.grid(alpha=0.3)
-            _legend(ax, 9)
+            legend_below(ax, 9, ncol=3)
     title = textwrap.shorten("losskit plot: " + ", ".join(names), width=110, placeholder=" ...")
     fig.suptitle(title, fontsize=13, fontweight="bold")
     path = Path(out)
