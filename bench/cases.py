@@ -29,7 +29,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+import losskit
 from bench import formulas, peers
+from losskit._spec import Family
 
 SIZES = {"small": 1_000, "medium": 100_000, "large": 1_000_000}
 
@@ -304,4 +306,15 @@ add(
     lambda a, x: F.linear_cross_entropy(a[0], a[1], a[2]),
     "torch linear_cross_entropy (default options)",
     native=True,
+)
+
+# ----------------------------------------------------------------------------- preference, policy
+# No library computes these from log-probabilities alone with the same options: each loss's peer
+# is the plain-torch formula of its docstring (bench/formulas/preference.py, policy.py).
+_no_peer(
+    *(
+        s.name
+        for s in losskit.list_specs()
+        if s.family in (Family.PREFERENCE, Family.POLICY) and s.name not in CASES
+    )
 )

@@ -13,7 +13,7 @@ from typing import Any
 from torch import Tensor
 
 Formula = Callable[[tuple[Any, ...], dict[str, Any]], Tensor]
-FAMILIES = ("regression", "binary", "multiclass", "overlap", "misc")
+FAMILIES = ("regression", "binary", "multiclass", "overlap", "misc", "preference", "policy")
 
 
 def all_formulas() -> dict[str, tuple[str, Formula]]:

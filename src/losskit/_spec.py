@@ -74,6 +74,8 @@ class Family(Choice):
     SEQUENCE = "sequence"
     BOXES = "boxes"
     LARGE_VOCAB = "large_vocab"
+    PREFERENCE = "preference"
+    POLICY = "policy_gradient"
 
 
 class Space(Choice):
@@ -109,6 +111,8 @@ class Targets(Choice):
     RELEVANCE = "relevance"
     SEQUENCES = "sequences"
     BOXES = "boxes"
+    REFERENCE_LOG_PROBS = "reference_log_probs"
+    ADVANTAGES = "advantages"
     NONE = "none"
 
 
@@ -142,6 +146,8 @@ class MeanOver(Choice):
     LIST = "list"
     TARGET_LENGTH = "target_length"
     ROOT = "root"
+    SEQUENCE = "sequence"
+    TOKEN = "token"
 
 
 class Prop(Choice):
@@ -175,6 +181,8 @@ _DESCRIPTIONS: dict[Choice, str] = {
     Targets.RELEVANCE: "relevance >= 0 per item of each list",
     Targets.SEQUENCES: "integer label sequences with input and target lengths",
     Targets.BOXES: "(x1, y1, x2, y2) boxes with x2 >= x1 and y2 >= y1",
+    Targets.REFERENCE_LOG_PROBS: "a frozen reference model's log-probabilities of the same sequences",
+    Targets.ADVANTAGES: "advantages, with the sampling policy's log-probabilities and a token mask",
     Targets.NONE: "none",
     MeanOver.ELEMENT: "every element",
     MeanOver.ITEM: "non-ignored items: sum_n l_n / #{n : y_n != ignore_index}",
@@ -186,6 +194,8 @@ _DESCRIPTIONS: dict[Choice, str] = {
     MeanOver.LIST: "lists with at least one valid item",
     MeanOver.TARGET_LENGTH: "examples, each divided by its target length (at least 1)",
     MeanOver.ROOT: "every element, then the square root",
+    MeanOver.SEQUENCE: "sequences or preference pairs (dim 0)",
+    MeanOver.TOKEN: "unmasked tokens, as the loss's normalisation option says",
     Prop.CONVEX: "convex in its predictions (a single minimum, easy for SGD)",
     Prop.SMOOTH: "differentiable everywhere, with a continuous gradient",
     Prop.NONNEGATIVE: "never below zero",

@@ -10,6 +10,8 @@ from tests.infos import (  # noqa: F401
     multiclass,
     multilabel,
     overlap,
+    policy,
+    preference,
     ranking,
     regression,
     sequence,

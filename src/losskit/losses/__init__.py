@@ -12,6 +12,8 @@ from losskit.losses._lovasz import *  # noqa: F403
 from losskit.losses._multiclass import *  # noqa: F403
 from losskit.losses._multilabel import *  # noqa: F403
 from losskit.losses._overlap import *  # noqa: F403
+from losskit.losses._policy import *  # noqa: F403
+from losskit.losses._preference import *  # noqa: F403
 from losskit.losses._probabilistic import *  # noqa: F403
 from losskit.losses._ranking import *  # noqa: F403
 from losskit.losses._regression import *  # noqa: F403

@@ -16,6 +16,8 @@ from losskit.nn._lovasz import *  # noqa: F403
 from losskit.nn._multiclass import *  # noqa: F403
 from losskit.nn._multilabel import *  # noqa: F403
 from losskit.nn._overlap import *  # noqa: F403
+from losskit.nn._policy import *  # noqa: F403
+from losskit.nn._preference import *  # noqa: F403
 from losskit.nn._probabilistic import *  # noqa: F403
 from losskit.nn._ranking import *  # noqa: F403
 from losskit.nn._regression import *  # noqa: F403

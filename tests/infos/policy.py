@@ -1,0 +1,3 @@
+"""LossInfo entries of the policy losses (being written). References are float64 NumPy."""
+
+from __future__ import annotations
