@@ -275,6 +275,7 @@ _no_peer("js_div")
 add("supcon", _pml("SupConLoss", temperature=0.07), "PML SupConLoss")
 add("info_nce", _info_nce_peer, "torch cross_entropy on cosine logits", native=True)
 add("clip_loss", _clip_peer, "torch symmetric cross_entropy", native=True)
+_no_peer("siglip_loss")
 add(
     "contrastive",
     _pml("ContrastiveLoss", pos_margin=0.0, neg_margin=1.0, unnormalised=True),
@@ -307,6 +308,9 @@ add(
     "torch linear_cross_entropy (default options)",
     native=True,
 )
+
+# ----------------------------------------------------------------------------- moe
+_no_peer("load_balancing_loss")
 
 # ----------------------------------------------------------------------------- preference, policy
 # No library computes these from log-probabilities alone with the same options: each loss's peer

@@ -36,7 +36,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 import losskit
 from losskit import distributed as D
-from losskit.losses._contrastive import clip_loss, info_nce, supcon
+from losskit.losses._contrastive import clip_loss, info_nce, siglip_loss, supcon
 
 F64 = torch.float64
 TOL = 1e-10
@@ -61,6 +61,16 @@ def ref_info_nce(q: Tensor, k: Tensor, t: Tensor) -> Tensor:
 def ref_clip(img: Tensor, txt: Tensor, log_scale: Tensor) -> Tensor:
     s = log_scale.clamp(max=math.log(100)).exp() * _unit(img) @ _unit(txt).T
     return (torch.logsumexp(s, 1) + torch.logsumexp(s, 0)) / 2 - s.diagonal()
+
+
+SIGLIP_BIAS = -1.5
+
+
+def ref_siglip(img: Tensor, txt: Tensor, log_scale: Tensor) -> Tensor:
+    """Per image: the logistic terms of its pairs with every text, +1 on the diagonal."""
+    x = log_scale.exp() * _unit(img) @ _unit(txt).T + SIGLIP_BIAS
+    z = 2 * torch.eye(len(x), dtype=x.dtype) - 1
+    return -F.logsigmoid(z * x).sum(1)
 
 
 def ref_supcon(z: Tensor, labels: Tensor, t: Tensor) -> tuple[Tensor, int]:
@@ -115,6 +125,8 @@ def _loss(kind: str, za: Tensor, zb: Tensor, y: Tensor, h: Tensor, **kw: Any) ->
         return info_nce(za, zb, temperature=h, **kw)
     if kind == "clip_loss":
         return clip_loss(za, zb, logit_scale=h, **kw)
+    if kind == "siglip_loss":
+        return siglip_loss(za, zb, logit_scale=h, logit_bias=SIGLIP_BIAS, **kw)
     return supcon(torch.cat([za, zb]), torch.cat([y, y]), temperature=h, **kw)
 
 
@@ -123,6 +135,8 @@ def _ref(kind: str, za: Tensor, zb: Tensor, y: Tensor, h: Tensor, reduction: str
         per, n = ref_info_nce(za, zb, h), len(za)
     elif kind == "clip_loss":
         per, n = ref_clip(za, zb, h), len(za)
+    elif kind == "siglip_loss":
+        per, n = ref_siglip(za, zb, h), len(za)
     else:
         per, n = ref_supcon(torch.cat([za, zb]), torch.cat([y, y]), h)
     return _reduce(per, n, reduction)
@@ -177,7 +191,7 @@ def check_gathers(rank: int, world: int, rec: Recorder) -> None:
 def check_contrastive(rank: int, world: int, rec: Recorder) -> None:
     """Loss values, feature gradients and DDP parameter gradients against one process on the
     concatenated batch, for every loss, gather mode, reduction and sizes."""
-    hypers = {"info_nce": 0.3, "clip_loss": 1.2, "supcon": 0.4}
+    hypers = {"info_nce": 0.3, "clip_loss": 1.2, "siglip_loss": 0.8, "supcon": 0.4}
     for kind, hyper in hypers.items():
         torch.manual_seed(3)
         reference = Towers(hyper).double()

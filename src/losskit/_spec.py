@@ -76,6 +76,7 @@ class Family(Choice):
     LARGE_VOCAB = "large_vocab"
     PREFERENCE = "preference"
     POLICY = "policy_gradient"
+    MOE = "moe"
 
 
 class Space(Choice):

@@ -7,6 +7,7 @@ from tests.infos import (  # noqa: F401
     divergence,
     embedding,
     large_vocab,
+    moe,
     multiclass,
     multilabel,
     overlap,

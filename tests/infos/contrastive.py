@@ -42,6 +42,23 @@ def clip_ref(img, txt, *, reduction, logit_scale=CLIP_INIT, gather=None):
     return np_reduce((per_image + per_text) / 2, reduction)
 
 
+SIGLIP_SCALE, SIGLIP_BIAS = math.log(10.0), -10.0
+
+
+def siglip_ref(
+    img, txt, *, reduction, logit_scale=SIGLIP_SCALE, logit_bias=SIGLIP_BIAS, gather=None
+):
+    """Every pair (i, j) a logistic term: label +1 on the diagonal, -1 elsewhere."""
+    x = math.exp(float(logit_scale)) * _normalize(img) @ _normalize(txt).T + float(logit_bias)
+    z = 2.0 * np.eye(len(x)) - 1.0
+    # -log sigmoid(z x) = log(1 + exp(-z x)), written stably
+    per_pair = np.logaddexp(0.0, -z * x)
+    per_image = per_pair.sum(axis=1)
+    if reduction == "none":
+        return per_image
+    return per_image.sum() if reduction == "sum" else per_image.sum() / len(x)
+
+
 def supcon_ref(z, labels, *, reduction, temperature=0.07, gather=None):
     s = _normalize(z) @ _normalize(z).T / float(temperature)
     n = len(labels)
@@ -63,10 +80,11 @@ def supcon_ref(z, labels, *, reduction, temperature=0.07, gather=None):
 
 
 # ----------------------------------------------------------------------------- samples
-def _pair_samples(scale_name: str):
+def _pair_samples(scale_name: str, variant: str = ""):
     """Two (N, D) views, positives close to their query; a scalar hyper-parameter as a float
     and as a tensor with gradient; every gather mode (all the same in one process)."""
     hyper = {"temperature": (0.5, 0.2, 0.07), "logit_scale": (0.0, 1.5, 5.0)}[scale_name]
+    extra = {"bias": {"logit_bias": -2.0}}.get(variant, {})
 
     def make(gen: torch.Generator, dtype: torch.dtype) -> list[Sample]:
         out = []
@@ -77,13 +95,28 @@ def _pair_samples(scale_name: str):
             b = (a + 0.7 * randn(gen, n, d, dtype=dtype)).to(dtype)
             out.append(
                 Sample(
-                    (a, b), {scale_name: value, "gather": gather}, f"({n}, {d}) {gather}", (0, 1)
+                    (a, b),
+                    {scale_name: value, "gather": gather, **extra},
+                    f"({n}, {d}) {gather}",
+                    (0, 1),
                 )
             )
         a = randn(gen, 4, 3, dtype=dtype)
         b = (a + randn(gen, 4, 3, dtype=dtype)).to(dtype)
         t = torch.tensor(hyper[1], dtype=dtype)
         out.append(Sample((a, b), {scale_name: t}, f"tensor {scale_name}", (0, 1), (scale_name,)))
+        if variant == "bias":
+            bias = torch.tensor(0.5, dtype=dtype)
+            out.append(
+                Sample(
+                    (a, b),
+                    {scale_name: t, "logit_bias": bias},
+                    "tensor scale and bias",
+                    (0, 1),
+                    (scale_name, "logit_bias"),
+                )
+            )
+            out.append(Sample((a, b), {}, "the paper's initial scale and bias", (0, 1)))
         same = randn(gen, 1, 3, dtype=dtype).expand(3, 3).contiguous()
         out.append(Sample((same, same.clone()), {scale_name: hyper[0]}, "identical rows", (0, 1)))
         return out
@@ -139,6 +172,12 @@ def _pair_errors(a: str, b: str, scale_name: str) -> list[ErrorCase]:
     return out
 
 
+def _siglip_errors() -> list[ErrorCase]:
+    x = torch.randn(4, 3)
+    nan_bias = ErrorCase((x, x), {"logit_bias": float("nan")}, "logit_bias", "NaN bias")
+    return [*_pair_errors("image_embeddings", "text_embeddings", "logit_scale"), nan_bias]
+
+
 def _supcon_errors() -> list[ErrorCase]:
     z = torch.randn(4, 3)
     y = torch.tensor([0, 1, 0, 1])
@@ -168,6 +207,15 @@ add(
         clip_ref,
         errors=lambda: _pair_errors("image_embeddings", "text_embeddings", "logit_scale"),
         rows_independent=False,  # in-batch negatives
+    )
+)
+add(
+    LossInfo(
+        "siglip_loss",
+        _pair_samples("logit_scale", "bias"),
+        siglip_ref,
+        errors=_siglip_errors,
+        rows_independent=False,  # every pair of the batch
     )
 )
 add(LossInfo("supcon", _supcon_samples, supcon_ref, errors=_supcon_errors, rows_independent=False))

@@ -53,11 +53,13 @@ from losskit._spec import Family, MeanOver, Prop, Space, Targets, register
 from losskit._validate import check_embeddings, scalar_hyper
 from losskit.losses import _examples as ex
 
-__all__ = ["clip_loss", "info_nce", "supcon"]
+__all__ = ["clip_loss", "info_nce", "siglip_loss", "supcon"]
 
 _GATHERS = ("local", "global", None)
 _LOG_100 = math.log(100.0)  # CLIP's largest scale is 100
 CLIP_INIT_LOGIT_SCALE = math.log(1 / 0.07)  # CLIP's initial log scale (temperature 0.07)
+SIGLIP_INIT_LOGIT_SCALE = math.log(10.0)  # SigLIP's initial log scale t' (t = 10)
+SIGLIP_INIT_LOGIT_BIAS = -10.0  # SigLIP's initial bias
 
 
 # ----------------------------------------------------------------------------- shared checks
@@ -342,6 +344,109 @@ def clip_loss(
         image_embeddings=image_embeddings,
         text_embeddings=text_embeddings,
         logit_scale=_tensor_or_none(logit_scale),
+    )
+
+
+# ----------------------------------------------------------------------------- siglip_loss
+@register(
+    family=Family.EMBEDDING,
+    inputs=Space.EMBEDDINGS,
+    targets=Targets.PAIRED,
+    properties={Prop.SMOOTH, Prop.NONNEGATIVE},
+    aliases=("siglip", "sigmoid_contrastive"),
+    example=ex.query_key,
+)
+def siglip_loss(
+    image_embeddings: Tensor,
+    text_embeddings: Tensor,
+    *,
+    logit_scale: float | Tensor = SIGLIP_INIT_LOGIT_SCALE,
+    logit_bias: float | Tensor = SIGLIP_INIT_LOGIT_BIAS,
+    gather: str | None = "local",
+    reduction: str = "mean",
+) -> Tensor:
+    """SigLIP's sigmoid contrastive loss: every image-text pair is its own binary problem.
+
+    ``l_i = sum_j -log sigmoid(z_ij (t s_ij + b))`` with ``s_ij = cos(image_i, text_j)``,
+    ``z_ij = +1`` for the matching pair ``j = i`` and ``-1`` for every other, the scale
+    ``t = exp(logit_scale)`` and the bias ``b = logit_bias``. Each pair's term is
+    ``softplus(-z_ij x_ij)``, so no softmax couples the row: the loss needs no normaliser over
+    the batch. ``"mean"`` divides the sum over all ``N x N`` pairs by ``N`` (the paper's
+    ``1 / |B|``; the same as Hugging Face ``SiglipModel``'s loss), ``"none"`` gives ``l_i`` per
+    image.
+
+    Input: ``image_embeddings`` and ``text_embeddings`` ``(N, D)``, floating, the same shape;
+    dtypes promote as ``torch.result_type``; half precision is computed in float32. Target:
+    none (the pairing is the row order).
+
+    When to use:
+        Contrastive image-text (or any two-tower) training where a softmax over the batch is
+        costly or unwanted: the per-pair terms shard across ranks without a global normaliser,
+        and small batches work better than with CLIP's softmax.
+
+    Args:
+        image_embeddings: ``(N, D)`` image features (L2-normalised inside).
+        text_embeddings: ``(N, D)`` text features, row ``i`` describing image ``i``.
+        logit_scale: ``t'``, the log of the scale, a number or one-element tensor
+            (learnable); default ``log 10``, the paper's initial value.
+        logit_bias: ``b``, a number or one-element tensor (learnable); default -10, the
+            paper's initial value, which offsets the many negatives at the start of training.
+        gather: ``"local"`` (default) | ``"global"`` | ``None``, as for :func:`info_nce`:
+            under ``"local"`` this rank's images meet the texts of every rank (gathered with
+            gradients), so the pairs of all ranks together are the single-process pairs.
+        reduction: ``"mean"`` | ``"sum"`` | ``"none"``.
+
+    Returns:
+        A scalar, or ``(N,)`` for ``"none"`` (per image); under DDP as for :func:`info_nce`.
+
+    Raises:
+        LossInputError: shapes differ or are not ``(N, D)``; embeddings not real floating;
+            ``logit_scale`` or ``logit_bias`` not a finite number; an unknown ``gather``.
+
+    Example:
+        >>> import torch, losskit
+        >>> images = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+        >>> texts = torch.tensor([[1.0, 0.2], [0.1, 1.0], [1.0, 0.8]])
+        >>> losskit.siglip_loss(images, texts, logit_scale=0.0, logit_bias=0.0)
+        tensor(2.3487)
+
+    References:
+        Zhai, Mustafa, Kolesnikov & Beyer, Sigmoid Loss for Language Image Pre-Training
+        (SigLIP, ICCV 2023).
+
+    Stability: each term is a softplus of a finite logit; a large ``logit_scale`` (``t`` far
+    above the paper's learned 10 to 30) can overflow ``exp`` and give ``inf``.
+    """
+    check_reduction(reduction)
+    _check_gather(gather)
+    _real_embeddings("image_embeddings", image_embeddings)
+    check_same_shape("image_embeddings", image_embeddings, "text_embeddings", text_embeddings)
+    _real_embeddings("text_embeddings", text_embeddings)
+    log_scale = scalar_hyper("logit_scale", logit_scale, positive=False)
+    bias = scalar_hyper("logit_bias", logit_bias, positive=False)
+    scale = torch.exp(log_scale) if isinstance(log_scale, Tensor) else math.exp(log_scale)
+    dtype = _pair_dtype(image_embeddings, text_embeddings)
+    img = _unit(image_embeddings.to(dtype), scale=scale)  # t * unit rows: t s_ij from one product
+    txt = F.normalize(text_embeddings.to(dtype), dim=1)
+    offset, world = 0, 1
+    if gather is not None and distributed.is_distributed():
+        txt, offset, sizes = _gathered(txt, gather)  # every rank's texts, with gradients
+        world = len(sizes) if gather == "local" else 1
+        if gather == "global":
+            img, offset = _gathered(img, gather)[0], 0  # every image: the full (N, N) matrix
+    logits = img @ txt.T + bias  # (B, N): this rank's images against every text
+    rows = torch.arange(logits.shape[0], device=logits.device)
+    match = torch.arange(logits.shape[1], device=logits.device) == (offset + rows)[:, None]
+    # -log sigmoid(z x) = softplus(-z x): softplus(x) for the negatives, softplus(-x) for the
+    # matching pair (a where, not softplus(x) - x, which loses a small term next to a large x)
+    per_row = F.softplus(torch.where(match, -logits, logits)).sum(dim=1)
+    out = _share(per_row, reduction, txt.shape[0], world)
+    return finish(
+        out,
+        image_embeddings=image_embeddings,
+        text_embeddings=text_embeddings,
+        logit_scale=_tensor_or_none(logit_scale),
+        logit_bias=_tensor_or_none(logit_bias),
     )
 
 

@@ -38,6 +38,7 @@ __all__ = [
     "query_key",
     "ranking_lists",
     "ranking_pairs",
+    "router_logits",
     "segmentation",
     "sign_values",
     "teacher_student",
@@ -194,6 +195,11 @@ def binary_masks(n: int, g: torch.Generator) -> Example:
 
 
 # ----------------------------------------------------------------------------- embeddings
+def router_logits(n: int, g: torch.Generator) -> Example:
+    """``(T, 8)`` router logits of T tokens over 8 experts, top-2 routing."""
+    return Example((_randn(g, max(2, n // 8), 8),), {"top_k": 2})
+
+
 def _pair_rows(n: int) -> int:
     return max(4, round(math.sqrt(n)))
 

@@ -1278,7 +1278,7 @@ def logit_adjusted_cross_entropy(
     decode=Decode.ARGMAX,
     mean_over=MeanOver.ITEM,
     properties={Prop.SMOOTH, Prop.NONNEGATIVE},
-    aliases=("softmax_z_loss",),
+    aliases=("softmax_z_loss", "router_z_loss"),
     example=ex.class_logits,
 )
 def z_loss(

@@ -6,10 +6,18 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from losskit.losses._contrastive import CLIP_INIT_LOGIT_SCALE, clip_loss, info_nce, supcon
+from losskit.losses._contrastive import (
+    CLIP_INIT_LOGIT_SCALE,
+    SIGLIP_INIT_LOGIT_BIAS,
+    SIGLIP_INIT_LOGIT_SCALE,
+    clip_loss,
+    info_nce,
+    siglip_loss,
+    supcon,
+)
 from losskit.nn._base import LossModule
 
-__all__ = ["CLIPLoss", "InfoNCELoss", "SupConLoss"]
+__all__ = ["CLIPLoss", "InfoNCELoss", "SigLIPLoss", "SupConLoss"]
 
 
 class InfoNCELoss(LossModule):
@@ -40,6 +48,25 @@ class CLIPLoss(LossModule):
         reduction: str = "mean",
     ) -> None:
         super().__init__(logit_scale=logit_scale, gather=gather, reduction=reduction)
+
+
+class SigLIPLoss(LossModule):
+    """Module form of :func:`losskit.siglip_loss`:
+    ``forward(image_embeddings, text_embeddings)``."""
+
+    function = siglip_loss
+
+    def __init__(
+        self,
+        *,
+        logit_scale: float | Tensor = SIGLIP_INIT_LOGIT_SCALE,
+        logit_bias: float | Tensor = SIGLIP_INIT_LOGIT_BIAS,
+        gather: str | None = "local",
+        reduction: str = "mean",
+    ) -> None:
+        super().__init__(
+            logit_scale=logit_scale, logit_bias=logit_bias, gather=gather, reduction=reduction
+        )
 
 
 class SupConLoss(LossModule):
