@@ -12,6 +12,7 @@ from losskit._spec import LossSpec, UnknownLossError, get_spec, list_specs, regi
 from losskit.audit import AuditReport, audit
 from losskit.losses import *  # noqa: F403
 from losskit.metrics import accuracy, accuracy_as_loss, error_rate
+from losskit.suggest import suggest
 
 __version__ = "0.1.0"
 
@@ -33,6 +34,7 @@ __all__ = [
     "metrics",
     "nn",
     "register",
+    "suggest",
 ]
 __all__ += [
     name for name in vars(_losses) if not name.startswith("_")

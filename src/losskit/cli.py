@@ -1,4 +1,5 @@
-"""The ``losskit`` command: ``list``, ``explain NAME``, ``compare``, ``audit``, ``plot``, ``steps``.
+"""The ``losskit`` command: ``list``, ``explain NAME``, ``compare``, ``audit``, ``plot``, ``steps``,
+``suggest DATA``.
 
 Each subcommand is two functions: ``add_<name>(subparsers)`` builds its parser (with
 :func:`_command`, which takes the examples its ``--help`` shows; a test runs every one of them)
@@ -530,6 +531,53 @@ def steps_command(
     return 0
 
 
+# ----------------------------------------------------------------------------- suggest
+def add_suggest(subparsers: Subparsers) -> None:
+    from losskit.suggest import TASKS
+
+    p = _command(
+        subparsers,
+        "suggest",
+        help="which loss for my data? the task, what stands out, and losses with reasons",
+        description="Read the targets of a data set (a .npy, .npz or .csv file, or the shipped "
+        "mnist-3-7), infer the task (regression, counts, binary, classes, multilabel, "
+        "distributions, masks, boxes, rankings), notice imbalance, outliers, skew, zeros and "
+        "ties, and recommend losses from the registry with the reason for each. --rules prints "
+        "the rules it applies.",
+        examples=[
+            "losskit suggest mnist-3-7",
+            "losskit suggest mnist-3-7 --task binary --top 3",
+            "losskit suggest --rules",
+        ],
+    )
+    p.add_argument("data", nargs="?", help="a .npy, .npz or .csv file, or mnist-3-7")
+    p.add_argument(
+        "--column", help="the .csv column (default: the last) or the .npz array of the targets"
+    )
+    p.add_argument(
+        "--task",
+        choices=TASKS,
+        metavar="TASK",
+        help=f"skip the inference: the data is this task ({', '.join(TASKS)})",
+    )
+    p.add_argument("--top", type=int, default=5, help="how many losses (default: %(default)s)")
+    p.add_argument("--rules", action="store_true", help="print the inference rules and exit")
+    p.set_defaults(run=run_suggest)
+
+
+def run_suggest(args: argparse.Namespace) -> int:
+    from losskit.suggest import RULES, load_targets, suggest
+
+    if args.rules:
+        print(RULES)
+        return 0
+    if args.data is None:
+        raise UsageError("name a data file (or mnist-3-7), or pass --rules")
+    targets = load_targets(args.data, column=args.column)
+    print(suggest(targets, task=args.task, top=args.top))
+    return 0
+
+
 # ----------------------------------------------------------------------------- the command
 SUBCOMMANDS: list[Callable[[Subparsers], None]] = [
     add_list,
@@ -538,6 +586,7 @@ SUBCOMMANDS: list[Callable[[Subparsers], None]] = [
     add_audit,
     add_plot,
     add_steps,
+    add_suggest,
 ]
 
 
@@ -552,6 +601,7 @@ def build_parser() -> argparse.ArgumentParser:
                 "  losskit explain mnist_loss",
                 "  losskit steps",
                 "  losskit compare --epochs 3 --losses accuracy,mnist_loss",
+                "  losskit suggest mnist-3-7",
                 "(losskit COMMAND --help: each command's options and examples)",
             ]
         ),
