@@ -258,6 +258,90 @@ def check_contrastive(rank: int, world: int, rec: Recorder) -> None:
                 rec.err(f"{kind} gather=None: the local loss", rel(got, alone))
 
 
+def _standardised_mse(out: Tensor, target: Tensor) -> Tensor:
+    """A user's own batch loss: squared error of batch-standardised outputs (batch statistics
+    couple every row)."""
+    z = (out - out.mean(0)) / out.std(0)
+    return ((z - target) ** 2).mean()
+
+
+def _batch_losses() -> dict[str, tuple[Callable[..., Tensor], Callable[[Tensor, Tensor], Tensor]]]:
+    """name: (the wrapped loss, its single-process reference); the reference never gathers."""
+    return {
+        "contrastive": (
+            D.global_batch(lambda e, y: losskit.contrastive(e, y, neg_margin=2.0)),
+            lambda e, y: losskit.contrastive(e, y, neg_margin=2.0),
+        ),
+        # a loss with a gather option: global_batch passes gather=None itself
+        "supcon": (
+            lambda e, y: D.global_batch(losskit.supcon)(e, y, temperature=0.5),
+            lambda e, y: losskit.supcon(e, y, temperature=0.5, gather=None),
+        ),
+        "ranking_softmax": (
+            D.global_batch(lambda e, y: losskit.ranking_softmax(e, y.to(e.dtype))),
+            lambda e, y: losskit.ranking_softmax(e, y.to(e.dtype)),
+        ),
+        "own (standardised mse)": (
+            D.global_batch(lambda e, y: _standardised_mse(e, y.to(e.dtype))),
+            lambda e, y: _standardised_mse(e, y.to(e.dtype)),
+        ),
+    }
+
+
+def check_global_batch(rank: int, world: int, rec: Recorder) -> None:
+    """D.global_batch: values on every rank and DDP parameter gradients against one process on
+    the concatenated batch, for pair, anchor, list and batch-statistic losses, uneven and empty
+    shards, every autograd gather; and the same losses on the local batch alone differ."""
+    for impl in ("single", "tensor", "nn"):
+        D._GATHER_IMPL = impl
+        for name, (wrapped, fn) in _batch_losses().items():
+            for shards, sizes in SIZES[world].items():
+                _check_one_global_batch(rank, rec, f"{name}, {shards} shards ({impl})", wrapped,
+                                        fn, sizes, classes=name in ("contrastive", "supcon"))  # fmt: skip
+    D._GATHER_IMPL = None
+
+
+def _check_one_global_batch(
+    rank: int,
+    rec: Recorder,
+    key: str,
+    wrapped: Callable[..., Tensor],
+    fn: Callable[[Tensor, Tensor], Tensor],
+    sizes: list[int],
+    *,
+    classes: bool,
+) -> None:
+    n = sum(sizes)
+    gen = torch.Generator().manual_seed(21)
+    x = torch.randn(n, 5, generator=gen, dtype=F64)
+    if classes:
+        y = torch.randint(0, 2, (n,), generator=gen)
+    else:  # graded relevance per list, or the standardised targets
+        y = torch.randint(0, 3, (n, 4), generator=gen)
+    torch.manual_seed(22)
+    reference = nn.Linear(5, 4).double()
+    model = copy.deepcopy(reference)
+    ddp = DDP(model)
+    want = fn(reference(x), y)
+    want.backward()
+    rows = _rows(sizes, rank)
+    with warnings.catch_warnings():  # the older autograd gathers are deprecated
+        warnings.simplefilter("ignore", FutureWarning)
+        loss = wrapped(ddp(x[rows]), y[rows])
+        loss.backward()
+    key = f"global_batch {key}"
+    rec.err(f"{key}: value on each rank", rel(loss, want))
+    # all parameters at once: a translation-invariant loss (pair distances, standardised
+    # outputs) has a zero bias gradient, which a per-tensor relative error would divide by
+    got = torch.cat([p.grad.reshape(-1) for p in model.parameters() if p.grad is not None])
+    ref = torch.cat([q.grad.reshape(-1) for q in reference.parameters() if q.grad is not None])
+    rec.err(f"{key}: parameter grads (DDP)", rel(got, ref))
+    if "uneven" in key and sizes[rank] > 1:  # the local batch alone is another loss
+        with torch.no_grad():
+            local = fn(reference(x[rows]), y[rows])
+        rec.flag(f"{key}: the local loss differs", rel(local, want) > 1e-3)
+
+
 def _token_data(world: int) -> list[list[tuple[Tensor, Tensor]]]:
     """K = 2 micro-batches per rank, ragged, a third of the labels ignored, the last rank
     with every label ignored and one empty micro-batch: data[k][r] = (x, labels)."""
@@ -509,6 +593,7 @@ def _worker(rank: int, world: int, tmp: str) -> None:
         check_contrastive,
         check_global_mean,
         check_means,
+        check_global_batch,
         check_sgd,
         lambda r, w, rec: check_example(r, w, rec, reference),
     ]

@@ -21,13 +21,17 @@ one :func:`normalizer` of the whole step; the contrastive losses with ``gather="
 (equal shards, nothing ignored, no weights). Plain ``reduction="mean"`` on uneven shards gives the
 mean of the ranks' means, not the single-process loss. :func:`global_value` computes the mean over
 ranks for logging. Without an initialised process group, or with one rank, every function here is
-the single-process identity.
+the single-process identity. :func:`global_batch` makes any batch-dependent loss (pairs, lists,
+batch statistics, a user's own) exact by computing it on the gathered batch of every rank.
 
 The gradient algebra, and the measured cases behind it: ``anchors/reliability.md``, section (c).
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -39,6 +43,7 @@ from losskit._checks import LossInputError, masked_mean
 __all__ = [
     "all_gather_with_grad",
     "gather_rows",
+    "global_batch",
     "global_count",
     "global_mean",
     "global_value",
@@ -314,3 +319,79 @@ def global_value(loss: Tensor, *, group: Any = None) -> Tensor:
         dist.all_reduce(value, op=dist.ReduceOp.SUM, group=group)
         value = value / dist.get_world_size(group=group)
     return value
+
+
+# ----------------------------------------------------------------------------- any batch loss
+def global_batch(
+    loss_fn: Callable[..., Tensor],
+    *,
+    args: Sequence[int] | None = None,
+    kwargs: Sequence[str] = (),
+    group: Any = None,
+) -> Callable[..., Tensor]:
+    """Wrap a loss so that, under ``torch.distributed``, it is computed on the global batch:
+    the rows of every rank, gathered with gradients (:func:`gather_rows`), in rank order.
+
+    Every rank then returns the single-process loss on the concatenated batch, and DDP's
+    averaged gradient is exactly its gradient: each rank's backward sends the gradient w.r.t.
+    every row back to the rank that owns it (the gather's backward sums the W ranks'
+    identical contributions, W times the single-process row gradient), and DDP divides the
+    parameter gradients by W. This holds for any loss of the batch, however its rows interact
+    (pairs and triplets of the whole batch, softmaxes over lists, batch statistics, a ranking
+    or survival loss over the risk set, a user's own function), with uneven shards and empty
+    ones. The cost: every rank computes the whole loss (W times the single-process work, and
+    its memory), plus one gather per tensor; a loss whose rows are independent is cheaper with
+    :func:`global_mean`, and the contrastive losses' own ``gather="local"`` computes only this
+    rank's rows.
+
+    Args:
+        loss_fn: ``loss_fn(*args, **kwargs) -> Tensor``, a losskit loss or any function.
+        args: the positions of the positional arguments to gather along dim 0 (labels too:
+            integer tensors are gathered without gradient); default: every tensor argument.
+        kwargs: the names of keyword arguments to gather (default: none; a class weight or a
+            temperature is the same on every rank and passes as it is).
+        group: the process group; ``None`` is the default (world) group.
+
+    Returns:
+        A function with ``loss_fn``'s arguments. A losskit loss with a ``gather`` option is
+        called with ``gather=None`` unless you pass one (its inputs are already global).
+        Without an initialised process group, or with one rank, it calls ``loss_fn`` as it is.
+
+    Example:
+        >>> import torch, losskit
+        >>> from losskit.distributed import global_batch
+        >>> loss = global_batch(losskit.contrastive)
+        >>> e, y = torch.tensor([[0.0, 0.0], [0.0, 0.5], [3.0, 0.0]]), torch.tensor([0, 0, 1])
+        >>> loss(e, y)  # one process: losskit.contrastive itself
+        tensor(0.1667)
+    """
+    if not callable(loss_fn):
+        raise LossInputError(f"global_batch: loss_fn must be callable, got {type(loss_fn)}")
+    try:
+        has_gather = "gather" in inspect.signature(loss_fn).parameters
+    except (TypeError, ValueError):  # a builtin without a signature
+        has_gather = False
+
+    @functools.wraps(loss_fn)
+    def wrapped(*call_args: Any, **call_kwargs: Any) -> Tensor:
+        if not is_distributed(group):
+            return loss_fn(*call_args, **call_kwargs)
+        positions = range(len(call_args)) if args is None else args
+        gathered = list(call_args)
+        for i in positions:
+            if i >= len(gathered):
+                raise LossInputError(
+                    f"global_batch: args names position {i}, but the call has "
+                    f"{len(gathered)} positional arguments"
+                )
+            if isinstance(gathered[i], Tensor):
+                gathered[i] = gather_rows(gathered[i], group=group)[0]
+        named = dict(call_kwargs)
+        for name in kwargs:
+            if isinstance(named.get(name), Tensor):
+                named[name] = gather_rows(named[name], group=group)[0]
+        if has_gather and "gather" not in named:
+            named["gather"] = None  # the inputs are global already: no second gather
+        return loss_fn(*gathered, **named)
+
+    return wrapped
