@@ -234,7 +234,8 @@ def _infer_task(y: np.ndarray, preds: np.ndarray | None) -> str:
 
 
 def _share(counts: np.ndarray) -> np.ndarray:
-    return counts / max(1, counts.sum())
+    share: np.ndarray = counts / max(1, int(counts.sum()))
+    return share
 
 
 def _findings(task: str, y: np.ndarray, preds: np.ndarray | None) -> dict[str, str]:
