@@ -9,8 +9,8 @@ from losskit.losses._divergence import *  # noqa: F403
 from losskit.losses._embedding import *  # noqa: F403
 from losskit.losses._large_vocab import *  # noqa: F403
 from losskit.losses._lovasz import *  # noqa: F403
-from losskit.losses._multiclass import *  # noqa: F403
 from losskit.losses._moe import *  # noqa: F403
+from losskit.losses._multiclass import *  # noqa: F403
 from losskit.losses._multilabel import *  # noqa: F403
 from losskit.losses._overlap import *  # noqa: F403
 from losskit.losses._policy import *  # noqa: F403

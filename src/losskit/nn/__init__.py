@@ -13,8 +13,8 @@ from losskit.nn._divergence import *  # noqa: F403
 from losskit.nn._embedding import *  # noqa: F403
 from losskit.nn._large_vocab import *  # noqa: F403
 from losskit.nn._lovasz import *  # noqa: F403
-from losskit.nn._multiclass import *  # noqa: F403
 from losskit.nn._moe import *  # noqa: F403
+from losskit.nn._multiclass import *  # noqa: F403
 from losskit.nn._multilabel import *  # noqa: F403
 from losskit.nn._overlap import *  # noqa: F403
 from losskit.nn._policy import *  # noqa: F403
