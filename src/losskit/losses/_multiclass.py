@@ -43,6 +43,7 @@ from losskit._checks import (
     masked_mean,
     reads,
     reduce,
+    tracing,
 )
 from losskit._spec import Activation, Decode, Family, MeanOver, Prop, Space, Targets, register
 from losskit._validate import check_class_weight, check_normalizer, distribution_inputs
@@ -168,7 +169,7 @@ class _MaskedLogSoftmax(torch.autograd.Function):
         out, keep = ctx.saved_tensors
         # differentiable: torch has its derivative, and `out` is this function's output
         g = torch._log_softmax_backward_data(grad, out, ctx.dim, out.dtype)
-        if torch.is_grad_enabled() or _transformed():
+        if torch.is_grad_enabled() or tracing():
             return torch.where(keep, g, 0.0), None, None
         # An ignored row's incoming gradient is 0, so its gradient here is 0 or NaN (0 times
         # exp(NaN)); a counted row's is bounded, or NaN where its log-probabilities are (a NaN
@@ -235,13 +236,6 @@ def _p_log_p_over_rest(log_p: Tensor, log_rest: Tensor) -> Tensor:
     )
 
 
-def _transformed() -> bool:
-    """Under ``torch.compile`` or a functorch transform (``vmap``, ``grad``) the backward pass
-    of :class:`_LabelSoftmaxLoss` is written out of place (in-place writes into a fresh buffer
-    are for plain tensors)."""
-    return bool(torch.compiler.is_compiling() or torch._C._are_functorch_transforms_active())
-
-
 def _coefficient(kind: str, param: float, log_p: Tensor, log_rest: Tensor) -> Tensor:
     """``a`` of :class:`_LabelSoftmaxLoss`: the item's gradient is ``a (softmax - onehot)``."""
     if kind == "focal":
@@ -272,7 +266,7 @@ class _LabelSoftmaxLoss(torch.autograd.Function):
     ) -> tuple[Tensor, ...]:
         top = x.amax(dim, keepdim=True)
         top = torch.where(top.isinf(), 0.0, top)  # as logsumexp: an all -inf row sums to 0
-        if _transformed():
+        if tracing():  # compile or a transform: out of place (in-place is for plain tensors)
             shifted = (x - top).exp()
             total = shifted.sum(dim, keepdim=True)
             rest = shifted.scatter(dim, index, 0.0).sum(dim, keepdim=True)
@@ -313,7 +307,7 @@ class _LabelSoftmaxLoss(torch.autograd.Function):
             g = torch._log_softmax_backward_data(at_label, out, dim, out.dtype)
             return (torch.where(keep, g, 0.0) if ctx.has_keep else g), None, None, None, None, None
         coef = coef * grad.unsqueeze(dim)
-        if _transformed() or x.dtype != coef.dtype:
+        if tracing() or x.dtype != coef.dtype:
             g = (x - lse).exp() * coef
             g = g.scatter_add(dim, index, -coef)
             return (torch.where(keep, g, 0.0) if ctx.has_keep else g), None, None, None, None, None
