@@ -309,6 +309,20 @@ add(
     native=True,
 )
 
+
+def _naive_distillation(a: tuple[Any, ...], x: dict[str, Any]) -> Tensor:
+    from bench.lce import naive_distillation
+
+    return naive_distillation(*a)
+
+
+add(
+    "linear_distillation",
+    _naive_distillation,
+    "plain torch on the materialised logits (TRL GKD's generalized JSD)",
+    native=True,
+)
+
 # ----------------------------------------------------------------------------- moe
 _no_peer("load_balancing_loss")
 
