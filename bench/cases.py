@@ -323,6 +323,23 @@ add(
     native=True,
 )
 
+
+def _topk_gathered(a: tuple[Any, ...], x: dict[str, Any]) -> Tensor:
+    """The obvious code: the full student logits, the teacher's K columns gathered, both
+    renormalised by log_softmax over K, F.kl_div with log targets, mean over the tokens."""
+    h, w, values, ids = a[:4]
+    s = (h @ w.T).gather(-1, ids)
+    ls, lt = torch.log_softmax(s, -1), torch.log_softmax(values, -1)
+    return F.kl_div(ls, lt, reduction="none", log_target=True).sum(-1).mean()
+
+
+add(
+    "linear_topk_distillation",
+    _topk_gathered,
+    "plain torch: full student logits, gathered at the teacher's top k",
+    native=True,
+)
+
 # ----------------------------------------------------------------------------- moe
 _no_peer("load_balancing_loss")
 

@@ -18,6 +18,7 @@ TIME_TARGETS = {
 MEMORY_SIZES = {"library": ("medium", "large")}  # peak ours <= peak peer (1% or 4 KiB slack)
 LCE_TIME_TARGET = 1.05  # linear_cross_entropy / the bare matrix products
 LCE_MEMORY_TARGET = 1.25  # its extra peak / the gradient buffers it must return
+FUSED_TIME_TARGET = 1.10  # the other fused heads / the bare products of their naive formula
 KIND_NAMES = {
     "native": "PyTorch native",
     "library": "another library",
@@ -178,6 +179,16 @@ def targets(result: dict[str, Any]) -> str:
             f"(<= {LCE_TIME_TARGET}), extra peak / gradient buffers {mem:.2f} "
             f"(<= {LCE_MEMORY_TARGET}): {ok} of 2 met"
         )
+        for case, c in r.get("fused", {}).items():
+            q = c["ratios"]
+            ok = int(q["time_vs_matmul_floor"] <= FUSED_TIME_TARGET) + int(
+                q["peak_over_gradients"] <= LCE_MEMORY_TARGET
+            )
+            lines.append(
+                f"- target, {case} {shape}: time / bare products "
+                f"{q['time_vs_matmul_floor']:.2f} (<= {FUSED_TIME_TARGET}), peak / gradient "
+                f"buffers {q['peak_over_gradients']:.2f} (<= {LCE_MEMORY_TARGET}): {ok} of 2 met"
+            )
     return "\n".join(lines)
 
 
@@ -365,6 +376,19 @@ def markdown(result: dict[str, Any]) -> str:
         ]
     if "lce" in result:
         parts += ["## linear_cross_entropy", "", lce_table(result["lce"]), ""]
+        if any(r.get("fused") for r in result["lce"].values()):
+            from bench.lce import fused_table
+
+            parts += [
+                "## The other fused heads (linear_log_probs, linear_distillation)",
+                "",
+                "Forward + backward against the naive formula on the materialised logits, at "
+                "the same shapes; bare products: the matrix products of the naive formula "
+                "(three per head, four for distillation).",
+                "",
+                fused_table(result["lce"]),
+                "",
+            ]
     if "training" in result:
         parts += ["## Training loop overhead", "", training_text(result["training"]), ""]
     lines = targets(result)

@@ -16,9 +16,19 @@ from losskit.losses._large_vocab import (
     linear_cross_entropy,
     linear_distillation,
     linear_log_probs,
+    linear_topk_distillation,
 )
-from losskit.nn._large_vocab import LinearCrossEntropyLoss, LinearDistillationLoss
-from tests.infos.large_vocab import distill_peer, distill_reference, lce_reference
+from losskit.nn._large_vocab import (
+    LinearCrossEntropyLoss,
+    LinearDistillationLoss,
+    LinearTopkDistillationLoss,
+)
+from tests.infos.large_vocab import (
+    distill_peer,
+    distill_reference,
+    lce_reference,
+    topk_reference,
+)
 
 OPTIONS = [
     {},
@@ -921,3 +931,131 @@ def test_distillation_peak_memory_is_gradients_plus_chunk_buffers(gen, reduction
     grads = 4 * (n * d + v * d)
     assert peak <= grads + 5 * 4 * chunk * v + 64 * 1024, (peak, grads)
     assert peak < 4 * n * v / 2
+
+
+# ----------------------------------------------------------------------------- top-k teacher
+def _topk_call(gen, *, n=37, d=16, v=53, k=7, dtype=torch.float64, ignore=True, bias=False):
+    h = (3 * torch.randn(n, d, generator=gen) / d**0.5).to(dtype).requires_grad_()
+    w = torch.randn(v, d, generator=gen).to(dtype).requires_grad_()
+    values, ids = (2 * torch.randn(n, v, generator=gen, dtype=torch.float64)).topk(k, dim=1)
+    y = torch.randint(0, v, (n,), generator=gen)
+    if ignore:
+        y[::4] = -100
+    kw = {}
+    if bias:
+        kw["student_bias"] = torch.randn(v, generator=gen).to(dtype).requires_grad_()
+    return (h, w, values.to(dtype), ids, y), kw
+
+
+def _topk_np(args, kw, **opts):
+    np_args = [a.detach().double().numpy() if a.is_floating_point() else a.numpy() for a in args]
+    np_kw = {k: _np(val) for k, val in kw.items()}
+    return topk_reference(*np_args, **np_kw, **opts)
+
+
+def _topk_grads_np(args, kw, up, **opts):
+    """The gradient of sum(up * loss) by central differences of the float64 NumPy reference
+    in every entry of hidden, weight (and bias): independent of autograd and of our backward."""
+    np_args = [a.detach().double().numpy().copy() if a.is_floating_point() else a.numpy()
+               for a in args]  # fmt: skip
+    np_kw = {k: _np(val).copy() for k, val in kw.items()}
+    u = up.numpy()
+    targets = [np_args[0], np_args[1], *np_kw.values()]
+    out = []
+    for x in targets:
+        g = np.zeros_like(x)
+        for i in np.ndindex(x.shape):
+            keep = x[i]
+            x[i] = keep + 1e-6
+            hi = (u * topk_reference(*np_args, **np_kw, **opts)).sum()
+            x[i] = keep - 1e-6
+            lo = (u * topk_reference(*np_args, **np_kw, **opts)).sum()
+            x[i] = keep
+            g[i] = (hi - lo) / 2e-6
+        out.append(g)
+    return out
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("beta", [0.0, 0.4, 1.0])
+@pytest.mark.parametrize("chunk", [1, 5, None])  # 5 does not divide 37; None: autograd
+def test_topk_distillation_matches_float64_reference_values_and_grads(gen, beta, chunk, reduction):
+    args, kw = _topk_call(gen, n=13, d=3, v=11, k=4, bias=chunk == 5)
+    opts = {"beta": beta, "temperature": 1.5, "reduction": reduction}
+    got = linear_topk_distillation(*args, **kw, chunk_size=chunk, **opts)
+    want = _topk_np(args, kw, **opts)
+    assert got.shape == np.shape(want) and got.dtype == torch.float64
+    np.testing.assert_allclose(got.detach().numpy(), want, rtol=1e-11, atol=1e-13)
+    assert (got.detach().numpy() >= -1e-15).all()
+    up = torch.rand(got.shape, generator=gen, dtype=torch.float64) + 0.5
+    ins = [args[0], args[1], *kw.values()]
+    mine = torch.autograd.grad(got, ins, up)
+    for a, b in zip(mine, _topk_grads_np(args, kw, up, **opts), strict=True):
+        np.testing.assert_allclose(a.numpy(), b, rtol=1e-6, atol=1e-8)
+
+
+def test_topk_distillation_is_the_full_distillation_when_k_is_v(gen) -> None:
+    """With K = V the renormalisation is the identity: the loss is linear_distillation's with
+    a teacher head whose logits are the given values (a one-hot teacher hidden state)."""
+    n, d, v = 9, 4, 6
+    h = torch.randn(n, d, generator=gen, dtype=torch.float64)
+    w = torch.randn(v, d, generator=gen, dtype=torch.float64)
+    teacher = torch.randn(n, v, generator=gen, dtype=torch.float64)
+    values, ids = teacher.topk(v, dim=1)
+    eye = torch.eye(n, dtype=torch.float64)  # teacher_hidden @ teacher_weight.T = teacher
+    for beta in (0.0, 0.3, 1.0):
+        got = linear_topk_distillation(h, w, values, ids, beta=beta, chunk_size=4)
+        want = linear_distillation(h, w, eye, teacher.T.contiguous(), beta=beta)
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-14)
+
+
+def test_topk_distillation_gradcheck_gradgradcheck_and_module(gen) -> None:
+    (h, w, values, ids, y), _ = _topk_call(gen, n=9, d=3, v=8, k=3)
+    for beta in (0.0, 0.5, 1.0):
+        for reduction in ("mean", "none"):
+
+            def fn(h, w, beta=beta, reduction=reduction):
+                return linear_topk_distillation(h, w, values, ids, y, beta=beta, temperature=0.7,
+                                                chunk_size=4, reduction=reduction)  # fmt: skip
+
+            assert torch.autograd.gradcheck(fn, (h, w))
+            assert torch.autograd.gradgradcheck(fn, (h, w))
+    module = LinearTopkDistillationLoss(beta=0.5, chunk_size=2)
+    torch.testing.assert_close(
+        module(h, w, values, ids, y), linear_topk_distillation(h, w, values, ids, y, beta=0.5)
+    )
+
+
+def test_topk_distillation_teacher_gets_no_gradient_and_nan_is_not_finite(gen) -> None:
+    (h, w, values, ids, y), _ = _topk_call(gen, dtype=torch.float32)
+    values = values.clone().requires_grad_()
+    loss = linear_topk_distillation(h, w, values, ids, y, chunk_size=8)
+    loss.backward()
+    assert values.grad is None and h.grad is not None and w.grad is not None
+    bad = values.detach().clone()
+    bad[3, 0] = float("nan")  # a counted token (labels[3] is not ignored)
+    with pytest.raises(losskit.LossInputError, match="teacher_logits holds non-finite"):
+        linear_topk_distillation(h, w, bad, ids, y, chunk_size=8)
+    with losskit.checks("shapes"):
+        assert torch.isnan(linear_topk_distillation(h, w, bad, ids, y, chunk_size=8))
+        assert torch.isnan(linear_topk_distillation(h, w, bad, ids, y))
+
+
+def test_topk_distillation_peak_memory_is_gradients_plus_chunk_rows(gen) -> None:
+    """Allocator bytes: N=1024, V=8192, D=32, K=16 in chunks of 64 rows: the full student
+    logits alone would be 32 MiB. We may hold the gradients and a few (64, K, D) buffers."""
+    n, d, v, k, chunk = 1024, 32, 8192, 16, 64
+    h = torch.randn(n, d, generator=gen, requires_grad=True)
+    w = torch.randn(v, d, generator=gen, requires_grad=True)
+    values, ids = torch.randn(n, v, generator=gen).topk(k, dim=1)
+    y = torch.randint(0, v, (n,), generator=gen)
+
+    def step() -> None:
+        linear_topk_distillation(h, w, values, ids, y, chunk_size=chunk).backward()
+
+    step()
+    h.grad = w.grad = None
+    peak = _peak_bytes(step)
+    grads = 4 * (n * d + v * d)
+    assert peak <= grads + 4 * 4 * chunk * k * d + 256 * 1024, (peak, grads)
+    assert peak < 4 * n * v / 8

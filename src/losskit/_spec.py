@@ -103,6 +103,7 @@ class Targets(Choice):
     CLASS_LABELS = "class_labels"
     CLASS_PROBS = "class_probs"
     TEACHER_LOGITS = "teacher_logits"
+    TEACHER_TOPK = "teacher_topk"
     MULTI_HOT = "multi_hot"
     MASKS = "masks"
     BINARY_MASKS = "binary_masks"
@@ -173,6 +174,7 @@ _DESCRIPTIONS: dict[Choice, str] = {
     Targets.CLASS_LABELS: "integer class labels in [0, C) or ignore_index",
     Targets.CLASS_PROBS: "class probabilities over dim 1 (soft or one-hot)",
     Targets.TEACHER_LOGITS: "a teacher's logits, the shape of the student's",
+    Targets.TEACHER_TOPK: "a teacher's top-k logits and their token ids, (*, K) each",
     Targets.MULTI_HOT: "multi-hot {0, 1} (or soft [0, 1]) over the labels in dim 1",
     Targets.MASKS: "masks of the shape of the logits (0/1 or soft) or integer labels (N, *spatial)",
     Targets.BINARY_MASKS: "binary {0, 1} masks of the shape of the logits",

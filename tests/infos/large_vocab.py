@@ -356,3 +356,123 @@ add(
         empty_ok=False,
     )
 )
+
+
+# ----------------------------------------------------------------------------- top-k teacher
+def topk_reference(
+    hidden,
+    weight,
+    values,
+    indices,
+    y=None,
+    *,
+    reduction,
+    student_bias=None,
+    beta=0.0,
+    temperature=1.0,
+    ignore_index=-100,
+    chunk_size=None,
+):
+    """float64: the student's logits at the teacher's K ids (from the full logits, then
+    indexed), both sides renormalised over the K tokens by a softmax of logits / temperature,
+    then the generalized JSD of the two K-point distributions; ignored tokens give 0."""
+    del chunk_size
+    lead = hidden.shape[:-1]
+    k = values.shape[-1]
+    hs = hidden.reshape(-1, hidden.shape[-1])
+    z = hs @ weight.T + (0.0 if student_bias is None else student_bias)  # (N, V)
+    ids = indices.reshape(-1, k)
+    s_k = np.take_along_axis(z, ids, axis=1)
+    ls = _np_log_softmax(s_k / temperature)
+    lt = _np_log_softmax(values.reshape(-1, k) / temperature)
+    s, t = np.exp(ls), np.exp(lt)
+    if beta == 0:
+        per = (t * (lt - ls)).sum(1)
+    elif beta == 1:
+        per = (s * (ls - lt)).sum(1)
+    else:
+        lm = np.log(beta * t + (1 - beta) * s)
+        per = beta * (t * (lt - lm)).sum(1) + (1 - beta) * (s * (ls - lm)).sum(1)
+    valid = np.ones(len(per), bool) if y is None else y.reshape(-1) != ignore_index
+    per = np.where(valid, per, 0.0)
+    if reduction == "none":
+        return per.reshape(lead)
+    if reduction == "sum":
+        return per.sum()
+    return per.sum() / valid.sum() if valid.any() else 0.0
+
+
+def topk_samples(gen: torch.Generator, dtype: torch.dtype) -> list[Sample]:
+    def lab(v, *shape, ignore=False):
+        t = labels(gen, v, *shape)
+        if ignore:
+            t.view(-1)[::3] = -100
+        return t
+
+    def call(n, v, d, k, *lead):
+        shape = lead or (n,)
+        h, w = randn(gen, *shape, d, dtype=dtype), randn(gen, v, d, dtype=dtype)
+        teacher = randn(gen, *shape, v) * 2  # float64, then the top k of it
+        values, ids = teacher.topk(k, dim=-1)
+        return h, w, values.to(dtype), ids
+
+    return [
+        Sample((*call(7, 6, 3, 3), lab(6, 7)), {}, "plain, forward KL, K 3 of 6", (0, 1)),
+        Sample((*call(5, 5, 2, 2), lab(5, 5)), {"beta": 1.0}, "reverse KL, K 2", (0, 1)),
+        Sample(
+            (*call(6, 8, 4, 4, 2, 3), lab(8, 2, 3, ignore=True)),
+            {"chunk_size": 2, "beta": 0.5},
+            "(B, T, D), ignored, JSD, chunk 2 of 6",
+            (0, 1),
+        ),
+        Sample(
+            (*call(9, 7, 3, 5), lab(7, 9, ignore=True)),
+            {"student_bias": randn(gen, 7, dtype=dtype), "temperature": 2.0, "chunk_size": 4},
+            "bias, temperature 2, chunk 4",
+            (0, 1),
+            ("student_bias",),
+        ),
+        Sample(
+            (*call(8, 6, 3, 3), torch.full((8,), -100)),
+            {"beta": 0.3, "chunk_size": 3},
+            "every label ignored",
+            (0, 1),
+        ),
+        Sample(call(10, 6, 2, 4), {"temperature": 0.5, "chunk_size": 4}, "no labels", (0, 1)),
+    ]
+
+
+def topk_errors() -> list[ErrorCase]:
+    h, w = torch.zeros(4, 3), torch.zeros(6, 3)
+    v, i = torch.zeros(4, 2), torch.tensor([[0, 1], [2, 3], [4, 5], [0, 5]])
+    y = torch.zeros(4, dtype=torch.long)
+    return [
+        ErrorCase((h, w.T, v, i, y), {}, r"did you pass student_weight\.T", "W.T"),
+        ErrorCase((h, w, v[:3], i[:3], y), {}, r"teacher_logits must have shape \(4, 'K'\)", "N"),
+        ErrorCase((h, w, v, i[:, :1], y), {}, "must have the shape of teacher_logits", "K differ"),
+        ErrorCase((h, w, v[:, :1], i[:, :1], y), {}, "keep K >= 2", "K = 1"),
+        ErrorCase((h, w, v, i + 1, y), {}, r"teacher_indices must lie in \[0, 6\)", "ids range"),
+        ErrorCase((h, w, v, i.float(), y), {}, "teacher_indices must hold integer", "float ids"),
+        ErrorCase((h, w, v, i.clamp(max=0), y), {}, "repeat a token id", "repeated ids"),
+        ErrorCase((h, w, v.long(), i, y), {}, "teacher_logits must be a floating", "int values"),
+        ErrorCase((h, w, v, i, y[:3]), {}, r"labels must have shape \(4,\)", "labels shape"),
+        ErrorCase((h, w, v, i, y), {"beta": 2.0}, r"beta must lie in \[0, 1\]", "beta"),
+        ErrorCase((h, w, v, i, y), {"temperature": -1.0}, r"temperature must lie in \(0", "T"),
+    ]
+
+
+add(
+    LossInfo(
+        "linear_topk_distillation",
+        topk_samples,
+        topk_reference,
+        errors=topk_errors,
+        # (student hidden, weight, teacher values, ids, labels): the generic slicers' layout
+        # does not fit; tests/test_large_vocab.py covers these
+        ignore_index=False,
+        empty_ok=False,
+        # permuting dim 0 of every argument permutes the weight's rows (the vocabulary) too,
+        # which the teacher's token ids do not follow
+        permutation_invariant=False,
+    )
+)

@@ -37,6 +37,7 @@ from losskit._checks import (
     finish,
     get_check_mode,
     masked_mean,
+    reads,
     unreadable,
 )
 from losskit._spec import Activation, Decode, Family, MeanOver, Prop, Space, Targets, register
@@ -47,6 +48,7 @@ __all__ = [
     "linear_cross_entropy",
     "linear_distillation",
     "linear_log_probs",
+    "linear_topk_distillation",
 ]
 
 # Default chunk: about this many bytes of float32 logits per chunk (C * V * 4), and never fewer
@@ -1444,4 +1446,405 @@ def linear_distillation(
         teacher_weight=teacher_weight,
         student_bias=student_bias,
         teacher_bias=teacher_bias,
+    )
+
+
+# ----------------------------------------------------------------------------- top-k teacher
+def _topk_example(n: int, g: torch.Generator) -> ex.Example:
+    """A student head, a teacher's top-k logits and their token ids (distinct per row, as
+    ``torch.topk`` gives them), and the labels that say which positions count."""
+    tokens, vocab, dim, k = (
+        (32, 32, 16, 8)
+        if n <= 1_000
+        else (256, 512, 64, 32)
+        if n <= 100_000
+        else (1024, 1024, 128, 64)
+    )
+    hidden = torch.randn(tokens, dim, generator=g) / math.sqrt(dim)
+    weight = torch.randn(vocab, dim, generator=g)
+    teacher = torch.randn(tokens, vocab, generator=g) * 2
+    values, indices = teacher.topk(k, dim=1)
+    labels = torch.randint(0, vocab, (tokens,), generator=g)
+    return ex.Example((hidden, weight, values, indices, labels), grad=(0, 1))
+
+
+def _topk_divergence(ls: Tensor, lt: Tensor, beta: float) -> tuple[Tensor, Tensor]:
+    """Per-row generalized JSD between two (C, K) log-distributions (student ``ls``, teacher
+    ``lt``) and its gradient with respect to the student's logits (before the temperature)."""
+    if beta == 0.0:  # forward KL(T || S); d/ds = S - T
+        t = lt.exp()
+        return (t * (lt - ls)).sum(1), ls.exp() - t
+    s = ls.exp()
+    if beta == 1.0:  # reverse KL(S || T); d/ds = S (log S - log T - KL)
+        kl = (s * (ls - lt)).sum(1)
+        return kl, s * (ls - lt - kl.unsqueeze(1))
+    lm = torch.logaddexp(ls + math.log1p(-beta), lt + math.log(beta))
+    t = lt.exp()
+    kl_t, kl_s = (t * (lt - lm)).sum(1), (s * (ls - lm)).sum(1)
+    r = ls - lm
+    return beta * kl_t + (1 - beta) * kl_s, (1 - beta) * s * (r - kl_s.unsqueeze(1))
+
+
+def _topk_student(h: Tensor, w: Tensor, b: Tensor | None, idx: Tensor) -> tuple[Tensor, Tensor]:
+    """The student's logits at the teacher's top-k ids, ``(C, K)``, and the gathered weight
+    rows ``(C, K, D)`` they came from (never the ``(C, V)`` logits)."""
+    rows = F.embedding(idx, w)  # (C, K, D)
+    s = torch.bmm(rows, h.unsqueeze(2)).squeeze(2)
+    if b is not None:
+        s = s + b[idx]
+    return s, rows
+
+
+def _plain_topk(
+    student: tuple[Tensor, Tensor, Tensor | None],
+    values: Tensor,
+    indices: Tensor,
+    labels: Tensor,
+    opts: dict[str, Any],
+) -> Tensor:
+    """The divergence by autograd on the gathered ``(N, K)`` logits: differentiable to any
+    order and traceable (it holds the ``(N, K, D)`` gathered rows)."""
+    h, w, b = student
+    compute = _compute_dtype(h.dtype)
+    hc, wc = h.to(compute), w.to(compute)
+    s = torch.einsum("nd,nkd->nk", hc, F.embedding(indices, wc))
+    if b is not None:
+        s = s + b.to(compute)[indices]
+    tau = opts["temperature"]
+    ls = torch.log_softmax(s / tau, 1)
+    lt = torch.log_softmax(values.detach().to(compute) / tau, 1)
+    per, _ = _topk_divergence(ls, lt, opts["beta"])
+    valid = labels != opts["ignore_index"]
+    per = torch.where(valid, per, per.new_zeros(()))
+    if opts["reduction"] == "none":
+        return per
+    if opts["reduction"] == "sum":
+        return per.sum()
+    return masked_mean(per.sum(), valid.sum().to(per.dtype))
+
+
+def _topk_walk(
+    student: tuple[Tensor, Tensor, Tensor | None],
+    values: Tensor,
+    indices: Tensor,
+    rows: _Rows,
+    opts: dict[str, Any],
+    *,
+    row_scale: Tensor | float | None,
+    need: tuple[bool, bool, bool],
+) -> tuple[Tensor, Tensor | None, Tensor | None, Tensor | None]:
+    """One pass over the counted tokens: per-token divergences (N,) and, when ``row_scale`` is
+    given, the gradients selected by ``need`` of ``sum_n row_scale_n * loss_n``."""
+    hidden, weight, bias = student
+    compute = _compute_dtype(hidden.dtype)
+    w = weight.to(compute)
+    b = None if bias is None else bias.to(compute)
+    n, (vocab, dim) = hidden.shape[0], w.shape
+    tau, beta = opts["temperature"], opts["beta"]
+    losses = hidden.new_zeros(n, dtype=compute)
+    grad = row_scale is not None
+    gh = hidden.new_zeros(hidden.shape, dtype=compute) if grad and need[0] else None
+    gw = w.new_zeros(w.shape) if grad and need[1] else None
+    gb = w.new_zeros(vocab) if grad and need[2] else None
+    for idx, _ in rows:
+        h = _take(hidden, idx).to(compute)
+        ids = _take(indices, idx)
+        s, gathered = _topk_student(h, w, b, ids)
+        ls = torch.log_softmax(s / tau, 1)
+        lt = torch.log_softmax(_take(values, idx).to(compute) / tau, 1)
+        loss, g = _topk_divergence(ls, lt, beta)
+        if isinstance(idx, slice):
+            losses[idx] = loss
+        else:
+            losses.index_copy_(0, idx, loss)
+        if not grad:
+            continue
+        scale = row_scale[idx] if isinstance(row_scale, Tensor) and row_scale.dim() else row_scale
+        factor = torch.as_tensor(scale, dtype=compute, device=h.device).expand(h.shape[0]) / tau
+        g = g * factor.unsqueeze(1)  # d(scaled loss) / d(student logits at ids), (C, K)
+        if gh is not None:
+            part = torch.bmm(g.unsqueeze(1), gathered).squeeze(1)  # (C, D)
+            if isinstance(idx, slice):
+                gh[idx] = part
+            else:
+                gh.index_copy_(0, idx, part)
+        flat = ids.reshape(-1)
+        if gw is not None:
+            gw.index_add_(0, flat, (g.unsqueeze(2) * h.unsqueeze(1)).reshape(-1, dim))
+        if gb is not None:
+            gb.index_add_(0, flat, g.reshape(-1))
+    return losses, gh, gw, gb
+
+
+class _TopkDistillation(torch.autograd.Function):
+    """As :class:`_LinearDistillation`: "mean"/"sum" compute the student's gradients in the
+    forward pass and backward scales them; "none" walks the chunks again in backward;
+    ``create_graph=True`` differentiates the plain formula."""
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        hidden: Tensor,
+        weight: Tensor,
+        bias: Tensor | None,
+        values: Tensor,
+        indices: Tensor,
+        labels: Tensor,
+        opts: dict[str, Any],
+        want_grad: bool,
+    ) -> Tensor:
+        need = tuple(ctx.needs_input_grad[:3])
+        k, dim = indices.shape[1], weight.shape[1]
+        # a chunk's gathered rows are (C, K, D): size the chunk as for a (C, K * D) buffer
+        rows = _Rows(labels, opts["ignore_index"], opts["chunk_size"], 2 * k * dim)
+        ctx.opts, ctx.rows = opts, rows
+        ctx.dtypes = (hidden.dtype, weight.dtype, None if bias is None else bias.dtype)
+        ctx.save_for_backward(hidden, weight, bias, values, indices, labels)
+        student = (hidden, weight, bias)
+        if opts["reduction"] == "none":
+            losses, *_ = _topk_walk(student, values, indices, rows, opts, row_scale=None, need=need)
+            return losses.to(hidden.dtype)
+        count = max(rows.count, 1) if opts["reduction"] == "mean" else 1
+        losses, *grads = _topk_walk(
+            student,
+            values,
+            indices,
+            rows,
+            opts,
+            row_scale=1.0 / count if want_grad else None,
+            need=need,
+        )
+        ctx.grads = grads
+        return (losses.sum() / count).to(hidden.dtype)
+
+    @staticmethod
+    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, ...]:
+        need = tuple(ctx.needs_input_grad[:3])
+        hidden, weight, bias, values, indices, labels = ctx.saved_tensors
+        student = (hidden, weight, bias)
+        if torch.is_grad_enabled():
+            wanted = [t for t, k in zip(student, need, strict=True) if k]
+            value = _plain_topk(student, values, indices, labels, ctx.opts)
+            found = iter(
+                torch.autograd.grad(value, wanted, grad_out.to(value.dtype), create_graph=True)
+            )
+            grads = [next(found) if k else None for k in need]
+        elif ctx.opts["reduction"] == "none":
+            scale = grad_out.to(_compute_dtype(hidden.dtype))
+            _, *grads = _topk_walk(
+                student, values, indices, ctx.rows, ctx.opts, row_scale=scale, need=need
+            )
+        else:
+            grads = ctx.grads
+            if grads is None:
+                raise RuntimeError(
+                    "linear_topk_distillation: backward through the same call twice; its "
+                    "gradients were computed in the forward pass and handed over to the first "
+                    "backward; pass retain_graph=True to that one, or call the loss again"
+                )
+            keep = getattr(torch._C._autograd, "_get_current_graph_task_keep_graph", _true)()
+            if keep:
+                grads = [None if g is None else g * grad_out for g in grads]
+            else:
+                ctx.grads = None
+                grads = [None if g is None else g.mul_(grad_out) for g in grads]
+        out = [
+            g if g is None or g.dtype == d else g.to(d)
+            for g, d in zip(grads, ctx.dtypes, strict=True)
+        ]
+        return (*out, None, None, None, None, None)
+
+
+def _check_topk(values: Tensor, indices: Tensor, hidden: Tensor, vocab: int) -> None:
+    check_floating("teacher_logits", values)
+    check_tensor("teacher_indices", indices)
+    if get_check_mode() == "off":
+        return
+    expected = tuple(hidden.shape[:-1])
+    if values.dim() != len(expected) + 1 or tuple(values.shape[:-1]) != expected:
+        raise LossInputError(
+            f"teacher_logits must have shape {(*expected, 'K')} (student_hidden "
+            f"{tuple(hidden.shape)} with the feature dim replaced by the teacher's top K), got "
+            f"{tuple(values.shape)}"
+        )
+    if tuple(indices.shape) != tuple(values.shape):
+        raise LossInputError(
+            f"teacher_indices {tuple(indices.shape)} must have the shape of teacher_logits "
+            f"{tuple(values.shape)}: one token id per top-k value (values, indices = "
+            "teacher_logits.topk(k))"
+        )
+    if values.shape[-1] < 2:
+        raise LossInputError(
+            f"teacher_logits has K = {values.shape[-1]} token per position: a distribution "
+            "renormalised over one token is always 1 and its divergence always 0; keep K >= 2"
+        )
+    check_labels("teacher_indices", indices, vocab, ignore_index=None)
+    if reads(indices):
+        ordered = indices.reshape(-1, indices.shape[-1]).sort(1).values
+        if bool((ordered[:, 1:] == ordered[:, :-1]).any()):
+            raise LossInputError(
+                "teacher_indices repeat a token id within a position: the top-k ids of one "
+                "position must be distinct (as torch.topk gives them)"
+            )
+
+
+@register(
+    family=Family.LARGE_VOCAB,
+    inputs=Space.HIDDEN,
+    targets=Targets.TEACHER_TOPK,
+    activation=Activation.SOFTMAX,
+    decode=Decode.ARGMAX,
+    mean_over=MeanOver.ITEM,
+    properties={Prop.SMOOTH, Prop.NONNEGATIVE},
+    aliases=("topk_distillation", "sparse_distillation", "fused_linear_topk_kl"),
+    example=_topk_example,
+)
+def linear_topk_distillation(
+    student_hidden: Tensor,
+    student_weight: Tensor,
+    teacher_logits: Tensor,
+    teacher_indices: Tensor,
+    labels: Tensor | None = None,
+    *,
+    student_bias: Tensor | None = None,
+    beta: float = 0.0,
+    temperature: float = 1.0,
+    ignore_index: int | None = -100,
+    reduction: str = "mean",
+    chunk_size: int | None = None,
+) -> Tensor:
+    """Distillation from a teacher's top-k logits (offline, stored), over those k tokens.
+
+    The teacher gives, per position ``t``, ``K`` token ids ``i_t1..i_tK`` (distinct) and their
+    logits or log-probabilities ``v_tk`` (either: a constant per position cancels). Both
+    distributions are renormalised over those ``K`` tokens: ``T_t = softmax_k(v_tk / temperature)``
+    and ``S_t = softmax_k(s_t,i_tk / temperature)`` with the student's logits
+    ``s_t = student_hidden_t @ student_weight.T + student_bias`` read only at the ``K`` ids
+    (the full-vocabulary normaliser cancels in the renormalisation, so neither the student's
+    nor the teacher's ``(N, V)`` logits are needed). The loss of token ``t`` is the generalized
+    JSD of :func:`linear_distillation` on the ``K`` tokens: ``beta = 0`` (the default, the
+    usual choice for stored teachers) the forward ``KL(T_t || S_t)``, ``beta = 1`` the reverse
+    ``KL(S_t || T_t)``, between them ``beta KL(T_t || M_t) + (1 - beta) KL(S_t || M_t)`` with
+    ``M_t = beta T_t + (1 - beta) S_t``. A token whose label is ``ignore_index`` gives 0.
+    ``"mean"`` divides the sum by the number of counted tokens (0.0, graph-connected, when there
+    is none), ``"sum"`` adds them, ``"none"`` returns ``l_t`` per token. The teacher carries no
+    gradient.
+
+    Tokens are walked in chunks; each chunk gathers its ``(C, K, D)`` weight rows (``K * D``
+    multiply-adds per token instead of the ``V * D`` of the full head) and the gradients are
+    accumulated with ``index_add``. Small calls, and calls under ``torch.compile``,
+    ``torch.func`` transforms and meta tensors, compute the same formula by autograd; double
+    backward differentiates that formula.
+
+    Input: ``student_hidden`` ``(*, D)`` and ``student_weight`` ``(V, D)``, floating;
+    ``student_bias`` ``(V,)`` or None. Target: ``teacher_logits`` ``(*, K)`` (floating) and
+    ``teacher_indices`` ``(*, K)`` (int64/int32 in ``[0, V)``, distinct per position), as
+    ``teacher_logits.topk(K)`` gives them; ``labels`` ``(*)`` only say which tokens count; None
+    counts every token.
+
+    When to use:
+        Offline distillation of a large-vocabulary teacher whose top-k logits were stored
+        (the full ``(tokens, V)`` teacher logits do not fit on disk), or when the student's
+        full head is too costly: only ``K`` of ``V`` logits per token are computed.
+
+    Args:
+        student_hidden: the student's last hidden states, one row per token.
+        student_weight: the student's LM head, one row per token of the vocabulary.
+        teacher_logits: the teacher's top-k logits (or log-probabilities) per position.
+        teacher_indices: their token ids.
+        labels: token labels; positions equal to ``ignore_index`` (prompt, padding) are skipped.
+        student_bias: optional ``(V,)`` student head bias.
+        beta: in [0, 1]; 0: forward KL(T || S), 1: reverse KL(S || T), between: JSD(beta).
+        temperature: > 0; divides both sides' logits before the renormalised softmax.
+        ignore_index: label value that is skipped; None: none is.
+        reduction: ``"mean"`` | ``"sum"`` | ``"none"``.
+        chunk_size: tokens per chunk; None picks about 64 MiB of gathered rows per chunk.
+
+    Returns:
+        A scalar, or the shape of ``student_hidden`` without its last dim for ``"none"``, in
+        the promoted dtype of the student's tensors.
+
+    Raises:
+        LossInputError: ``teacher_logits`` of another leading shape than ``student_hidden``,
+            ``teacher_indices`` of another shape than ``teacher_logits``, ids out of
+            ``[0, V)`` or repeated within a position, ``K < 2``, a transposed weight (named),
+            labels out of range, ``beta`` outside [0, 1], ``temperature <= 0``, a non-finite
+            input (named) when the loss is not finite.
+
+    Example:
+        >>> import torch, losskit
+        >>> h = torch.tensor([[1.0, 0.0], [0.5, -1.0], [0.0, 2.0]])
+        >>> w = torch.tensor([[1.0, 1.0], [-1.0, 0.5], [0.0, -1.0], [2.0, 0.0]])
+        >>> values = torch.tensor([[3.0, 1.0], [2.0, 0.0], [1.0, 0.5]])  # the teacher's top 2
+        >>> ids = torch.tensor([[0, 3], [2, 1], [1, 0]])  # their token ids
+        >>> losskit.linear_topk_distillation(h, w, values, ids)
+        tensor(0.3672)
+        >>> losskit.linear_topk_distillation(h, w, values, ids, reduction="none")
+        tensor([0.8287, 0.0000, 0.2729])
+
+    References:
+        Hinton et al., Distilling the Knowledge in a Neural Network (2015); Agarwal et al.,
+        On-Policy Distillation of Language Models (ICLR 2024), generalized JSD; Raman et al.,
+        For Distillation, Tokens Are Not All You Need (NeurIPS 2023 workshop), top-k teacher
+        logits.
+
+    Stability: both renormalised softmaxes subtract their row maximum; ``log M`` is a
+    log-add-exp; half-precision inputs are computed in float32 and cast back at the end.
+    """
+    check_reduction(reduction)
+    ignore_index = check_ignore_index(ignore_index)
+    beta = check_option("beta", beta, low=0.0, high=1.0)
+    temperature = check_option("temperature", temperature, low=0.0, low_open=True)
+    if chunk_size is not None:
+        chunk_size = check_int("chunk_size", chunk_size, low=1)
+    vocab = _check_inputs(
+        student_hidden, student_weight, student_bias, labels, ignore_index, prefix="student_"
+    )
+    _check_topk(teacher_logits, teacher_indices, student_hidden, vocab)
+    dtype = student_hidden.dtype
+    for t in (student_weight, student_bias):
+        if t is not None:
+            dtype = torch.promote_types(dtype, t.dtype)
+    k = teacher_logits.shape[-1]
+    h = student_hidden.to(dtype).reshape(-1, student_hidden.shape[-1])
+    w = student_weight.to(dtype)
+    b = None if student_bias is None else student_bias.to(dtype)
+    values = teacher_logits.detach().reshape(-1, k)
+    indices = teacher_indices.reshape(-1, k).long()
+    if labels is None:
+        flat_labels = torch.zeros(h.shape[0], dtype=torch.long, device=h.device)
+        ignore = _NO_LABEL
+    else:
+        flat_labels = labels.reshape(-1).long()
+        ignore = _NO_LABEL if ignore_index is None else ignore_index
+    opts: dict[str, Any] = {
+        "ignore_index": ignore,
+        "beta": beta,
+        "temperature": temperature,
+        "reduction": reduction,
+        "chunk_size": chunk_size,
+    }
+    n = h.shape[0]
+    small = (
+        n * k * h.shape[1] <= _SMALL_LOGITS
+        and (chunk_size is None or chunk_size >= n)
+        and dtype in (torch.float32, torch.float64)
+    )
+    if small or any(unreadable(t) for t in (h, w, values, indices, flat_labels)):
+        out = _plain_topk((h, w, b), values, indices, flat_labels, opts).to(dtype)
+    else:
+        want_grad = torch.is_grad_enabled() and any(
+            t is not None and t.requires_grad for t in (h, w, b)
+        )
+        out = _TopkDistillation.apply(  # type: ignore[no-untyped-call]
+            h, w, b, values, indices, flat_labels, opts, want_grad
+        )
+    if reduction == "none":
+        out = out.reshape(student_hidden.shape[:-1])
+    return finish(
+        out,
+        student_hidden=student_hidden,
+        student_weight=student_weight,
+        teacher_logits=teacher_logits,
+        student_bias=student_bias,
     )
