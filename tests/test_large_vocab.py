@@ -12,6 +12,7 @@ from torch.profiler import ProfilerActivity, profile
 
 import losskit
 from losskit.losses._large_vocab import (
+    _topk_dense,
     default_chunk_size,
     linear_cross_entropy,
     linear_distillation,
@@ -978,9 +979,13 @@ def _topk_grads_np(args, kw, up, **opts):
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("beta", [0.0, 0.4, 1.0])
-@pytest.mark.parametrize("chunk", [1, 5, None])  # 5 does not divide 37; None: autograd
-def test_topk_distillation_matches_float64_reference_values_and_grads(gen, beta, chunk, reduction):
-    args, kw = _topk_call(gen, n=13, d=3, v=11, k=4, bias=chunk == 5)
+@pytest.mark.parametrize("chunk", [1, 5, None])  # 5 does not divide 13; None: autograd
+@pytest.mark.parametrize("v, k", [(11, 4), (70, 2)])  # chunks: full logits; gathered rows
+def test_topk_distillation_matches_float64_reference_values_and_grads(
+    gen, beta, chunk, reduction, v, k
+):
+    assert _topk_dense(v, k) == (v == 11)
+    args, kw = _topk_call(gen, n=13, d=3, v=v, k=k, bias=chunk == 5)
     opts = {"beta": beta, "temperature": 1.5, "reduction": reduction}
     got = linear_topk_distillation(*args, **kw, chunk_size=chunk, **opts)
     want = _topk_np(args, kw, **opts)

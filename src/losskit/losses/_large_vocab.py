@@ -1485,14 +1485,11 @@ def _topk_divergence(ls: Tensor, lt: Tensor, beta: float) -> tuple[Tensor, Tenso
     return beta * kl_t + (1 - beta) * kl_s, (1 - beta) * s * (r - kl_s.unsqueeze(1))
 
 
-def _topk_student(h: Tensor, w: Tensor, b: Tensor | None, idx: Tensor) -> tuple[Tensor, Tensor]:
-    """The student's logits at the teacher's top-k ids, ``(C, K)``, and the gathered weight
-    rows ``(C, K, D)`` they came from (never the ``(C, V)`` logits)."""
-    rows = F.embedding(idx, w)  # (C, K, D)
-    s = torch.bmm(rows, h.unsqueeze(2)).squeeze(2)
-    if b is not None:
-        s = s + b[idx]
-    return s, rows
+def _topk_student(h: Tensor, w: Tensor, b: Tensor | None, idx: Tensor) -> Tensor:
+    """The student's logits at the teacher's top-k ids, ``(C, K)``, from the gathered
+    ``(C, K, D)`` weight rows (never the ``(C, V)`` logits)."""
+    s = torch.bmm(F.embedding(idx, w), h.unsqueeze(2)).squeeze(2)
+    return s if b is None else s + b[idx]
 
 
 def _plain_topk(
@@ -1507,9 +1504,13 @@ def _plain_topk(
     h, w, b = student
     compute = _compute_dtype(h.dtype)
     hc, wc = h.to(compute), w.to(compute)
-    s = torch.einsum("nd,nkd->nk", hc, F.embedding(indices, wc))
-    if b is not None:
-        s = s + b.to(compute)[indices]
+    bc = None if b is None else b.to(compute)
+    if _topk_dense(wc.shape[0], indices.shape[1]):
+        s = F.linear(hc, wc, bc).gather(1, indices)
+    else:
+        s = torch.einsum("nd,nkd->nk", hc, F.embedding(indices, wc))
+        if bc is not None:
+            s = s + bc[indices]
     tau = opts["temperature"]
     ls = torch.log_softmax(s / tau, 1)
     lt = torch.log_softmax(values.detach().to(compute) / tau, 1)
@@ -1523,6 +1524,15 @@ def _plain_topk(
     return masked_mean(per.sum(), valid.sum().to(per.dtype))
 
 
+# Below this many vocabulary entries per teacher id, the chunk's full (C, V) logits by matrix
+# products cost less than gathering (C, K, D) weight rows (memory-bound, not a GEMM).
+_TOPK_DENSE_RATIO = 32
+
+
+def _topk_dense(vocab: int, k: int) -> bool:
+    return vocab <= _TOPK_DENSE_RATIO * k
+
+
 def _topk_walk(
     student: tuple[Tensor, Tensor, Tensor | None],
     values: Tensor,
@@ -1534,12 +1544,17 @@ def _topk_walk(
     need: tuple[bool, bool, bool],
 ) -> tuple[Tensor, Tensor | None, Tensor | None, Tensor | None]:
     """One pass over the counted tokens: per-token divergences (N,) and, when ``row_scale`` is
-    given, the gradients selected by ``need`` of ``sum_n row_scale_n * loss_n``."""
+    given, the gradients selected by ``need`` of ``sum_n row_scale_n * loss_n``.
+
+    A chunk reads the student's logits at the K ids either from its full ``(C, V)`` logits (a
+    matrix product, when the vocabulary is at most ``_TOPK_DENSE_RATIO`` times K) or from its
+    gathered ``(C, K, D)`` weight rows; the gradients follow the same way back."""
     hidden, weight, bias = student
     compute = _compute_dtype(hidden.dtype)
     w = weight.to(compute)
     b = None if bias is None else bias.to(compute)
     n, (vocab, dim) = hidden.shape[0], w.shape
+    dense = _topk_dense(vocab, indices.shape[1])
     tau, beta = opts["temperature"], opts["beta"]
     losses = hidden.new_zeros(n, dtype=compute)
     grad = row_scale is not None
@@ -1549,7 +1564,11 @@ def _topk_walk(
     for idx, _ in rows:
         h = _take(hidden, idx).to(compute)
         ids = _take(indices, idx)
-        s, gathered = _topk_student(h, w, b, ids)
+        if dense:
+            z = torch.mm(h, w.t()) if b is None else torch.addmm(b, h, w.t())  # (C, V)
+            s = z.gather(1, ids)
+        else:
+            s = _topk_student(h, w, b, ids)
         ls = torch.log_softmax(s / tau, 1)
         lt = torch.log_softmax(_take(values, idx).to(compute) / tau, 1)
         loss, g = _topk_divergence(ls, lt, beta)
@@ -1562,15 +1581,26 @@ def _topk_walk(
         scale = row_scale[idx] if isinstance(row_scale, Tensor) and row_scale.dim() else row_scale
         factor = torch.as_tensor(scale, dtype=compute, device=h.device).expand(h.shape[0]) / tau
         g = g * factor.unsqueeze(1)  # d(scaled loss) / d(student logits at ids), (C, K)
-        if gh is not None:
-            part = torch.bmm(g.unsqueeze(1), gathered).squeeze(1)  # (C, D)
+        flat = ids.reshape(-1)
+        if dense:
+            full = z.zero_().scatter_(1, ids, g)  # the (C, V) gradient, zero off the ids
+            part = torch.mm(full, w) if gh is not None else None
+            if gw is not None:
+                gw.addmm_(full.t(), h)
+        else:
+            # sum_k g_k W[id_k] per token, without a (C, K, D) product
+            part = (
+                F.embedding_bag(ids, w, per_sample_weights=g, mode="sum")
+                if gh is not None
+                else None
+            )
+            if gw is not None:
+                gw.index_add_(0, flat, (g.unsqueeze(2) * h.unsqueeze(1)).reshape(-1, dim))
+        if gh is not None and part is not None:
             if isinstance(idx, slice):
                 gh[idx] = part
             else:
                 gh.index_copy_(0, idx, part)
-        flat = ids.reshape(-1)
-        if gw is not None:
-            gw.index_add_(0, flat, (g.unsqueeze(2) * h.unsqueeze(1)).reshape(-1, dim))
         if gb is not None:
             gb.index_add_(0, flat, g.reshape(-1))
     return losses, gh, gw, gb
@@ -1594,9 +1624,10 @@ class _TopkDistillation(torch.autograd.Function):
         want_grad: bool,
     ) -> Tensor:
         need = tuple(ctx.needs_input_grad[:3])
-        k, dim = indices.shape[1], weight.shape[1]
-        # a chunk's gathered rows are (C, K, D): size the chunk as for a (C, K * D) buffer
-        rows = _Rows(labels, opts["ignore_index"], opts["chunk_size"], 2 * k * dim)
+        (vocab, dim), k = weight.shape, indices.shape[1]
+        # a chunk holds (C, V) logits or (C, K, D) gathered rows: size it for two of them
+        width = vocab if _topk_dense(vocab, k) else k * dim
+        rows = _Rows(labels, opts["ignore_index"], opts["chunk_size"], 2 * width)
         ctx.opts, ctx.rows = opts, rows
         ctx.dtypes = (hidden.dtype, weight.dtype, None if bias is None else bias.dtype)
         ctx.save_for_backward(hidden, weight, bias, values, indices, labels)
@@ -1825,8 +1856,9 @@ def linear_topk_distillation(
         "chunk_size": chunk_size,
     }
     n = h.shape[0]
+    width = vocab if _topk_dense(vocab, k) else k * h.shape[1]
     small = (
-        n * k * h.shape[1] <= _SMALL_LOGITS
+        n * width <= _SMALL_LOGITS
         and (chunk_size is None or chunk_size >= n)
         and dtype in (torch.float32, torch.float64)
     )
