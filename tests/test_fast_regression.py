@@ -12,6 +12,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -19,6 +20,7 @@ import torch.nn.functional as F
 import losskit
 from losskit import LossInputError
 from losskit._checks import check_reduction
+from losskit.losses._regression import _SMALL as _RMSE_SMALL
 from losskit.losses._regression import in_dtype, result_dtype
 
 D = torch.float64
@@ -287,6 +289,198 @@ def test_log_cosh_non_finite_and_half_precision() -> None:
     close(got.double(), want, rtol=1e-3, atol=0)
 
 
+# ----------------------------------------------------------------------------- rmse, issue 15
+# rmse has two paths, chosen by a static size test: up to _SMALL float32 elements the squares
+# are summed in float64 by torch's norm; above it (and for other dtypes) _Rmse scales the
+# residuals by their largest magnitude and gives the gradient in closed form.
+_RMSE_SIZES = [100, _RMSE_SMALL, _RMSE_SMALL + 1, 3 * _RMSE_SMALL]
+
+
+def _rmse_np(r: np.ndarray) -> tuple[float, np.ndarray]:
+    """float64 NumPy: sqrt(mean(r^2)) and its gradient in the residuals r / (N rmse)."""
+    r = r.astype(np.float64)
+    root = float(np.sqrt(np.mean(r * r)))
+    return root, r / (r.size * root)
+
+
+@pytest.mark.parametrize("n", _RMSE_SIZES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_rmse_both_paths_equal_the_float64_formula(n: int, dtype: torch.dtype) -> None:
+    g = torch.Generator().manual_seed(n)
+    p = torch.randn(n, generator=g, dtype=dtype).requires_grad_(True)
+    t = torch.randn(n, generator=g, dtype=dtype).requires_grad_(True)
+    got = losskit.rmse(p, t)
+    gp, gt = torch.autograd.grad(got, [p, t])
+    root, grad = _rmse_np(p.detach().double().numpy() - t.detach().double().numpy())
+    tol = 1e-6 if dtype == torch.float32 else 1e-13
+    assert got.dtype == dtype and got.item() == pytest.approx(root, rel=tol)
+    np.testing.assert_allclose(gp.double().numpy(), grad, rtol=tol, atol=0)
+    np.testing.assert_allclose(gt.double().numpy(), -grad, rtol=tol, atol=0)
+
+
+@pytest.mark.parametrize("size", [1e30, 1e-30, 1e38, 1e-37, 1e-44])
+def test_rmse_scaled_path_neither_overflows_nor_underflows(size: float) -> None:
+    # float32 squares of 1e30 overflow and of 1e-30 underflow; 1e-44 is subnormal (its scale is
+    # clamped to the smallest normal number, an exact power of 2)
+    n = 3 * _RMSE_SMALL
+    base = np.linspace(-2.0, 1.0, n)
+    r32 = torch.from_numpy(base * size).float()
+    r = r32.clone().requires_grad_(True)
+    got = losskit.rmse(r, torch.zeros(n))
+    (g,) = torch.autograd.grad(got, [r])
+    root, grad = _rmse_np(r32.double().numpy())  # the float32 residuals, in float64
+    assert got.item() == pytest.approx(root, rel=1e-6)
+    np.testing.assert_allclose(g.double().numpy(), grad, rtol=1e-6, atol=0)
+
+
+def test_rmse_scaled_path_zero_nan_and_inf() -> None:
+    n = 3 * _RMSE_SMALL
+    p = torch.ones(n, requires_grad=True)
+    out = losskit.rmse(p, torch.ones(n))
+    (g,) = torch.autograd.grad(out, [p])
+    # numpy: sqrt(mean(0)) = 0; the gradient at 0 is the least-norm subgradient 0
+    assert out.item() == 0.0 and torch.equal(g, torch.zeros(n))
+    with losskit.checks("off"):
+        nan = torch.zeros(n)
+        nan[7] = math.nan
+        assert math.isnan(losskit.rmse(nan, torch.zeros(n)).item())
+        inf = torch.zeros(n)
+        inf[7] = -math.inf
+        assert losskit.rmse(inf, torch.zeros(n)).item() == math.inf  # sqrt(inf / N)
+
+
+def test_rmse_scaled_path_double_backward_is_the_hessian() -> None:
+    # f = sqrt(S / N), S = sum r^2: grad f = r / (N f), and
+    # H v = v / (N f) - r (r . v) / (N^2 f^3)
+    n = 3 * _RMSE_SMALL
+    g = torch.Generator().manual_seed(3)
+    p = torch.randn(n, generator=g, dtype=D).requires_grad_(True)
+    t = torch.randn(n, generator=g, dtype=D)
+    v = torch.randn(n, generator=g, dtype=D)
+    (gp,) = torch.autograd.grad(losskit.rmse(p, t), [p], create_graph=True)
+    (hv,) = torch.autograd.grad(gp, [p], v)
+    r = p.detach().numpy() - t.numpy()
+    f = np.sqrt(np.mean(r * r))
+    want = v.numpy() / (n * f) - r * (r @ v.numpy()) / (n**2 * f**3)
+    np.testing.assert_allclose(hv.numpy(), want, rtol=1e-10, atol=1e-18)
+    _, grad = _rmse_np(r)
+    np.testing.assert_allclose(gp.detach().numpy(), grad, rtol=1e-12, atol=0)
+
+
+def test_rmse_scaled_path_under_vmap_and_compile() -> None:
+    n = 3 * _RMSE_SMALL
+    g = torch.Generator().manual_seed(4)
+    p = torch.randn(2, n, generator=g)
+    t = torch.randn(2, n, generator=g)
+    vals = torch.func.vmap(losskit.rmse)(p, t)
+    grads = torch.func.vmap(torch.func.grad(losskit.rmse))(p, t)
+    for i in range(2):
+        root, grad = _rmse_np(p[i].numpy() - t[i].numpy())
+        assert vals[i].item() == pytest.approx(root, rel=1e-6)
+        np.testing.assert_allclose(grads[i].double().numpy(), grad, rtol=1e-6, atol=0)
+    torch._dynamo.reset()
+    compiled = torch.compile(losskit.rmse, fullgraph=True, backend="eager")
+    x = p[0].clone().requires_grad_(True)
+    out = compiled(x, t[0])
+    (gx,) = torch.autograd.grad(out, [x])
+    root, grad = _rmse_np(p[0].numpy() - t[0].numpy())
+    assert out.item() == pytest.approx(root, rel=1e-6)
+    np.testing.assert_allclose(gx.double().numpy(), grad, rtol=1e-6, atol=0)
+
+
+# ----------------------------------------------------------------------------- log_cosh, issue 15
+def _log_cosh_np(r: np.ndarray) -> np.ndarray:
+    """float64 NumPy, accurate at every size: log1p(2 sinh(r/2)^2) (no cancellation for tiny r)
+    below |r| = 1, |r| - log 2 + log1p(exp(-2|r|)) above (no overflow)."""
+    a = np.abs(r.astype(np.float64))
+    near = np.log1p(2 * np.sinh(np.minimum(a, 1.0) / 2) ** 2)
+    far = a - math.log(2) + np.log1p(np.exp(-2 * a))
+    return np.where(a < 1, near, far)
+
+
+def _residuals(n: int) -> torch.Tensor:
+    """Log-uniform magnitudes from 1e-18 to 1e4 with random signs (the loss r^2 / 2 of 1e-18
+    is still a normal float32), and the switch at 40."""
+    g = torch.Generator().manual_seed(11)
+    mag = 10 ** (torch.rand(n, generator=g, dtype=D) * 22 - 18)
+    sign = torch.where(torch.rand(n, generator=g) < 0.5, -1.0, 1.0).to(D)
+    edge = torch.tensor([39.999, 40.0, 40.001, -40.0, 1e30, -1e30, 0.0], dtype=D)
+    return torch.cat([mag * sign, edge]).float()
+
+
+def test_log_cosh_single_sinh_form_equals_the_float64_formula_eagerly_and_traced() -> None:
+    r = _residuals(20_000)
+    want = _log_cosh_np(r.numpy())
+    slope = np.tanh(r.double().numpy())
+    # eager: the in-place branch; vmap and func.grad: the out-of-place one (the tracing test)
+    p = r.clone().requires_grad_(True)
+    eager = losskit.log_cosh(p, torch.zeros_like(r), reduction="none")
+    (g,) = torch.autograd.grad(eager.sum(), [p])
+    traced = torch.func.vmap(lambda x: losskit.log_cosh(x, torch.zeros_like(x), reduction="none"))(
+        r[None]
+    )[0]
+    traced_g = torch.func.grad(lambda x: losskit.log_cosh(x, torch.zeros_like(x), reduction="sum"))(
+        r
+    )
+    for got in (eager.detach(), traced):
+        np.testing.assert_allclose(got.double().numpy(), want, rtol=2e-6, atol=0)
+    for got in (g, traced_g):
+        np.testing.assert_allclose(got.double().numpy(), slope, rtol=1e-6, atol=1e-30)
+
+
+# ----------------------------------------------------------------------------- tweedie, issue 15
+_TWEEDIE_POWERS = [1.0, 1.2, 1.5, 1.999, 2.0, 2.5, 3.0]
+
+
+def _tweedie_inputs(power: float) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(int(power * 1000))
+    mu = torch.exp(torch.randn(200, generator=g, dtype=D))
+    y = torch.exp(torch.randn(200, generator=g, dtype=D))
+    if power < 2:
+        y[::7] = 0.0  # zero targets are in the domain below power 2
+    return mu, y
+
+
+@pytest.mark.parametrize("power", _TWEEDIE_POWERS)
+def test_tweedie_closed_form_gradient_equals_autograd_and_the_formula(power: float) -> None:
+    # The closed-form path is taken when the targets need no gradient, the autograd one when
+    # they do; d deviance / d mu = 2 (mu^(1-p) - y mu^(-p)) for every power (NumPy, float64).
+    mu, y = _tweedie_inputs(power)
+    fast = mu.clone().requires_grad_(True)
+    slow = mu.clone().requires_grad_(True)
+    y_slow = y.clone().requires_grad_(True)
+    a = losskit.tweedie_deviance(fast, y, power=power, reduction="none")
+    b = losskit.tweedie_deviance(slow, y_slow, power=power, reduction="none")
+    close(a, b.detach(), rtol=1e-13, atol=1e-15)
+    w = torch.linspace(0.5, 1.5, 200, dtype=D)
+    (ga,) = torch.autograd.grad(a, [fast], w)
+    (gb,) = torch.autograd.grad(b, [slow], w)
+    m, t = mu.numpy(), y.numpy()
+    want = 2 * (m ** (1 - power) - t * m ** (-power)) * w.numpy()
+    np.testing.assert_allclose(ga.numpy(), want, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(gb.numpy(), want, rtol=1e-8, atol=1e-12)
+
+
+@pytest.mark.parametrize("power", [1.5, 3.0])
+def test_tweedie_closed_form_path_double_backward(power: float) -> None:
+    mu, y = _tweedie_inputs(power)
+    mu = mu[:6].clone().requires_grad_(True)
+    fn = lambda m: losskit.tweedie_deviance(m, y[:6], power=power)  # noqa: E731
+    assert torch.autograd.gradcheck(fn, (mu,))
+    assert torch.autograd.gradgradcheck(fn, (mu,))
+
+
+def test_tweedie_closed_form_path_keeps_nan_and_the_zero_at_the_target() -> None:
+    mu = torch.tensor([1.0, 2.0, math.nan, 0.5], requires_grad=True)
+    y = torch.tensor([1.0, 2.0, 1.0, 0.5])
+    with losskit.checks("off"):
+        out = losskit.tweedie_deviance(mu, y, power=1.5, reduction="none")
+    (g,) = torch.autograd.grad(out.sum(), [mu])
+    # at mu == y the deviance and its gradient are exactly 0; a NaN mean is NaN in both
+    assert out[[0, 1, 3]].tolist() == [0.0, 0.0, 0.0] and g[[0, 1, 3]].tolist() == [0.0] * 3
+    assert math.isnan(out[2].item()) and math.isnan(g[2].item())
+
+
 # ----------------------------------------------------------------------------- distillation
 @pytest.mark.parametrize("temperature", [1.0, 2.5])
 def test_distillation_without_the_temperature_ops_at_one_equals_the_formula(
@@ -301,3 +495,24 @@ def test_distillation_without_the_temperature_ops_at_one_equals_the_formula(
     want = (lt.exp() * (lt - ls)).sum(1) * temperature**2
     close(got, want, rtol=1e-12, atol=1e-14)
     close(torch.autograd.grad(got.sum(), [s])[0], torch.autograd.grad(want.sum(), [s2])[0])
+
+
+# ----------------------------------------------------------------------------- student_t, issue 15
+@pytest.mark.parametrize("df", [0.5, 3.0, 39.9, 40.0, 1e6])
+def test_student_t_number_and_tensor_df_give_the_float64_density(df: float) -> None:
+    # A number df takes the host-side normaliser, a tensor df the torch one (either side of
+    # the switch to the series at df = 40). Reference: the Student-t log-density in float64
+    # NumPy, log s + 0.5 log(nu pi) + lgamma(nu/2) - lgamma((nu+1)/2) + (nu+1)/2 log1p(z^2/nu),
+    # with math.lgamma (at nu = 1e6 the difference of two lgamma values near 6e6 keeps about
+    # 1e-9 absolute: the tolerance there).
+    g = torch.Generator().manual_seed(int(df * 10))
+    p, t = torch.randn(50, generator=g, dtype=D), torch.randn(50, generator=g, dtype=D)
+    s = torch.rand(50, generator=g, dtype=D) + 0.2
+    z = (t.numpy() - p.numpy()) / s.numpy()
+    norm = 0.5 * math.log(df * math.pi) + math.lgamma(df / 2) - math.lgamma((df + 1) / 2)
+    want = np.log(s.numpy()) + norm + (df + 1) / 2 * np.log1p(z * z / df)
+    for nu in (df, torch.tensor(df, dtype=D)):
+        got = losskit.student_t_nll(p, t, s, df=nu, reduction="none")
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-9, atol=1e-12 if df < 1e3 else 1e-8)
+        f32 = losskit.student_t_nll(p.float(), t.float(), s.float(), df=nu, reduction="none")
+        np.testing.assert_allclose(f32.double().numpy(), want, rtol=2e-6, atol=1e-6)

@@ -14,7 +14,9 @@ float32 and return the dtype of the predictions, as torch's kernels do.
 
 from __future__ import annotations
 
+import inspect
 import math
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -26,6 +28,7 @@ from losskit._checks import (
     check_reduction,
     finish,
     reduce,
+    tracing,
 )
 from losskit._spec import Activation, Family, Prop, Space, Targets, register
 from losskit._validate import check_param, check_values
@@ -227,8 +230,10 @@ def tweedie_deviance(
     elif power < 0:  # targets of any sign: sklearn's max(y, 0)^(2-p), far from 1 and 2
         a, b = 1 - power, 2 - power
         loss = 2 * (y.clamp(min=0) ** b / (a * b) - y * mu**a / a + mu**b / b)
-    else:
-        loss = _tweedie_positive(mu, y, power)
+    elif targets.requires_grad or tracing():
+        loss = _tweedie_positive(mu, y, power)[0]  # autograd through the stable form
+    else:  # the same value, with the gradient in closed form (see _TweedieMean)
+        loss, _ = _TweedieMean.apply(mu, y, power)  # type: ignore[no-untyped-call]
     return finish(reduce(loss, reduction).to(dtype), preds=preds, targets=targets)
 
 
@@ -237,10 +242,10 @@ def _expm1_ratio(log_x: Tensor, k: float) -> Tensor:
     return log_x if k == 0 else torch.expm1(k * log_x) / k
 
 
-def _tweedie_positive(mu: Tensor, y: Tensor, power: float) -> Tensor:
+def _tweedie_positive(mu: Tensor, y: Tensor, power: float) -> tuple[Tensor, Tensor]:
     """The Tweedie deviance for ``power >= 1``, ``mu > 0``, ``y >= 0`` (see the Stability note
     of :func:`tweedie_deviance`): ``2 mu^b (rho E(rho, a) - E(rho, b))``, ``a = 1 - p``,
-    ``b = 2 - p``, ``rho = y / mu``."""
+    ``b = 2 - p``, ``rho = y / mu``; and ``mu^b``."""
     a, b = 1 - power, 2 - power
     rho = y / mu
     if power < 2:
@@ -252,8 +257,49 @@ def _tweedie_positive(mu: Tensor, y: Tensor, power: float) -> Tensor:
     else:  # y > 0 (y = 0 with checks off: log 0 = -inf makes the deviance +inf, its value)
         log_rho = torch.log(rho)
         inner = rho * _expm1_ratio(log_rho, a) - _expm1_ratio(log_rho, b)
+    mu_b = mu**b
     # the deviance is >= 0; rounding at rho ~ 1 must not make it negative (clamp keeps NaN)
-    return (2 * mu**b * inner).clamp(min=0)
+    return (2 * mu_b * inner).clamp(min=0), mu_b
+
+
+class _TweedieMean(torch.autograd.Function):
+    """The Tweedie deviance for ``power >= 1`` (:func:`_tweedie_positive`) with its gradient in
+    the mean in closed form, ``d/d mu = 2 mu^(1-p) (1 - y / mu) = 2 (mu^b / mu) (mu - y) / mu``:
+    a few products of what the forward pass has, saved as one tensor, where autograd would
+    record and replay every operation of the stable form (two ``expm1``, a ``log``, a power).
+    At ``mu == y`` it is exactly 0; where rounding made the value negative and the clamp made
+    it 0, it is the deviance's own (tiny) slope. The targets get no gradient: the caller takes
+    this path only when they need none. Under ``create_graph`` the backward is the same closed
+    form in differentiable ops of the saved inputs."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(mu: Tensor, y: Tensor, power: float) -> tuple[Tensor, Tensor]:
+        loss, mu_b = _tweedie_positive(mu, y, power)
+        slope = mu_b.div_(mu).mul_((mu - y).div_(mu)).mul_(2)  # in place: mu_b is not needed
+        return loss, slope
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, Tensor]) -> None:
+        mu, y, ctx.power = inputs
+        ctx.mark_non_differentiable(output[1])
+        ctx.set_materialize_grads(False)
+        ctx.save_for_backward(mu, y, output[1])
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor | None, *_: Any) -> tuple[Tensor | None, None, None]:
+        mu, y, slope = ctx.saved_tensors
+        if grad is None:
+            return None, None, None
+        if torch.is_grad_enabled():  # create_graph: differentiable in the saved inputs
+            return grad * (2 * mu ** (1 - ctx.power) * ((mu - y) / mu)), None, None
+        return grad * slope, None, None
+
+
+# Function.apply binds its arguments to forward's signature on every call; a stored signature
+# is read instead of being rebuilt
+_TweedieMean.forward.__signature__ = inspect.signature(_TweedieMean.forward)  # type: ignore[attr-defined]
 
 
 # ----------------------------------------------------------------------------- distributions
@@ -375,6 +421,17 @@ def _student_t_log_norm(half_df: Tensor) -> Tensor:
     return torch.where(big, series, direct)
 
 
+def _student_t_log_norm_float(half_df: float) -> float:
+    """:func:`_student_t_log_norm` of a number: the same two forms, in float64."""
+    if half_df >= 20:
+        inv = 1 / half_df
+        inv2 = inv * inv
+        return 0.5 * _LOG_2PI + inv * (
+            1 / 8 + inv2 * (-1 / 192 + inv2 * (1 / 640 + inv2 * (-17 / 14336)))
+        )
+    return math.lgamma(half_df) - math.lgamma(half_df + 0.5) + 0.5 * math.log(2 * math.pi * half_df)
+
+
 @register(
     family=Family.REGRESSION,
     inputs=Space.VALUES,
@@ -451,9 +508,12 @@ def student_t_nll(
     df = positive_option("df", df, preds, "; degrees of freedom must be positive")
     dtype = result_dtype(preds, targets, scale)
     p, t, s, nu = in_dtype(compute_dtype(dtype), preds, targets, scale, df)
-    nu = nu if isinstance(nu, Tensor) else torch.full((), nu, dtype=p.dtype, device=p.device)
     z = (t - p) / s
-    loss = _student_t_log_norm(nu / 2) + torch.log(s) + (nu + 1) / 2 * torch.log1p(z * z / nu)
+    if isinstance(nu, Tensor):  # a tensor (it may be learned): the normaliser in torch ops
+        norm: Tensor | float = _student_t_log_norm(nu / 2)
+    else:  # a number: the normaliser is one number, in float64 on the host (no tensor ops)
+        norm = _student_t_log_norm_float(nu / 2)
+    loss = torch.log(s) + (nu + 1) / 2 * torch.log1p(z * z / nu) + norm
     return finish(
         reduce(loss, reduction).to(dtype),
         preds=preds,

@@ -19,6 +19,7 @@ dtype. Complex inputs are refused, in every check mode: a cast would drop the im
 
 from __future__ import annotations
 
+import inspect
 import math
 from typing import Any
 
@@ -37,6 +38,7 @@ from losskit._checks import (
     native_reduction,
     reads,
     reduce,
+    tracing,
 )
 from losskit._spec import Family, MeanOver, Prop, Space, Targets, register
 from losskit._validate import check_param, check_values
@@ -242,33 +244,88 @@ def rmse(preds: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tensor:
         tensor(1.2910)
 
     Stability:
-        Computed as ``m * ||r / m|| / sqrt(N)`` with ``m = max |r|`` (a constant of the graph),
-        so residuals of ``1e30`` or ``1e-30`` in float32, whose squares overflow or underflow,
-        give their representable RMSE and its gradient. A NaN residual gives NaN, an infinite
-        one inf.
+        Computed as ``m * ||r / m|| / sqrt(N)`` with ``m = max |r|``, so residuals of ``1e30``
+        or ``1e-30`` in float32, whose squares overflow or underflow, give their representable
+        RMSE and its gradient (the closed form ``r / (N rmse)``). A NaN residual gives NaN, an
+        infinite one inf.
     """
     check_reduction(reduction, allowed=("mean",))
     regression_inputs(preds, targets)
     dtype = result_dtype(preds, targets)
     p, t = in_dtype(compute_dtype(dtype), preds, targets)
-    r = p - t
-    if r.numel() == 0:  # a static shape test: the mean over nothing is a graph-connected 0
-        return finish(r.sum().to(dtype), preds=preds, targets=targets)
-    if r.dtype == torch.float32:
+    if p.numel() == 0:  # a static shape test: the mean over nothing is a graph-connected 0
+        return finish((p - t).sum().to(dtype), preds=preds, targets=targets)
+    if p.dtype == torch.float32 and p.numel() <= _SMALL:
         # the squares summed in float64, where no float32 residual's square overflows or
-        # underflows: one pass, no scaling (the cast happens inside the reduction)
-        norm = torch.linalg.vector_norm(r, dtype=torch.float64)
-        return finish((norm / math.sqrt(r.numel())).to(dtype), preds=preds, targets=targets)
-    # rmse = m ||r / m|| / sqrt(N) for any m > 0: with m = max |r| no square overflows (1e30)
-    # or underflows (1e-30). m is a constant of the graph (detached): the identity holds for
-    # every m, so the gradient is exact. NaN propagates through max, the division and the norm.
-    m = r.detach().abs().amax()
-    m = torch.where(m == 0, 1.0, m)  # every residual 0: any m will do
-    # the 2-norm's gradient at 0 is defined as 0 by torch (its subgradient of least norm)
-    root = m * torch.linalg.vector_norm(r / m) / math.sqrt(r.numel())
-    # an infinite residual makes r / m = inf / inf = NaN; its rmse is inf
-    root = torch.where(m.isinf(), m, root)
+        # underflows: few operators, the cheapest form where the per-operator cost dominates
+        # (the cast happens inside the reduction; torch differentiates the norm)
+        norm = torch.linalg.vector_norm(p - t, dtype=torch.float64)
+        return finish((norm / math.sqrt(p.numel())).to(dtype), preds=preds, targets=targets)
+    root, _, _ = _Rmse.apply(p, t)  # type: ignore[no-untyped-call]
     return finish(root.to(dtype), preds=preds, targets=targets)
+
+
+# Up to this many elements rmse sums float32 squares in float64 (a cast the norm's kernel
+# makes element by element, slow per element but few operators); above it, _Rmse.
+_SMALL = 1 << 14
+
+
+class _Rmse(torch.autograd.Function):
+    """``sqrt(mean((p - t)^2))`` of same-shape ``p``, ``t``, scaled so that no square overflows
+    or underflows, with its closed-form gradient ``(p - t) / (N rmse)``.
+
+    The residuals are divided by ``m = max |r|`` (in place, in the one buffer that holds them):
+    ``rmse = m sqrt(q / N)`` with ``q = sum (r / m)^2`` for any ``m > 0``, and with this ``m``
+    every square is at most 1 and the largest is 1, so residuals of ``1e30`` or ``1e-30`` in
+    float32 give their representable RMSE. The gradient is ``s / sqrt(N q)`` with
+    ``s = r / m``: the saved buffer times one number. Under ``create_graph`` the backward is
+    written in differentiable ops of ``p``, ``t`` and the output, so the gradient has its own
+    gradient."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(p: Tensor, t: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        s = p - t
+        lo, hi = torch.aminmax(s)  # one pass (vector_norm's ord=inf is a slower kernel)
+        info = torch.finfo(s.dtype)
+        # m = max |r| (NaN propagates through maximum and clamp), kept in [tiny, max]: every
+        # residual 0 gives s = 0 (not 0/0), an infinite one s = inf and so the value inf, its
+        # RMSE (not inf/inf = NaN); dividing by tiny, a power of 2, is exact
+        m = torch.maximum(hi, -lo).clamp(info.tiny, info.max)
+        s = s / m if tracing() else s.div_(m)  # in place on a plain tensor: no second buffer
+        q = torch.sum(s * s)  # torch's cascade sum (a BLAS dot accumulates in one pass)
+        return torch.sqrt(q / s.numel()) * m, s, q
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Tensor, Tensor], output: tuple[Tensor, ...]) -> None:
+        root, s, q = output
+        ctx.mark_non_differentiable(s, q)
+        ctx.set_materialize_grads(False)
+        ctx.save_for_backward(*inputs, root, s, q)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor | None, *_: Any) -> tuple[Tensor | None, Tensor | None]:
+        p, t, root, s, q = ctx.saved_tensors
+        if grad is None:
+            return None, None
+        if torch.is_grad_enabled():  # create_graph: differentiable in p, t and the output
+            # d rmse / d r = r / (N rmse); at rmse == 0 the subgradient of least norm, 0
+            coef = torch.where(root == 0, 0.0, grad / torch.where(root == 0, 1.0, root))
+            g = (p - t) * (coef / s.numel())
+        else:
+            # r / (N rmse) = s / sqrt(N q). q is 0 (every s is 0: the gradient 0, not 0 * inf)
+            # or at least the square of the smallest subnormal over tiny, far above tiny, so
+            # the clamp changes nothing else
+            g = s * (grad * torch.rsqrt((q * s.numel()).clamp(min=torch.finfo(q.dtype).tiny)))
+        gp = g if ctx.needs_input_grad[0] else None
+        gt = -g if ctx.needs_input_grad[1] else None
+        return gp, gt
+
+
+# Function.apply binds its arguments to forward's signature on every call; a stored signature
+# is read instead of being rebuilt (also for _LogCosh)
+_Rmse.forward.__signature__ = inspect.signature(_Rmse.forward)  # type: ignore[attr-defined]
 
 
 @register(
@@ -472,44 +529,73 @@ def log_cosh(preds: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tens
         tensor(0.5863)
 
     Stability:
-        ``cosh`` overflows beyond ``|r| ~ 89`` in float32, so the tails use
-        ``|r| + softplus(-2|r|) - log 2``; near 0 that form cancels, so ``|r| < 1`` uses
-        ``log1p(2 sinh(r/2)^2)`` (the same value, accurate to the last digit for tiny ``r``).
+        ``cosh`` overflows beyond ``|r| ~ 89`` in float32, and ``log(cosh r)`` loses every
+        digit of a tiny ``r``; it is computed as ``log1p(2 sinh(r/2)^2)`` (accurate to the last
+        digit for tiny ``r``) up to ``|r| = 40``, and as ``|r| - log 2`` beyond (where the two
+        agree to rounding in float32 and float64).
     """
     check_reduction(reduction)
     regression_inputs(preds, targets)
     dtype = result_dtype(preds, targets)
     p, t = in_dtype(compute_dtype(dtype), preds, targets)
-    loss = _LogCosh.apply(p - t)  # type: ignore[no-untyped-call]
+    loss, _ = _LogCosh.apply(p - t)  # type: ignore[no-untyped-call]
     return finish(reduce(loss, reduction).to(dtype), preds=preds, targets=targets)
 
 
+# Beyond this |r| both float32 and float64 give log cosh r = |r| - log 2 (the dropped
+# log1p(exp(-2|r|)) is below half an ulp of |r|), and below it 2 sinh(r/2)^2 cannot overflow.
+_LOG_COSH_LINEAR = 40.0
+
+
 class _LogCosh(torch.autograd.Function):
-    """``log cosh r`` elementwise with its closed-form gradient ``tanh r``: autograd through the
-    two stable branches below would record and replay about a dozen full-size operations. The
-    backward is a torch op on the saved input, so it differentiates again and vmap derives its
-    batching rule."""
+    """``log cosh r`` elementwise and its derivative ``tanh r``, both from one ``sinh``.
+
+    With ``c = clamp(r, -40, 40)``, ``h = sqrt(2) sinh(c / 2)`` and ``u = h^2 = cosh c - 1``:
+    ``log cosh r = log1p(u) + |r - c|`` (``log1p`` keeps every digit of a tiny residual, and
+    no ``cosh`` overflows: beyond 40 the loss is linear) and ``tanh r = h sqrt(u + 2) / (u + 1)``
+    (``sinh c / cosh c``; ``tanh 40`` is 1 in float64). The derivative is computed in the
+    forward pass from the same ``sinh`` and saved, so the backward pass is one product; under
+    ``create_graph`` it is ``tanh`` of the saved input, a torch op that differentiates again.
+    vmap derives the batching rule."""
 
     generate_vmap_rule = True
 
     @staticmethod
-    def forward(r: Tensor) -> Tensor:
-        a = r.abs()
-        # cosh(a) = 1 + 2 sinh(a/2)^2: log1p keeps every digit of a tiny residual (no
-        # 1 + r^2/2 - 1)
-        near = torch.log1p(2 * torch.sinh(a.clamp(max=1.0) / 2) ** 2)
-        # log cosh a = a + log((1 + e^(-2a)) / 2): no cosh, so no overflow for any finite residual
-        far = a + F.softplus(-2 * a) - math.log(2)
-        return torch.where(a < 1, near, far)
+    def forward(r: Tensor) -> tuple[Tensor, Tensor]:
+        c = r.clamp(-_LOG_COSH_LINEAR, _LOG_COSH_LINEAR)
+        if tracing():  # compile or a transform: out of place (in-place is for plain tensors)
+            tail = (r - c).abs()
+            h = torch.sinh(c * 0.5) * math.sqrt(2)
+            u = h * h
+            slope = h * torch.sqrt(u + 2) / (u + 1)
+            return torch.log1p(u) + tail, slope
+        # the same operations, each written into a buffer this call made
+        tail = (r - c).abs_()
+        h = c.mul_(0.5).sinh_().mul_(math.sqrt(2))
+        u = h * h
+        slope = torch.add(u, 2.0).sqrt_().mul_(h)
+        slope.div_(torch.add(u, 1.0, out=h))
+        return u.log1p_().add_(tail), slope
 
     @staticmethod
-    def setup_context(ctx: Any, inputs: tuple[Tensor], output: Tensor) -> None:
-        ctx.save_for_backward(inputs[0])
+    def setup_context(ctx: Any, inputs: tuple[Tensor], output: tuple[Tensor, Tensor]) -> None:
+        ctx.mark_non_differentiable(output[1])
+        ctx.set_materialize_grads(False)
+        ctx.save_for_backward(inputs[0], output[1])
 
     @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> Tensor:
-        (r,) = ctx.saved_tensors
-        return grad * torch.tanh(r)  # d log cosh r / dr; tanh(+-inf) = +-1, NaN stays NaN
+    def backward(ctx: Any, grad: Tensor | None, *_: Any) -> Tensor | None:
+        r: Tensor
+        slope: Tensor
+        r, slope = ctx.saved_tensors
+        if grad is None:
+            return None
+        if torch.is_grad_enabled():  # create_graph: tanh r, differentiable in the saved input
+            return grad * torch.tanh(r)  # tanh(+-inf) = +-1, NaN stays NaN
+        return grad * slope  # the slope of an infinite residual is tanh 40 = 1, of NaN NaN
+
+
+_LogCosh.forward.__signature__ = inspect.signature(_LogCosh.forward)  # type: ignore[attr-defined]
 
 
 @register(
