@@ -22,7 +22,7 @@ from losskit._checks import (
     ensure_float,
     finish,
     masked_mean,
-    ratio,
+    reads,
 )
 from losskit._spec import Activation, Decode, Family, MeanOver, Prop, Space, Targets, register
 from losskit.losses import _examples as ex
@@ -35,26 +35,55 @@ __all__ = [
 
 
 # ----------------------------------------------------------------------------- lovasz
-def _lovasz_weights(gt: Tensor, valid: Tensor) -> Tensor:
+def _ignored_may_occur(targets: Tensor, ignore_index: int | None) -> bool:
+    """Whether a target may equal ``ignore_index``: unknown (True) unless this call reads the
+    values (full mode), which then decides, so that no mask is built when nothing is
+    ignored."""
+    if ignore_index is None:
+        return False
+    if not reads(targets):
+        return True
+    return bool((targets == ignore_index).any())
+
+
+def _any_pixel(x: Tensor, pixels: int) -> Tensor:
+    """``(N,)``: whether each image has a pixel, when none is ignored."""
+    return torch.full((), pixels > 0, dtype=torch.bool, device=x.device).expand(x.shape[0])
+
+
+def _lovasz_weights(gt: Tensor, valid: Tensor | None) -> Tensor:
     """The gradient of the Lovasz extension of the Jaccard loss (Berman et al., Alg. 1) for
     errors sorted in decreasing order along the last dim: ``g_1 = J_1``, ``g_i = J_i - J_{i-1}``
     with ``J_i`` the Jaccard loss when the first ``i`` pixels are wrong. Ignored pixels sort
-    last with ``gt = 0``; they count in neither sum, so their weights are 0."""
+    last with ``gt = 0``; they count in neither sum, so their weights are 0 (``valid`` None:
+    every pixel counts)."""
+    # in place on this function's own temporaries (it runs without autograd): a handful of
+    # (N, C, P) buffers would otherwise be alive at once
     gts = gt.sum(-1, keepdim=True)
-    intersection = gts - gt.cumsum(-1)
-    union = gts + ((1 - gt) * valid).cumsum(-1)
-    jaccard_loss = 1 - ratio(intersection, union)  # union 0 only before any valid pixel
-    return torch.cat([jaccard_loss[..., :1], jaccard_loss[..., 1:] - jaccard_loss[..., :-1]], -1)
+    intersection = gt.cumsum(-1).neg_().add_(gts)
+    negatives = (1 - gt) if valid is None else (1 - gt).mul_(valid)
+    union = negatives.cumsum(-1).add_(gts)
+    del negatives
+    empty = union <= 0  # only before any valid pixel: the ratio 0/0 is 1 there
+    jaccard_loss = intersection.div_(union.masked_fill_(empty, 1.0)).masked_fill_(empty, 1.0)
+    jaccard_loss = jaccard_loss.neg_().add_(1.0)
+    del union, empty
+    weights = jaccard_loss.clone()
+    weights[..., 1:].sub_(jaccard_loss[..., :-1])
+    return weights
 
 
-def _lovasz(errors: Tensor, gt: Tensor, valid: Tensor, low: float) -> Tensor:
-    """``sum_i errors_(i) g_i`` over errors sorted in decreasing order (ignored ones last)."""
-    key = torch.where(valid, errors, low)
-    order = torch.sort(key.detach(), dim=-1, descending=True).indices
-    errors_sorted = errors.gather(-1, order)
+def _lovasz(errors: Tensor, gt: Tensor, valid: Tensor | None, low: float) -> Tensor:
+    """``sum_i errors_(i) g_i`` over errors sorted in decreasing order (ignored ones last, at
+    ``low``, where their weight is 0; ``valid`` None: every pixel counts). The sorted values
+    carry the gradient themselves (the sort's backward puts it back in place), so no gathered
+    copy of the errors is made."""
+    key = errors if valid is None else torch.where(valid, errors, low)
+    ordered, order = torch.sort(key, dim=-1, descending=True)
     with torch.no_grad():
-        weights = _lovasz_weights(gt.gather(-1, order), valid.gather(-1, order).to(gt.dtype))
-    return (errors_sorted * weights).sum(-1)
+        valid_sorted = None if valid is None else valid.gather(-1, order).to(gt.dtype)
+        weights = _lovasz_weights(gt.gather(-1, order), valid_sorted)
+    return (ordered * weights).sum(-1)
 
 
 @register(
@@ -129,16 +158,18 @@ def lovasz_hinge(
     t = targets.to(x.dtype)
     n = logits.shape[0]
     pixels = torch.Size(logits.shape[1:]).numel()
-    if ignore is None:
-        valid = torch.ones((), dtype=torch.bool, device=x.device).expand(n, pixels)
-    else:
-        valid = (targets != ignore).reshape(n, pixels)
+    valid: Tensor | None = None
+    if ignore is not None and _ignored_may_occur(targets, ignore):
+        valid = torch.ne(targets, ignore).reshape(n, pixels)
         t = torch.where(valid, t.reshape(n, pixels), 0.0)
     check_binary_targets("targets", t, soft=False)
     x, t = x.reshape(n, pixels), t.reshape(n, pixels)
-    errors = torch.where(valid, F.relu(1 - x * (2 * t - 1)), 0.0)
+    errors = F.relu(1 - x * (2 * t - 1))
+    if valid is not None:
+        errors = torch.where(valid, errors, 0.0)
     per_image = _lovasz(errors, t, valid, low=-1.0)
-    out = reduce_images(per_image, valid.any(-1), reduction).to(dtype)
+    counted = _any_pixel(x, pixels) if valid is None else valid.any(-1)
+    out = reduce_images(per_image, counted, reduction).to(dtype)
     return finish(out, logits=logits, targets=targets)
 
 
@@ -209,16 +240,19 @@ def lovasz_softmax(
     check_reduction(reduction)
     check_normalize(normalize, ("softmax", None))
     check_choice("classes", classes, ("present", "all"))
+    ignore = check_ignore_index(ignore_index)
+    if not _ignored_may_occur(labels, ignore):
+        ignore = None
     r = region_inputs(
         logits,
         labels,
         normalize=normalize,
-        ignore_index=check_ignore_index(ignore_index),
+        ignore_index=ignore,
         labels_only=True,
         name="labels",
     )
     errors = (r.targets - r.probs).abs()  # 0 where ignored: both were zeroed
-    per_class = _lovasz(errors, r.targets, r.valid, low=-1.0)  # (N, C)
+    per_class = _lovasz(errors, r.targets, None if ignore is None else r.valid, low=-1.0)  # (N, C)
     counted = r.targets.sum(-1) > 0 if classes == "present" else r.valid.any(-1)
     counted = counted.to(per_class.dtype)
     per_image = masked_mean((counted * per_class).sum(-1), counted.sum(-1))

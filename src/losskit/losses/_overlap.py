@@ -281,7 +281,9 @@ def _inputs(
         probs = torch.sigmoid(x)
     pixels = torch.Size(logits.shape[2:]).numel()
     valid = valid.expand(logits.shape).reshape(n, c, pixels)
-    probs = torch.where(valid, probs.reshape(n, c, pixels), 0.0)
+    probs = probs.reshape(n, c, pixels)
+    if ignore_index is not None:
+        probs = torch.where(valid, probs, 0.0)
     return Region(probs, t.reshape(n, c, pixels), valid, dtype)
 
 
@@ -305,30 +307,114 @@ def _label_region(
     return LabelRegion(probs, flat, valid, dtype)
 
 
+class Fused(NamedTuple):
+    """The per-image loss :class:`_SoftmaxLabelSums` also computes, with its gradient, for the
+    common case (macro average, no class weights): ``l_n = [G_n > 0] (ce_weight CE_n / G_n +
+    weight mean_{c >= first} (1 - S_nc) ** exponent)`` with the linear-fractional overlap
+    ``S = (a I + smooth) / (b I + e P + f G + smooth)`` (Dice: a = 2, b = 0, e = f = 1;
+    Jaccard: a = 1, b = -1, e = f = 1; Tversky: a = 1, b = 1 - alpha - beta, e = alpha,
+    f = beta) and ``G_n`` the image's counted pixels. Folding it into the one Function spares
+    autograd a graph of a dozen small ``(N, C)`` operations, which cost more than the
+    arithmetic at medium sizes."""
+
+    a: float
+    b: float
+    e: float
+    f: float
+    smooth: float
+    exponent: float = 1.0
+    first: int = 0  # the first class of the mean (1: the background is left out)
+    ce_weight: float = 0.0
+    weight: float = 1.0
+
+
+def _fused_score(k: Fused, inter: Tensor, pred: Tensor, true: Tensor) -> tuple[Tensor, Tensor]:
+    """The score ``S`` ``(N, C - first)`` and its safe denominator (1 where it is 0, which only
+    ``smooth = 0`` allows: ``S = 1`` there, with a zero gradient, as :func:`ratio`)."""
+    i, p, g = inter[:, k.first :], pred[:, k.first :], true[:, k.first :]
+    num = k.a * i + k.smooth
+    den = k.e * p + k.f * g + k.smooth if k.e != 1.0 or k.f != 1.0 else p + g + k.smooth
+    if k.b != 0.0:
+        den = den + k.b * i
+    if k.smooth > 0:  # the masses are >= 0, so the denominator is >= smooth > 0
+        return num / den, den
+    empty = den <= 0
+    safe = torch.where(empty, 1.0, den)
+    return torch.where(empty, 1.0, num / safe), torch.where(empty, math.inf, safe)
+
+
+def _fused_loss(
+    k: Fused, inter: Tensor, pred: Tensor, true: Tensor, ce: Tensor
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """``l_n`` of :class:`Fused` ``(N,)`` and its derivatives with respect to ``I``, ``P``
+    ``(N, C)`` and the summed cross-entropy ``(N,)``, computed once in the forward pass: the
+    backward pass then scales them by the incoming gradient."""
+    score, den = _fused_score(k, inter, pred, true)
+    count = true.sum(-1)
+    per_image = _focal(1 - score, k.exponent).mean(-1) * (count > 0)
+    if k.weight != 1.0:
+        per_image = k.weight * per_image
+    safe_count = torch.where(count == 0, 1.0, count)
+    if k.ce_weight:
+        per_image = per_image + k.ce_weight * (ce / safe_count)
+    g_i, g_p = _fused_grads(k, None, inter, pred, true, score, den)
+    return per_image, g_i, g_p, k.ce_weight / safe_count
+
+
+def _fused_grads(
+    k: Fused,
+    g_loss: Tensor | None,
+    inter: Tensor,
+    pred: Tensor,
+    true: Tensor,
+    score: Tensor | None = None,
+    den: Tensor | None = None,
+) -> tuple[Tensor, Tensor]:
+    """The gradients of ``sum_n g_loss_n l_n`` (``g_loss = 1`` when None) with respect to
+    ``I`` and ``P`` ``(N, C)``: ``dS/dI = (a - b S) / den``, ``dS/dP = -e S / den``."""
+    if score is None or den is None:
+        score, den = _fused_score(k, inter, pred, true)
+    scale = (true.sum(-1) > 0) * (k.weight / score.shape[-1])  # (N,)
+    if g_loss is not None:
+        scale = g_loss * scale
+    g_u = scale.unsqueeze(-1) / den  # d/du of the per-class term, over den
+    if k.exponent != 1.0:  # d u^e / du = e u^(e - 1), defined as 0 at u = 0 (see _focal)
+        u = (1 - score).clamp_min(0.0)
+        positive = u > 0
+        slope = torch.where(positive, torch.where(positive, u, 1.0) ** (k.exponent - 1), 0.0)
+        g_u = g_u * (k.exponent * slope)
+    g_i = g_u * (k.b * score - k.a) if k.b != 0.0 else g_u * -k.a
+    g_p = g_u * (k.e * score)
+    if k.first:
+        pad = g_i.new_zeros(g_i.shape[0], k.first)
+        g_i, g_p = torch.cat([pad, g_i], -1), torch.cat([pad, g_p], -1)
+    return g_i, g_p
+
+
 class _SoftmaxLabelSums(torch.autograd.Function):
     """The softmax over dim 1 of logits ``(N, C, P)`` and, for labels ``y`` ``(N, P)`` with
     ``v_i = [y_i != ignore_index]``, the sums of a region loss, with their gradient in closed
-    form. Outputs: the intersection ``I_nc = sum_i v_i p_ic [y_i = c]``, the prediction mass
-    ``P_nc = sum_i v_i p_ic``, the target mass ``G_nc = sum_i v_i [y_i = c]`` (a count, no
-    gradient), the cross-entropy ``sum_i v_i (lse_i - x_{i y_i})`` per image (zeros unless
-    ``with_ce``), then ``v p``, the labels made safe (0 where ignored) and ``v`` (empty when
-    nothing is ignored): the tensors the backward pass keeps, returned so that ``setup_context``
-    can save them and a double backward differentiates through ``v p``. Autograd on the chain
-    of ops would keep several ``(N, C, P)`` tensors and run a scatter and a batched product
-    backward."""
+    form. Outputs: the per-image loss of :class:`Fused` (zeros without one), the intersection
+    ``I_nc = sum_i v_i p_ic [y_i = c]``, the prediction mass ``P_nc = sum_i v_i p_ic``, the
+    target mass ``G_nc = sum_i v_i [y_i = c]`` (a count, no gradient), the cross-entropy
+    ``sum_i v_i (lse_i - x_{i y_i})`` per image (zeros unless ``with_ce``), then ``v p``, the
+    labels made safe (0 where ignored), ``v`` (empty when nothing is ignored or without the
+    cross-entropy) and ``v p`` at the label: the tensors the backward pass keeps, returned so
+    that ``setup_context`` can save them and a double backward differentiates through ``v p``,
+    ``I`` and ``P``. Autograd on the chain of ops would keep several ``(N, C, P)`` tensors and
+    run a scatter and a batched product backward."""
 
     generate_vmap_rule = True
 
     @staticmethod
     def forward(
-        x: Tensor, labels: Tensor, ignore_index: int | None, with_ce: bool
-    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+        x: Tensor, labels: Tensor, ignore_index: int | None, with_ce: bool, fused: Fused | None
+    ) -> tuple[Tensor, ...]:
         n, c = x.shape[:2]
-        valid: Tensor | None = None
+        keep: Tensor | None = None
         if ignore_index is not None:
             keep = labels != ignore_index
             labels = torch.where(keep, labels, 0)
-            valid = keep.to(x.dtype)
         # a view: an input returned as an output cannot be saved for backward
         labels = labels.long().view_as(labels)
         index = labels.unsqueeze(1)  # (N, 1, P)
@@ -337,74 +423,105 @@ class _SoftmaxLabelSums(torch.autograd.Function):
             # log-sum-exp from the largest probability, which is >= 1 / C, so its log loses
             # nothing: lse = max_c x - log max_c p (the same class maximises both)
             ce = (x.amax(1) - x.gather(1, index).squeeze(1)) - p.amax(1).log()
-            if valid is not None:  # an ignored pixel adds 0, whatever its logits
+            if keep is not None:  # an ignored pixel adds 0, whatever its logits
                 ce = torch.where(keep, ce, 0.0)
             ce = ce.sum(-1)
         else:
             ce = x.new_zeros(n)
         zeros = x.new_zeros(n, c)
-        if valid is None:
+        valid = x.new_zeros(0)
+        if keep is None:
             ones = torch.ones((), dtype=x.dtype, device=x.device).expand(labels.shape)
             true = zeros.scatter_add(1, labels, ones)
-            valid = x.new_zeros(0)
         else:
-            p = p * valid.unsqueeze(1)
-            true = zeros.scatter_add(1, labels, valid)
-        inter = zeros.scatter_add(1, labels, p.gather(1, index).squeeze(1))
-        return inter, p.sum(-1), true, ce, p, labels, valid
+            v = keep.to(x.dtype)
+            # p is this call's own tensor: masked in place, except where a transform traces
+            p = p * v.unsqueeze(1) if tracing() else p.mul_(v.unsqueeze(1))
+            true = zeros.scatter_add(1, labels, v)
+            if with_ce:  # the backward pass masks the cross-entropy's label term with it
+                valid = v
+        at_label = p.gather(1, index).squeeze(1)  # (N, P)
+        inter = zeros.scatter_add(1, labels, at_label)
+        pred = p.sum(-1)
+        if fused is None:
+            loss, g_i, g_p, g_ce = x.new_zeros(n), x.new_zeros(0), x.new_zeros(0), x.new_zeros(0)
+        else:
+            loss, g_i, g_p, g_ce = _fused_loss(fused, inter, pred, true, ce)
+        return loss, inter, pred, true, ce, p, labels, valid, at_label, g_i, g_p, g_ce
 
     @staticmethod
     def setup_context(
         ctx: torch.autograd.function.FunctionCtx,
-        inputs: tuple[Tensor, Tensor, int | None, bool],
-        output: tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor],
+        inputs: tuple[Tensor, Tensor, int | None, bool, Fused | None],
+        output: tuple[Tensor, ...],
     ) -> None:
-        _, _, true, _, p, labels, valid = output
-        ctx.save_for_backward(p, labels, valid)
-        ctx.mark_non_differentiable(true, labels, valid)
+        _, inter, pred, true, _, p, labels, valid, at_label, g_i, g_p, g_ce = output
+        ctx.save_for_backward(p, labels, valid, at_label, inter, pred, true, g_i, g_p, g_ce)
+        ctx.mark_non_differentiable(true, labels, valid, at_label, g_i, g_p, g_ce)
         ctx.set_materialize_grads(False)
         ctx.masked = inputs[2] is not None  # type: ignore[attr-defined]
+        ctx.fused = inputs[4]  # type: ignore[attr-defined]
 
     @staticmethod
     def backward(
         ctx: torch.autograd.function.FunctionCtx,
+        g_loss: Tensor | None,
         g_inter: Tensor | None,
         g_pred: Tensor | None,
         g_true: Tensor | None,
         g_ce: Tensor | None,
         g_p: Tensor | None,
         *_: Tensor | None,
-    ) -> tuple[Tensor | None, None, None, None]:
-        p, labels, valid = ctx.saved_tensors  # type: ignore[attr-defined]  # p: v * softmax
+    ) -> tuple[Tensor | None, None, None, None, None]:
+        saved = ctx.saved_tensors  # type: ignore[attr-defined]
+        p, labels, valid, at_label, inter, pred, true, unit_i, unit_p, unit_ce = saved
+        fused: Fused | None = ctx.fused  # type: ignore[attr-defined]
+        if g_loss is not None and fused is not None:
+            if torch.is_grad_enabled():  # a double backward: as a function of I and P
+                gi, gp = _fused_grads(fused, g_loss, inter, pred, true)
+            else:  # the forward pass's derivatives, scaled
+                col = g_loss.unsqueeze(-1)
+                gi, gp = col * unit_i, col * unit_p
+            g_inter = gi if g_inter is None else g_inter + gi
+            g_pred = gp if g_pred is None else g_pred + gp
+            if fused.ce_weight:
+                gc = g_loss * unit_ce
+                g_ce = gc if g_ce is None else g_ce + gc
+        if g_inter is None and g_pred is None and g_ce is None and g_p is None:
+            return None, None, None, None, None
         index = labels.unsqueeze(1)
+        inplace = not torch.is_grad_enabled()  # no double backward: the temporaries are ours
+        if not inplace:  # p at the label as a function of p, for the second derivative
+            at_label = p.gather(1, index).squeeze(1)
         # dL/dp = G = g_p + g_pred + g_inter at the label; the softmax's backward gives
         # dx = p (G - sum_c p_c G_c) (v is 0 or 1, so v p in place of p changes nothing), and
         # the cross-entropy adds g_ce v (p - [c = y])
-        s = p.new_zeros(p.shape[0], p.shape[-1])  # sum_c p_c G_c - g_ce, (N, P)
-        g = p.new_zeros(()).expand(p.shape[:2]).unsqueeze(-1)  # G without the label term
+        n, c = p.shape[:2]
+        s = p.new_zeros(n, p.shape[-1])  # sum_c p_c G_c - g_ce, (N, P)
+        g = p.new_zeros(()).expand(n, c).unsqueeze(-1)  # G without the label term
         if g_pred is not None:
-            s = s + torch.bmm(g_pred.unsqueeze(1), p).squeeze(1)
+            s = torch.bmm(g_pred.unsqueeze(1), p).squeeze(1)
             g = g_pred.unsqueeze(-1)
         if g_p is not None:
             s = s + (p * g_p).sum(1)
             g = g + g_p
-        at_label = None
+        at = None
         if g_inter is not None:
-            at_label = g_inter.gather(1, labels)  # (N, P)
-            s = s + p.gather(1, index).squeeze(1) * at_label
+            at = g_inter.gather(1, labels)  # (N, P)
+            s = s.addcmul_(at_label, at) if inplace else s + at_label * at
         if g_ce is not None:
             s = s - g_ce.unsqueeze(-1)
-        inplace = not torch.is_grad_enabled()  # no double backward: the temporaries are ours
         t = g - s.unsqueeze(1)  # (N, C, P)
-        if at_label is not None:
-            t = _scatter_add(t, index, at_label.unsqueeze(1), inplace)
+        del s
+        if at is not None:
+            t = _scatter_add(t, index, at.unsqueeze(1), inplace)
         dx = t.mul_(p) if inplace else t * p
         if g_ce is not None:
             hit = -g_ce.unsqueeze(-1).expand(labels.shape)
             if ctx.masked:  # type: ignore[attr-defined]
                 hit = hit * valid
             dx = _scatter_add(dx, index, hit.unsqueeze(1), inplace)
-        return dx, None, None, None
+        return dx, None, None, None, None
 
 
 def _apply(fn: type[torch.autograd.Function], *args: object) -> Any:
@@ -433,6 +550,7 @@ class Sums(NamedTuple):
     dtype: torch.dtype
     ce: Tensor | None = None  # (N,) the cross-entropy summed over each image's counted pixels
     image_valid: Tensor | None = None  # (N,) when ``counted`` is the same for every class
+    loss: Tensor | None = None  # (N,) the per-image loss of the :class:`Fused` asked for
 
 
 def _label_counts(p: Tensor, lab: Tensor, valid: Tensor | None) -> tuple[Tensor, Tensor]:
@@ -448,6 +566,16 @@ def _label_counts(p: Tensor, lab: Tensor, valid: Tensor | None) -> tuple[Tensor,
     return zeros.scatter_add(1, lab, valid), counted
 
 
+def _ignored_occurs(labels: Tensor, ignore_index: int, num_classes: int) -> bool:
+    """Whether a label equals ``ignore_index``, for labels that full mode has read and found in
+    ``[0, C)`` or equal to it (:func:`losskit._checks.check_labels`): then an ignore index
+    outside the classes occurs exactly when the range leaves ``[0, C)``."""
+    if 0 <= ignore_index < num_classes:
+        return bool((labels == ignore_index).any())
+    lo, hi = (int(v) for v in torch.aminmax(labels))
+    return lo < 0 if ignore_index < 0 else hi >= num_classes
+
+
 def _region_sums(
     logits: Tensor,
     targets: Tensor,
@@ -458,12 +586,14 @@ def _region_sums(
     labels_only: bool = False,
     name: str = "targets",
     with_ce: bool = False,
+    fused: Fused | None = None,
 ) -> Sums:
     """The checks of :func:`region_inputs` and the per-class sums. Label targets take the
     one-hot-free path: the intersection is the probability at each pixel's label, summed per
     label (gather, then scatter_add), the target mass a count of the labels; with the softmax
     (and plain sums) in one :class:`_SoftmaxLabelSums`, which also gives the per-image
-    cross-entropy when ``with_ce`` (label targets only)."""
+    cross-entropy when ``with_ce`` (label targets only) and the per-image loss of ``fused``
+    (``Sums.loss``; None on the other paths, where the caller computes it)."""
     r = _inputs(
         logits,
         targets,
@@ -480,10 +610,20 @@ def _region_sums(
     p, lab, valid = r.probs, r.labels, r.valid
     n, c = p.shape[:2]
     if r.softmax and not squared:
-        inter, pred, true, ce, *_ = _apply(_SoftmaxLabelSums, p, lab, r.ignore_index, with_ce)
+        ignore = r.ignore_index
+        if ignore is not None and reads(lab) and not _ignored_occurs(lab, ignore, c):
+            ignore = None  # full mode has read the labels: no mask to build
+        loss, inter, pred, true, ce, *_ = _apply(_SoftmaxLabelSums, p, lab, ignore, with_ce, fused)
         image_valid = true.sum(-1) > 0  # the image's counted pixels: its label count
         return Sums(
-            inter, pred, true, image_valid.unsqueeze(-1).expand(n, c), r.dtype, ce, image_valid
+            inter,
+            pred,
+            true,
+            image_valid.unsqueeze(-1).expand(n, c),
+            r.dtype,
+            ce,
+            image_valid,
+            None if fused is None else loss,
         )
     if r.softmax:  # the squared denominator: the chain of ops
         p = torch.softmax(p, 1)
@@ -544,7 +684,10 @@ def _region_loss(
     average: str,
     exponent: float = 1.0,
 ) -> tuple[Tensor, Tensor]:
-    """Per-image loss ``(N,)`` and which images count, for a score ``(I, P, G) -> [0, 1]``."""
+    """Per-image loss ``(N,)`` and which images count, for a score ``(I, P, G) -> [0, 1]``
+    (the one :class:`_SoftmaxLabelSums` computed when the sums carry it)."""
+    if s.loss is not None and s.image_valid is not None:
+        return s.loss, s.image_valid
     inter, pred, true, counted = s.inter, s.pred, s.true, s.counted
     image_valid = counted.any(-1) if s.image_valid is None else s.image_valid
     if weight is None and s.image_valid is not None:  # every class of a counted image counts
@@ -564,6 +707,11 @@ def _region_loss(
         pooled = score((w * inter).sum(-1), (w * pred).sum(-1), (w * true).sum(-1))
         per_image = torch.where(image_valid, _focal(1 - pooled, exponent), 0.0)
     return per_image, image_valid
+
+
+def _macro(weight: Tensor | None, average: str, fused: Fused) -> Fused | None:
+    """``fused`` where :class:`Fused` covers the options: no class weights, the macro mean."""
+    return fused if weight is None and average == "macro" else None
 
 
 def _dice_score(smooth: float, positive: bool = False) -> Score:
@@ -671,6 +819,7 @@ def dice(
         normalize=normalize,
         ignore_index=check_ignore_index(ignore_index),
         squared=squared,
+        fused=_macro(weight, average, Fused(2.0, 0.0, 1.0, 1.0, smooth)),
     )
     check_class_weight(weight, logits.shape[1])
     score = _dice_score(smooth, positive=r.image_valid is not None)
@@ -747,7 +896,11 @@ def jaccard(
     refuse_renamed("jaccard", removed)
     s = _region_options(smooth, average, reduction)
     r = _region_sums(
-        logits, targets, normalize=normalize, ignore_index=check_ignore_index(ignore_index)
+        logits,
+        targets,
+        normalize=normalize,
+        ignore_index=check_ignore_index(ignore_index),
+        fused=_macro(weight, average, Fused(1.0, -1.0, 1.0, 1.0, s)),
     )
     check_class_weight(weight, logits.shape[1])
     per_image, valid = _region_loss(
@@ -844,7 +997,11 @@ def tversky(
     smooth = _region_options(smooth, average, reduction)
     alpha, beta = _tversky_options(alpha, beta)
     r = _region_sums(
-        logits, targets, normalize=normalize, ignore_index=check_ignore_index(ignore_index)
+        logits,
+        targets,
+        normalize=normalize,
+        ignore_index=check_ignore_index(ignore_index),
+        fused=_macro(weight, average, Fused(1.0, 1.0 - alpha - beta, alpha, beta, smooth)),
     )
     check_class_weight(weight, logits.shape[1])
     score = _tversky_score(alpha, beta, smooth)
@@ -932,8 +1089,13 @@ def focal_tversky(
     exponent = 1.0 / check_option("gamma", gamma, low=0.0, low_open=True)
     if math.isinf(exponent):  # a subnormal gamma: x ** inf has no useful value or gradient
         raise LossInputError(f"gamma must be at least 1e-300, got {gamma!r}")
+    fused = Fused(1.0, 1.0 - alpha - beta, alpha, beta, smooth, exponent)
     r = _region_sums(
-        logits, targets, normalize=normalize, ignore_index=check_ignore_index(ignore_index)
+        logits,
+        targets,
+        normalize=normalize,
+        ignore_index=check_ignore_index(ignore_index),
+        fused=_macro(weight, average, fused),
     )
     check_class_weight(weight, logits.shape[1])
     score = _tversky_score(alpha, beta, smooth)
@@ -1118,17 +1280,21 @@ def dice_cross_entropy(
         ignore_index=ignore,
         labels_only=True,
         name="labels",
-        with_ce=True,
+        with_ce=ce_weight > 0,
+        fused=Fused(
+            2.0,
+            0.0,
+            1.0,
+            1.0,
+            smooth,
+            first=0 if background else 1,
+            ce_weight=ce_weight,
+            weight=dice_weight,
+        ),
     )
-    assert r.ce is not None  # label targets and the softmax: the one-pass sums give it
-    # the cross-entropy averaged over the image's non-ignored pixels (its label count)
-    ce_image = masked_mean(r.ce, r.true.sum(-1))
-    # the Dice term over classes 1..C-1 (or all): the sums of those classes
-    if not background:
-        r = r._replace(inter=r.inter[:, 1:], pred=r.pred[:, 1:], true=r.true[:, 1:])
-    dice_image, image_valid = _region_loss(
-        r, _dice_score(smooth, positive=True), weight=None, average="macro"
-    )
-    per_image = ce_weight * ce_image + dice_weight * dice_image
-    out = reduce_images(per_image, image_valid, reduction).to(r.dtype)
+    # labels and the softmax: the one-pass sums computed the per-image loss (the mean
+    # cross-entropy over the image's counted pixels plus the Dice term over classes 1..C-1,
+    # or all), as _SoftmaxLabelSums does for every macro region loss
+    assert r.loss is not None and r.image_valid is not None
+    out = reduce_images(r.loss, r.image_valid, reduction).to(r.dtype)
     return finish(out, logits=logits)
