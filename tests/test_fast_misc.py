@@ -322,3 +322,110 @@ def test_box_functions_double_backward_and_float32() -> None:
     (gd,) = torch.autograd.grad(_ciou_formula(xd, t)[2].mean(), xd)
     torch.testing.assert_close(gf.double(), gd, rtol=1e-4, atol=1e-5)
     assert out.dtype == torch.float32
+
+
+# ----------------------------------------------------------------------------- third pass
+@pytest.mark.parametrize("function", [True, False])
+@pytest.mark.parametrize("mode", ["full", "shapes"])
+def test_cosine_embedding_function_and_formula_paths(
+    function: bool, mode: Literal["full", "shapes"], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both sides of the size threshold of _Cosine (moved so that small inputs take each), (*, D)
+    inputs and a zero row, against the float64 formula written out."""
+    from losskit.losses import _embedding
+
+    monkeypatch.setattr(_embedding, "_COSINE_FUNCTION_MIN", 0 if function else 1 << 62)
+    g = torch.Generator().manual_seed(12)
+    a, b = torch.randn(3, 5, 7, generator=g), torch.randn(3, 5, 7, generator=g)
+    a[1, 2] = 0.0
+    b[0, 4] = a[0, 4]  # identical rows: cosine 1
+    y = torch.randint(0, 2, (3, 5), generator=g) * 2 - 1
+    x1, x2 = a.clone().requires_grad_(), b.clone().requires_grad_()
+    with losskit.checks(mode):
+        got = losskit.cosine_embedding(x1, x2, y, margin=-0.1, reduction="none")
+    d1, d2 = _f64(a, b)
+    dot, n1, n2 = (d1 * d2).sum(-1), (d1 * d1).sum(-1) + 1e-12, (d2 * d2).sum(-1) + 1e-12
+    cos = dot / (n1 * n2).sqrt()
+    want = _by_sign_formula(y, 1 - cos, torch.clamp(cos + 0.1, min=0))
+    _grads_match(got, want, (x1, x2), (d1, d2))
+
+
+def test_cosine_function_double_backward_and_nan(monkeypatch: pytest.MonkeyPatch) -> None:
+    from losskit.losses import _embedding
+
+    monkeypatch.setattr(_embedding, "_COSINE_FUNCTION_MIN", 0)
+    g = torch.Generator().manual_seed(13)
+    a, b = (torch.randn(4, 3, generator=g, dtype=torch.float64, requires_grad=True) for _ in "ab")
+    y = torch.tensor([1, -1, 1, -1])
+    assert torch.autograd.gradgradcheck(
+        lambda p, q: losskit.cosine_embedding(p, q, y, margin=-0.5), (a, b)
+    )
+    bad = a.detach().clone()
+    bad[2, 1] = float("nan")
+    with losskit.checks("shapes"):
+        out = losskit.cosine_embedding(bad, b.detach(), y, reduction="none")
+    assert torch.isnan(out[2]) and bool(torch.isfinite(out[[0, 1, 3]]).all())
+
+
+def _js_formula(lp: torch.Tensor, t: torch.Tensor, log_targets: bool) -> torch.Tensor:
+    """JS written out in float64 with 0 log 0 = 0 (xlogy), per item over dim 1."""
+    p = lp.exp()
+    q = t.exp() if log_targets else t
+    m = (p + q) / 2
+    per = torch.xlogy(p, p) - torch.xlogy(p, m) + torch.xlogy(q, q) - torch.xlogy(q, m)
+    return 0.5 * per.sum(1)
+
+
+@pytest.mark.parametrize("log_targets", [False, True])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_js_function_matches_formula_with_zero_mass(log_targets: bool, reduction: str) -> None:
+    g = torch.Generator().manual_seed(14)
+    p = torch.rand(6, 5, 3, generator=g, dtype=torch.float64)
+    q = torch.rand(6, 5, 3, generator=g, dtype=torch.float64)
+    p[0, 1] = 0.0  # P without mass where Q has some (log_preds = -inf)
+    q[1, 2] = 0.0  # Q without mass where P has some
+    p[2, 0, 0] = q[2, 0, 0] = 0.0  # neither
+    p, q = p / p.sum(1, keepdim=True), q / q.sum(1, keepdim=True)
+    lp, t = p.log(), (q.log() if log_targets else q)
+    x, y = lp.clone().requires_grad_(), t.clone().requires_grad_()
+    got = losskit.js_div(x, y, log_targets=log_targets, reduction=reduction)
+    per = _js_formula(lp, t, log_targets)
+    want = {"mean": per.mean(), "sum": per.sum(), "none": per}[reduction]
+    torch.testing.assert_close(got, want)
+    # the gradients where both have mass, against the formula's autograd there; 0 where the
+    # differentiated side has none
+    w = torch.rand(got.shape, generator=g, dtype=torch.float64)
+    gx, gy = torch.autograd.grad((got * w).sum(), (x, y))
+    assert bool(torch.isfinite(gx).all()) and bool(torch.isfinite(gy).all())
+    xd, yd = lp.clone().requires_grad_(), t.clone().requires_grad_()
+    ref = _js_formula(xd, yd, log_targets)
+    ref = {"mean": ref.mean(), "sum": ref.sum(), "none": ref}[reduction]
+    rx, ry = torch.autograd.grad((ref * w).sum(), (xd, yd))
+    both = (p > 0) & (q > 0)
+    torch.testing.assert_close(gx[both], rx[both])
+    torch.testing.assert_close(gy[both], ry[both])
+    assert bool((gx[p == 0] == 0).all()) and bool((gy[q == 0] == 0).all())
+
+
+def test_js_function_double_backward_nan_and_float32() -> None:
+    g = torch.Generator().manual_seed(15)
+    lp = torch.randn(4, 3, generator=g, dtype=torch.float64).log_softmax(1).requires_grad_()
+    q = torch.randn(4, 3, generator=g, dtype=torch.float64).softmax(1).requires_grad_()
+    assert torch.autograd.gradgradcheck(lambda a, b: losskit.js_div(a, b), (lp, q))
+    lq = q.detach().log().requires_grad_()
+    assert torch.autograd.gradgradcheck(
+        lambda a, b: losskit.js_div(a, b, log_targets=True, reduction="none"), (lp, lq)
+    )
+    for where in (0, 1):
+        a, b = lp.detach().clone(), q.detach().clone()
+        (a, b)[where][1, 2] = float("nan")
+        with losskit.checks("shapes"):
+            out = losskit.js_div(a, b, reduction="none")
+        assert torch.isnan(out[1]) and bool(torch.isfinite(out[[0, 2, 3]]).all())
+    xf = lp.detach().float().requires_grad_()
+    out = losskit.js_div(xf, q.detach().float())
+    (gf,) = torch.autograd.grad(out, xf)
+    xd = lp.detach().clone().requires_grad_()
+    (gd,) = torch.autograd.grad(_js_formula(xd, q.detach(), False).mean(), xd)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(gf.double(), gd, rtol=1e-4, atol=1e-6)

@@ -207,12 +207,90 @@ class _Distillation(torch.autograd.Function):
         return grad_s, grad_t, None, None, None
 
 
+def _js_terms(lp: Tensor, t: Tensor, log_targets: bool) -> tuple[Tensor, Tensor, Tensor]:
+    """``(p (log 2 - softplus(lq - lp)), q (log 2 - softplus(lp - lq)), lq - lp)``: the two
+    halves of the JS per element (``a (log a - log m)``, ``m`` the mixture) and the gap of the
+    logs. The logs are raised to ``-finfo.max``, so a zero probability (``log = -inf``) is a
+    finite stand-in: its term is ``0 * finite = 0`` and the other term gets ``log 2``, the
+    masked formula's values, with no mask; a NaN stays NaN (``clamp_min`` propagates it).
+    softplus(z) is -logsigmoid(-z), exactly (F.softplus linearises above 20). In place on fresh
+    tensors where no gradient is being recorded."""
+    big = torch.finfo(lp.dtype).max
+    fresh = not torch.is_grad_enabled()
+    p = lp.exp()
+    if log_targets:
+        q, lq = t.exp(), t.clamp_min(-big)
+    else:
+        q, lq = t, torch.log(t)
+        lq = lq.clamp_min_(-big) if fresh else lq.clamp_min(-big)
+    gap = lq - lp.clamp_min(-big)
+    half_p = F.logsigmoid(-gap)
+    half_q = F.logsigmoid(gap)
+    if fresh:
+        return half_p.add_(_LOG2).mul_(p), half_q.add_(_LOG2).mul_(q), gap
+    return (half_p + _LOG2) * p, (half_q + _LOG2) * q, gap
+
+
+class _JS(torch.autograd.Function):
+    """``JS(exp(log_preds), targets)`` over ``dim``, reduced, with the closed-form gradients
+    ``dJS/dlog_p = 1/2 p (log p - log m)`` (half the per-element term of P) and, for
+    probability targets, ``dJS/dq = 1/2 (log q - log m)`` (0 where ``q = 0``, as the masked
+    formula's), ``q`` times that for log-targets: autograd through the masked formula would
+    keep and replay about a dozen full-size tensors. The terms of both halves are kept for the
+    backward; a second derivative recomputes them from the inputs with torch ops."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(
+        lp: Tensor, t: Tensor, log_targets: bool, dim: int, reduction: str, items: int
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        term_p, term_q, _ = _js_terms(lp, t, log_targets)
+        if reduction == "none":
+            value = torch.add(term_p, term_q).sum(dim).mul_(0.5)
+        else:
+            value = (term_p.sum() + term_q.sum()) * (0.5 / items if reduction == "mean" else 0.5)
+        return value, term_p, term_q
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, ...]) -> None:
+        lp, t, ctx.log_targets, ctx.dim, ctx.reduction, ctx.items = inputs
+        _, term_p, term_q = output
+        ctx.mark_non_differentiable(term_p, term_q)
+        ctx.set_materialize_grads(False)
+        ctx.save_for_backward(lp, t, term_p, term_q)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor | None, *_: Tensor) -> tuple[Tensor | None, ...]:
+        lp, t, term_p, term_q = ctx.saved_tensors
+        if grad is None:  # the value took no part in what is differentiated
+            return None, None, None, None, None, None
+        if torch.is_grad_enabled():  # a second derivative: rebuild from the inputs
+            term_p, term_q = _js_terms(lp, t, ctx.log_targets)[:2]
+        g = _upstream(grad, ctx.dim, ctx.reduction, ctx.items) * 0.5
+        grad_lp = term_p * g if ctx.needs_input_grad[0] else None
+        grad_t = None
+        if ctx.needs_input_grad[1]:
+            if ctx.log_targets:
+                grad_t = term_q * g
+            else:  # log q - log m = log 2 - softplus(lp - lq) = log 2 + logsigmoid(lq - lp)
+                gap = _js_terms(lp, t, False)[2]
+                slope = torch.where(t == 0, 0.0, F.logsigmoid(gap) + _LOG2)
+                grad_t = slope * g
+        return grad_lp, grad_t, None, None, None, None
+
+
 def _compute_dtype(a: Tensor, b: Tensor) -> torch.dtype:
     """The dtype two floating inputs promote to (``torch.result_type``); half precision is
     computed in float32."""
     # promote_types: result_type's own rule for tensors of the same shape, and traceable
     dtype = torch.promote_types(a.dtype, b.dtype)
     return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+
+
+def _as(x: Tensor, dtype: torch.dtype) -> Tensor:
+    """``x.to(dtype)``, skipped where it has that dtype (the call alone is most of a no-op)."""
+    return x if x.dtype == dtype else x.to(dtype)
 
 
 def _kl_terms(lp: Tensor, t: Tensor, *, log_targets: bool) -> Tensor:
@@ -261,6 +339,7 @@ def _apply(
 
 _KL_PROBS_EAGER = _eager_twin(_KLProbs)
 _DISTILLATION_EAGER = _eager_twin(_Distillation)
+_JS_EAGER = _eager_twin(_JS)
 
 
 @register(
@@ -330,26 +409,14 @@ def kl_div(
     log_targets = check_bool("log_targets", log_targets)
     dim = _pair_inputs(log_preds, targets, log_targets=log_targets)
     dtype = _compute_dtype(log_preds, targets)
-    lp, t = log_preds.to(dtype), targets.to(dtype)
+    lp, t = _as(log_preds, dtype), _as(targets, dtype)
     if log_targets:
         out = reduce(_kl_terms(lp, t, log_targets=True).sum(dim), reduction)
     else:
         how, items = _items_reduction(lp, dim, reduction)
         out = _apply(_KLProbs, _KL_PROBS_EAGER, lp, t, dim, how, items)
-    out = out.to(torch.promote_types(log_preds.dtype, targets.dtype))
+    out = _as(out, torch.promote_types(log_preds.dtype, targets.dtype))
     return finish(out, log_preds=log_preds, targets=targets)
-
-
-def _log_and_probs(x: Tensor, *, is_log: bool) -> tuple[Tensor, Tensor, Tensor]:
-    """``(log q, q, q == 0)`` from probabilities or log-probabilities, with ``log q`` set to 0
-    where ``q == 0`` so that no -inf (and no NaN gradient) enters the arithmetic. A NaN is not
-    ``== 0``: it stays in ``q`` and ``log q`` and makes the divergence NaN."""
-    if is_log:
-        probs = x.exp()
-        zero = probs == 0
-        return torch.where(zero, 0.0, x), probs, zero
-    zero = x == 0
-    return torch.log(torch.where(zero, 1.0, x)), x, zero
 
 
 @register(
@@ -411,18 +478,10 @@ def js_div(
     log_targets = check_bool("log_targets", log_targets)
     dim = _pair_inputs(log_preds, targets, log_targets=log_targets)
     dtype = _compute_dtype(log_preds, targets)
-    lp, p, p_zero = _log_and_probs(log_preds.to(dtype), is_log=True)
-    lq, q, q_zero = _log_and_probs(targets.to(dtype), is_log=log_targets)
-
-    def half_kl(a: Tensor, a_zero: Tensor, la: Tensor, lb: Tensor, b_zero: Tensor) -> Tensor:
-        # a (log a - log m) = a (log 2 - softplus(log b - log a)); softplus(z) = -logsigmoid(-z)
-        # exactly (F.softplus linearises above 20); where b = 0 the softplus term is 0.
-        softplus = torch.where(b_zero, 0.0, -F.logsigmoid(la - lb))
-        return torch.where(a_zero, 0.0, a * (_LOG2 - softplus))
-
-    per = half_kl(p, p_zero, lp, lq, q_zero) + half_kl(q, q_zero, lq, lp, p_zero)
-    loss = 0.5 * per.sum(dim)
-    out = reduce(loss, reduction).to(torch.promote_types(log_preds.dtype, targets.dtype))
+    lp, t = _as(log_preds, dtype), _as(targets, dtype)
+    how, items = _items_reduction(lp, dim, reduction)
+    out = _apply(_JS, _JS_EAGER, lp, t, log_targets, dim, how, items)[0]
+    out = _as(out, torch.promote_types(log_preds.dtype, targets.dtype))
     return finish(out, log_preds=log_preds, targets=targets)
 
 
@@ -501,13 +560,14 @@ def distillation(
     check_floating("teacher_logits", teacher_logits)
     dim = class_dim(student_logits)
     dtype = _compute_dtype(student_logits, teacher_logits)
-    student, teacher = student_logits.to(dtype), teacher_logits.to(dtype)
+    student, teacher = _as(student_logits, dtype), _as(teacher_logits, dtype)
     if t != 1:  # t is a float: a static branch (dividing and scaling by 1 are identities)
         student, teacher = student / t, teacher / t
     # a -inf teacher logit is a class without mass: its term is exactly 0 (_Distillation)
     how, items = _items_reduction(student, dim, reduction)
     kl = _apply(_Distillation, _DISTILLATION_EAGER, student, teacher, dim, how, items)[0]
-    out = (kl * t**2 if t != 1 else kl).to(
-        torch.promote_types(student_logits.dtype, teacher_logits.dtype)
+    out = _as(
+        kl * t**2 if t != 1 else kl,
+        torch.promote_types(student_logits.dtype, teacher_logits.dtype),
     )
     return finish(out, student_logits=student_logits, teacher_logits=teacher_logits)

@@ -16,6 +16,8 @@ computed, and returned, in float32.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -62,6 +64,62 @@ def _compute(*xs: Tensor) -> tuple[Tensor, ...]:
     if dtype in (torch.float16, torch.bfloat16):
         dtype = torch.float32
     return tuple(x if x.dtype == dtype else x.to(dtype) for x in xs)
+
+
+class _Cosine(torch.autograd.Function):
+    """PyTorch's cosine over the last dim, ``s12 / sqrt(s11 s22)`` with ``s12 = a.b``,
+    ``s11 = |a|^2 + 1e-12`` and ``s22 = |b|^2 + 1e-12``, with the closed-form gradients
+    ``g (b / r - cos a / s11)`` (a) and ``g (a / r - cos b / s22)`` (b), ``r = sqrt(s11 s22)``:
+    autograd through the three products and sums would keep and replay three full-size
+    products. The per-row sums are returned (not differentiable) for the backward; a second
+    derivative rebuilds them from the inputs with torch ops. A NaN or infinity in a row makes
+    its cosine NaN, as PyTorch's."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        s12 = torch.linalg.vecdot(a, b)  # no full-size product kept
+        s11 = torch.linalg.vector_norm(a, dim=-1).square_().add_(1e-12)
+        s22 = torch.linalg.vector_norm(b, dim=-1).square_().add_(1e-12)
+        return s12 / (s11 * s22).sqrt_(), s11, s22
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, ...]) -> None:
+        cos, s11, s22 = output
+        ctx.mark_non_differentiable(s11, s22)
+        ctx.set_materialize_grads(False)  # no zero tensors for the gradients of s11 and s22
+        ctx.save_for_backward(*inputs, cos, s11, s22)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor | None, *_: Tensor) -> tuple[Tensor | None, ...]:
+        a, b, cos, s11, s22 = ctx.saved_tensors
+        if grad is None:  # the cosine took no part in what is differentiated
+            return None, None
+        if torch.is_grad_enabled():  # a second derivative: rebuild from the inputs
+            s11 = (a * a).sum(-1) + 1e-12
+            s22 = (b * b).sum(-1) + 1e-12
+            cos = (a * b).sum(-1) / (s11 * s22).sqrt()
+        g_r = (grad / (s11 * s22).sqrt()).unsqueeze(-1)  # g / r
+        g_cos = (grad * cos).unsqueeze(-1)
+        grad_a = grad_b = None
+        for i, (x, y, s) in enumerate(((a, b, s11), (b, a, s22))):
+            if not ctx.needs_input_grad[i]:
+                continue
+            if torch.is_grad_enabled():
+                grad_x = y * g_r - x * (g_cos / s.unsqueeze(-1))
+            else:  # first order only: one new full-size tensor, updated in place
+                grad_x = torch.mul(y, g_r).addcmul_(x, g_cos / s.unsqueeze(-1), value=-1)
+            if i == 0:
+                grad_a = grad_x
+            else:
+                grad_b = grad_x
+        return grad_a, grad_b
+
+
+# the size from which cosine_embedding takes _Cosine: below it the Function's fixed cost per
+# call is more than the full-size products it saves
+_COSINE_FUNCTION_MIN = 1 << 15
 
 
 def _by_sign(targets: Tensor, positive: Tensor, negative: Tensor) -> Tensor:
@@ -151,8 +209,11 @@ def cosine_embedding(
     check_sign_targets("targets", targets)
     e1, e2 = _compute(embeddings1, embeddings2)
     # PyTorch's cosine: 1e-12 added to each squared norm, then the square root of the product
-    eps = 1e-12
-    cos = (e1 * e2).sum(-1) / ((e1 * e1).sum(-1).add(eps) * (e2 * e2).sum(-1).add(eps)).sqrt()
+    if e1.numel() >= _COSINE_FUNCTION_MIN:
+        cos = _Cosine.apply(e1, e2)[0]  # type: ignore[no-untyped-call]
+    else:  # the same formula through autograd (a static shape test)
+        eps = 1e-12
+        cos = (e1 * e2).sum(-1) / ((e1 * e1).sum(-1).add(eps) * (e2 * e2).sum(-1).add(eps)).sqrt()
     if reads(targets):  # the check has read every label: each is -1 or +1
         loss = torch.where(targets == 1, 1 - cos, F.relu(cos - margin))
     else:

@@ -148,8 +148,12 @@ class _CTC(torch.autograd.Function):
     added beyond the kernel's own gradient.
     """
 
+    # forward takes ctx (no separate setup_context): its apply skips binding the arguments to
+    # the signature of forward, pure Python that is much of a small call. That style has no vmap
+    # rule; this Function runs only where the data is readable (never traced or transformed).
     @staticmethod
     def forward(
+        ctx: torch.autograd.function.FunctionCtx,
         lp: Tensor,
         targets: Tensor,
         input_lengths: Tensor,
@@ -162,20 +166,11 @@ class _CTC(torch.autograd.Function):
         )
         # (N,) losses apart from the (N,) raw ones the backward reads
         out = torch.where(nll == math.inf, 0.0, nll) if zero_infinity else nll.clone()
-        return out, nll, log_alpha
-
-    @staticmethod
-    def setup_context(
-        ctx: torch.autograd.function.FunctionCtx,
-        inputs: tuple[Tensor, Tensor, Tensor, Tensor, int, bool],
-        output: tuple[Tensor, Tensor, Tensor],
-    ) -> None:
-        lp, targets, input_lengths, target_lengths, blank, zero_infinity = inputs
-        _, nll, log_alpha = output
         ctx.save_for_backward(lp, targets, input_lengths, target_lengths, nll, log_alpha)
         ctx.mark_non_differentiable(nll, log_alpha)
         ctx.set_materialize_grads(False)  # no zeros of the size of log_alpha for its grad
         ctx.blank, ctx.zero_infinity = blank, zero_infinity  # type: ignore[attr-defined]
+        return out, nll, log_alpha
 
     @staticmethod
     def backward(
@@ -195,7 +190,9 @@ class _CTC(torch.autograd.Function):
             used = used & (nll != math.inf)[None, :]
         weight = (used * grad).unsqueeze(-1)  # (T, N, 1)
         # a few frames at a time: exp(log_probs) never whole beside the gradient
-        step = max(1, -(-lp.shape[0] // _EXP_CHUNKS)) if lp.numel() > _EXP_WHOLE else lp.shape[0]
+        if lp.numel() <= _EXP_WHOLE:  # whole: no slices
+            return g.addcmul_(weight, lp.exp(), value=-1), None, None, None, None, None
+        step = max(1, -(-lp.shape[0] // _EXP_CHUNKS))
         for t0 in range(0, lp.shape[0], step):
             g[t0 : t0 + step].addcmul_(weight[t0 : t0 + step], lp[t0 : t0 + step].exp(), value=-1)
         return g, None, None, None, None, None
