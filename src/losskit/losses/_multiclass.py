@@ -209,6 +209,54 @@ def log_softmax_kept(x: Tensor, valid: Tensor | None) -> Tensor:
     return out
 
 
+class _MaskedLogSumExp(torch.autograd.Function):
+    """``logsumexp(x, dim)`` whose gradient is 0 on the rows where ``keep`` is false (see
+    :class:`_MaskedLogSoftmax`): an ignored all ``-inf`` (or NaN) row gives ``-inf - (-inf)``
+    inside the backward ``exp(x - lse)``, and its gradient is made exactly 0 after the fact
+    rather than its scores replaced before the forward pass, which stays torch's."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x: Tensor, keep: Tensor, dim: int) -> Tensor:
+        return torch.logsumexp(x, dim)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
+        ctx.dim = inputs[2]
+        ctx.save_for_backward(inputs[0], output, inputs[1])
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None]:
+        x, lse, keep = ctx.saved_tensors
+        dim = ctx.dim
+        if torch.is_grad_enabled() or tracing():  # differentiable, out of place
+            g = torch.exp(x - lse.unsqueeze(dim)) * grad.unsqueeze(dim)
+            return torch.where(keep, g, 0.0), None, None
+        # softmax times the incoming gradient, in one buffer; then, as in _MaskedLogSoftmax,
+        # the ignored rows' 0 or NaN made 0 by nan_to_num_ and the counted rows whose
+        # log-sum-exp is NaN marked NaN again in their first class
+        g = (x - lse.unsqueeze(dim)).exp_().mul_(grad.unsqueeze(dim))
+        nan_rows = torch.where(keep & lse.unsqueeze(dim).isnan(), math.nan, 0.0)
+        g.nan_to_num_(0.0, math.inf, -math.inf).narrow(dim, 0, 1).add_(nan_rows)
+        return g, None, None
+
+
+_signature_bound(_MaskedLogSumExp.forward)
+
+
+def logsumexp_kept(x: Tensor, valid: Tensor | None) -> Tensor:
+    """``logsumexp`` over the class dim with a zero gradient on the ignored rows (``valid``
+    false), as :func:`log_softmax_kept`; torch's own where every row counts."""
+    dim = class_dim(x)
+    if valid is None:
+        return torch.logsumexp(x, dim)
+    if x.numel() <= _SMALL:
+        return torch.logsumexp(padding_zeroed(x, valid), dim)
+    out: Tensor = _MaskedLogSumExp.apply(x, valid.unsqueeze(dim), dim)  # type: ignore[no-untyped-call]
+    return out
+
+
 def _label_pieces(x: Tensor, index: Tensor, dim: int) -> tuple[Tensor, Tensor, Tensor]:
     """``(log_softmax(x), log p_y, log(1 - p_y))``, the last two keeping the class dim.
     ``log(1 - p_y)`` is the log-sum-exp of the *other* classes' log-probabilities: exact and
@@ -373,7 +421,10 @@ def class_weighted_mean(
         return masked_mean(total, counted.sum().to(total.dtype))
     if valid is None:
         return total / count if count else total  # a sum over nothing is already 0.0
-    return masked_mean(total, valid.sum().to(total.dtype))
+    # A count of 0 comes only with a total that is a sum over nothing (0.0): raising the count
+    # to 1 gives masked_mean's 0 / 0 = 0 in fewer operations (the integer count promotes to the
+    # total's dtype in the division).
+    return total / valid.sum().clamp_min(1)
 
 
 def reduce_items(
@@ -561,7 +612,8 @@ def nll(
 
     ``l_n = -w_{y_n} log_probs_n[y_n]``; ``"mean"`` as :func:`cross_entropy` (sum of the weights
     of non-ignored items; ``0.0`` over nothing). ``nll(log_softmax(x), y) == cross_entropy(x, y)``.
-    A (non-ignored) row holding NaN gives NaN, though the formula reads only its label's entry.
+    A (non-ignored) row holding NaN gives NaN, though the formula reads only its label's entry
+    (so does a row holding both +inf and -inf, which is no row of log-probabilities either).
 
     Input: ``log_probs`` ``(N, C, *extra)`` or ``(C,)``, values <= 0 (checked in full mode: logits
     given by mistake are refused). Target: ``labels`` as for :func:`cross_entropy`.
@@ -599,26 +651,27 @@ def nll(
     )
     # The kernel reads one entry per item, so a NaN elsewhere in the row would give a finite
     # loss: a row holding NaN is not a distribution, and its loss is NaN (ignored rows stay 0).
-    # The maximum over the rows (amax propagates NaN) finds such rows and is full mode's "<= 0"
-    # check; where that check reads and finds no NaN at all, no row needs a second look.
+    # Where full mode reads the maximum ("<= 0"; amax propagates NaN) and finds no NaN, no row
+    # needs a second look. Elsewhere a sum finds the NaN rows (a sum is a cheaper pass than a
+    # maximum): it is NaN where a row holds NaN, and where +inf meets -inf, which is not a row
+    # of log-probabilities either; -inf alone (a class of probability 0) sums to -inf.
     dim = class_dim(log_probs)
-    row_max: Tensor | None
+    nan_rows: Tensor | None  # per row (ignored rows not yet excluded), or one for all
     if reads(log_probs):
         top = log_probs.detach().amax()
         log_probs_below_zero("log_probs", top)
-        row_max = log_probs.detach().amax(dim) if math.isnan(float(top)) else None
-    elif ignore_index is not None:
-        row_max = log_probs.detach().amax(dim)  # one value per row: ignored rows are skipped
+        nan_rows = log_probs.detach().isnan().any(dim) if math.isnan(float(top)) else None
+    elif ignore_index is None and reduction != "none":
+        nan_rows = log_probs.detach().sum().isnan()  # every row counts: one NaN is enough
     else:
-        row_max = log_probs.detach().amax()  # every row counts: one NaN anywhere is enough
+        nan_rows = log_probs.detach().sum(dim).isnan()
     if reduction != "none" and log_probs.dim() <= 2:
         out = nll_reduced(
-            log_probs, labels, num_classes, row_max, weight=weight, ignore_index=ignore_index,
+            log_probs, labels, num_classes, nan_rows, weight=weight, ignore_index=ignore_index,
             reduction=reduction, normalizer=normalizer,
         )  # fmt: skip
         return finish(out, log_probs=log_probs, weight=weight)
-    if row_max is not None and row_max.dim() < labels.dim():
-        row_max = log_probs.detach().amax(dim)
+    # one flag for every row broadcasts: a reduced result is NaN whichever row holds it
     valid = kept(labels, ignore_index)
     per_item = kernel_loss(
         F.nll_loss,
@@ -629,8 +682,8 @@ def nll(
         ignore_index=ignore_index,
         reduction="none",
     )
-    if row_max is not None:
-        per_item = torch.where(torch.isnan(row_max), math.nan, per_item)
+    if nan_rows is not None:
+        per_item = torch.where(nan_rows, math.nan, per_item)
     weight_y = None if weight is None else weight.to(log_probs.dtype)[safe_labels(labels, valid)]
     out = reduce_items(per_item, valid, reduction, weight_y=weight_y, normalizer=normalizer)
     return finish(out, log_probs=log_probs, weight=weight)
@@ -640,7 +693,7 @@ def nll_reduced(
     log_probs: Tensor,
     labels: Tensor,
     num_classes: int,
-    row_max: Tensor | None,
+    nan_rows: Tensor | None,
     *,
     weight: Tensor | None,
     ignore_index: int | None,
@@ -650,9 +703,9 @@ def nll_reduced(
     """:func:`nll`'s (and :func:`cross_entropy`'s) ``"sum"`` and ``"mean"`` for ``(N, C)`` or
     ``(C,)`` log-probabilities in one kernel call: ``aten.nll_loss_forward`` with its own sum
     returns the total weight of the counted items beside it (the mean's denominator), so no
-    per-item loss is made. ``row_max``
-    (the rows' maxima, NaN where a row holds NaN; or one maximum when every row counts; or
-    ``None`` when no value is NaN) makes the result NaN when a counted row holds NaN."""
+    per-item loss is made. ``nan_rows`` (true where a row holds NaN; or one flag when every row
+    counts; or ``None`` when no value is NaN) makes the result NaN when a counted row holds NaN:
+    for ``"mean"`` through the denominator, which carries no gradient (no extra graph node)."""
     labels = labels.long()
     w = None if weight is None else weight.to(log_probs.dtype)
     with labels_explained(labels, num_classes, ignore_index):
@@ -660,20 +713,23 @@ def nll_reduced(
             log_probs, labels, w, 2, _NO_LABEL if ignore_index is None else ignore_index
         )  # 2: torch's Reduction::Sum
     total, total_weight = sums
-    if row_max is not None:
-        bad = torch.isnan(row_max)
-        if ignore_index is not None and bad.dim() > 0:
-            bad = bad & (labels != ignore_index)
-        total = total.masked_fill(bad.any(), math.nan)
+    bad = None
+    if nan_rows is not None:
+        bad = nan_rows
+        if nan_rows.dim() > 0:
+            bad = (nan_rows & (labels != ignore_index) if ignore_index is not None else bad).any()
     if reduction == "sum":
-        return total
+        return total if bad is None else total.masked_fill(bad, math.nan)
     if normalizer is not None:
-        return class_weighted_mean(total, None, count=0, normalizer=normalizer)
+        out = class_weighted_mean(total, None, count=0, normalizer=normalizer)
+        return out if bad is None else out.masked_fill(bad, math.nan)
     # A mean over nothing (total weight 0) is the sum over nothing, 0.0. Without class weights
     # the total weight is a count, so raising it to 1 changes nothing else.
     if weight is None:
-        return total / total_weight.clamp_min(1)
-    return total / torch.where(total_weight == 0, 1.0, total_weight)
+        denom = total_weight.clamp_min(1)
+    else:
+        denom = torch.where(total_weight == 0, 1.0, total_weight)
+    return total / (denom if bad is None else denom.masked_fill(bad, math.nan))
 
 
 def label_log_prob(x: Tensor, index: Tensor) -> tuple[Tensor, Tensor]:
@@ -981,14 +1037,15 @@ def multiclass_hinge(
     margin = check_option("margin", margin, low=0.0)
     ignore_index = check_ignore_index(ignore_index)
     class_inputs("logits", logits, labels, weight=None, ignore_index=ignore_index)
-    valid = kept(labels, ignore_index)
+    valid = counted(labels, ignore_index)
     x = ensure_float(logits)
     dim = class_dim(x)
     index = label_index(x, labels, valid)
     x_y = x.gather(dim, index)
-    # max over c of (x_c + margin [c != y]) - x_y; the c = y term is 0, so this is >= 0
-    rivals = (x + margin).scatter(dim, index, x_y)
-    loss = (rivals.amax(dim, keepdim=True) - x_y).squeeze(dim)
+    # max over c of (x_c + margin [c != y]) - x_y, written as margin + max(x_y - margin, the
+    # rivals) - x_y (one pass over the scores fewer): the c = y term gives 0, so this is >= 0
+    rivals = x.scatter(dim, index, x_y - margin)
+    loss = (rivals.amax(dim, keepdim=True) + (margin - x_y)).squeeze(dim)
     out = reduce_items(loss, valid, reduction)
     return finish(out.to(logits.dtype), logits=logits)
 
@@ -1252,15 +1309,18 @@ def logit_adjusted_cross_entropy(
     x = ensure_float(logits)
     shape = (num_classes,) + (1,) * (x.dim() - 2) if x.dim() > 1 else (num_classes,)
     adjusted = x + tau * torch.log(class_priors.to(x.dtype)).reshape(shape)  # (N, C, *extra)
-    out = kernel_loss(
-        F.cross_entropy,
-        padding_zeroed(adjusted, kept(labels, ignore_index)),
-        labels,
-        num_classes,
-        weight=None,
-        ignore_index=ignore_index,
-        reduction=reduction,
-    )
+    # cross_entropy's own path: log-softmax with ignored rows' gradient zeroed, the nll kernel
+    log_probs = log_softmax_kept(adjusted, counted(labels, ignore_index))
+    if reduction != "none" and x.dim() <= 2:
+        out = nll_reduced(
+            log_probs, labels, num_classes, None, weight=None, ignore_index=ignore_index,
+            reduction=reduction, normalizer=None,
+        )  # fmt: skip
+    else:
+        out = kernel_loss(
+            F.nll_loss, log_probs, labels, num_classes, weight=None, ignore_index=ignore_index,
+            reduction=reduction,
+        )  # fmt: skip
     return finish(out.to(logits.dtype), logits=logits, class_priors=class_priors)
 
 
@@ -1331,8 +1391,10 @@ def z_loss(
     else:
         class_inputs("logits", logits, labels, weight=None, ignore_index=ignore_index)
         valid = counted(labels, ignore_index)
-    x = padding_zeroed(ensure_float(logits), valid)
-    out = reduce_items(torch.logsumexp(x, class_dim(x)).square(), valid, reduction)
+    # ignored rows' log-sum-exp may be -inf or NaN (padding): zeroed in the value by
+    # reduce_items, and in the gradient by logsumexp_kept
+    lse = logsumexp_kept(ensure_float(logits), valid)
+    out = reduce_items(lse.square(), valid, reduction)
     return finish(out.to(logits.dtype), logits=logits)
 
 
