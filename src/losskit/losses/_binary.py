@@ -30,6 +30,8 @@ from losskit._checks import (
     native_reduction,
     reads,
     reduce,
+    tracing,
+    unreadable,
 )
 from losskit._spec import Activation, Decode, Family, Prop, Space, Targets, register
 from losskit._validate import check_weight
@@ -60,16 +62,24 @@ def binary_inputs(
     check_floating(name, preds)
     check_same_shape(name, preds, "targets", targets)
     check_binary_targets("targets", targets, soft=soft)
-    dtype = (
-        torch.promote_types(preds.dtype, targets.dtype)
-        if targets.is_floating_point()
-        else preds.dtype
-    )
+    dtype = preds.dtype
+    if targets.dtype != dtype and targets.is_floating_point():
+        dtype = torch.promote_types(dtype, targets.dtype)
     compute = torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
     # .to of a tensor already in the compute dtype is that tensor: skip the call
     p = preds if preds.dtype == compute else preds.to(compute)
     t = targets if targets.dtype == compute else targets.to(compute)
     return p, t, dtype
+
+
+# torch's reduction enum (torch.nn._reduction.get_enum), for its kernels called directly
+_REDUCTION_ENUM = {"none": 0, "mean": 1, "sum": 2}
+
+
+def cast_result(out: Tensor, dtype: torch.dtype) -> Tensor:
+    """``out`` in the result's ``dtype`` (half precision is computed in float32); the tensor
+    itself when it is in it already (``Tensor.to`` costs a call even then)."""
+    return out if out.dtype == dtype else out.to(dtype)
 
 
 def _weight(name: str, weight: Tensor | None, of: str, preds: Tensor) -> Tensor | None:
@@ -106,16 +116,6 @@ def _bce(x: Tensor, t: Tensor, pos_weight: Tensor | None = None) -> Tensor:
     return torch.where(x.isinf(), limit, loss)
 
 
-def _in_place() -> bool:
-    """Whether a backward pass may write into its own fresh buffers: not while it is itself
-    differentiated (``create_graph``), nor under ``torch.compile`` or a functorch transform."""
-    return not (
-        torch.is_grad_enabled()
-        or torch.compiler.is_compiling()
-        or torch._C._are_functorch_transforms_active()
-    )
-
-
 def _clamped(x: Tensor) -> tuple[Tensor, Tensor]:
     """``(xc, e)``: the logits clamped to the largest finite value of their dtype (there
     torch's kernel gives the limit of a correctly signed infinite logit, 0, exactly, and no
@@ -126,19 +126,44 @@ def _clamped(x: Tensor) -> tuple[Tensor, Tensor]:
     return xc, (x - xc).clamp_(-1.0, 1.0)
 
 
-def _infinite_where_wrong(out: Tensor, x: Tensor, e: Tensor, t: Tensor, reduction: str) -> Tensor:
+def _infinite_where_wrong(out: Tensor, e: Tensor, side: Tensor, reduction: str) -> Tensor:
     """``out``, computed on the clamped logits (where a wrongly signed infinite logit costs a
     large finite value), made ``+inf`` where a wrongly signed infinite logit is, without a host
-    read. ``m = e * (clamp(x, 0, 1) - t)`` is 0 at a finite or correctly signed logit and the
-    target mass the logit rules out (``1 - t`` at ``+inf``, ``t`` at ``-inf``, > 0) at a
-    wrongly signed one: elementwise for ``"none"``, else one dot product of those exact
-    non-negative terms (> 0 as soon as one is)."""
-    c = x.clamp(0.0, 1.0).sub_(t)
+    read. ``side`` is ``p - t`` for any ``p`` that is 1 at ``+inf`` and 0 at ``-inf`` (the
+    clamped logits' sigmoid, or the logits clamped to [0, 1]): ``m = e * side`` is 0 at a finite
+    or correctly signed logit and the target mass the logit rules out (``1 - t`` at ``+inf``,
+    ``t`` at ``-inf``, > 0) at a wrongly signed one: elementwise for ``"none"``, else one dot
+    product of those exact non-negative terms (> 0 as soon as one is)."""
     if reduction == "none":
         # m * inf: +inf where m > 0, NaN (made 0) where m = 0
-        return out + (e * c).mul_(torch.inf).nan_to_num_(nan=0.0, posinf=torch.inf)
-    mass = torch.dot(e.reshape(-1), c.reshape(-1))
+        return out + (e * side).mul_(torch.inf).nan_to_num_(nan=0.0, posinf=torch.inf)
+    mass = torch.dot(e.reshape(-1), side.reshape(-1))
     return torch.where(mass > 0, torch.inf, out)
+
+
+def _exact_bce(x: Tensor, t: Tensor, reduction: str, grad: bool) -> tuple[Tensor, Tensor]:
+    """The value of :class:`_ExactBCE` and ``side``: ``sigmoid(x) - t`` (the gradient before
+    the upstream factor) when ``grad``, else the cheaper ``clamp(x, 0, 1) - t``; both serve
+    :func:`_infinite_where_wrong`."""
+    big = torch.finfo(x.dtype).max
+    xc = x.clamp(-big, big)
+    red = native_reduction(reduction, x.numel())
+    out = F.binary_cross_entropy_with_logits(xc, t, reduction=red)
+    side = torch.sigmoid(xc).sub_(t) if grad else x.clamp(0.0, 1.0).sub_(t)
+    # e of _clamped, written into xc's buffer (the kernel is done with it): x - xc = -(xc - x)
+    e = xc.sub_(x).clamp_(-1.0, 1.0).neg_()
+    return _infinite_where_wrong(out, e, side, reduction), side
+
+
+def _exact_bce_grad(x: Tensor, t: Tensor, side: Tensor, grad: Tensor, reduction: str) -> Tensor:
+    """The logits' gradient of :class:`_ExactBCE`: ``(sigmoid(x) - t) * grad`` (over ``n`` for
+    ``"mean"``), from the saved ``side``, or recomputed by differentiable ops under
+    ``create_graph``. Out of place: a retained graph may run the backward pass again."""
+    if reduction == "mean" and x.numel():
+        grad = grad / x.numel()
+    if torch.is_grad_enabled():
+        return (torch.sigmoid(x) - t) * grad
+    return side * grad
 
 
 class _ExactBCE(torch.autograd.Function):
@@ -147,31 +172,58 @@ class _ExactBCE(torch.autograd.Function):
     infinite logit, :func:`_infinite_where_wrong` puts ``+inf`` at a wrongly signed one. The
     gradient is the kernel's ``sigmoid(x) - t`` at the logits themselves: 0 at a correctly
     signed infinite one, the finite limit ``1 - t`` (``-t`` at ``-inf``) at a wrongly signed
-    one. Only the inputs are saved."""
+    one; it is computed in the forward pass, where it also finds the wrongly signed logits, and
+    kept (the backward pass is one product). This is the form for tracing and transforms
+    (a vmap rule); :class:`_ExactBCEEager` runs the same code with a cheaper ``apply``."""
 
     generate_vmap_rule = True
 
     @staticmethod
-    def forward(x: Tensor, t: Tensor, reduction: str) -> Tensor:
-        xc, e = _clamped(x)
-        red = native_reduction(reduction, x.numel())
-        out = F.binary_cross_entropy_with_logits(xc, t, reduction=red)
-        return _infinite_where_wrong(out, x, e, t, reduction)
+    def forward(x: Tensor, t: Tensor, reduction: str) -> tuple[Tensor, Tensor]:
+        return _exact_bce(x, t, reduction, grad=True)
 
     @staticmethod
-    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
-        x, t, reduction = inputs
-        ctx.save_for_backward(x, t)
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, Tensor]) -> None:
+        x, t, ctx.reduction = inputs
+        ctx.mark_non_differentiable(output[1])
+        ctx.set_materialize_grads(False)
+        ctx.save_for_backward(x, t, output[1])
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor | None, _: Any) -> tuple[Tensor | None, None, None]:
+        x, t, side = ctx.saved_tensors
+        if grad is None:
+            return None, None, None
+        return _exact_bce_grad(x, t, side, grad, ctx.reduction), None, None
+
+
+class _ExactBCEEager(torch.autograd.Function):
+    """:class:`_ExactBCE` where nothing traces: ``forward`` takes ``ctx`` (its ``apply`` does
+    not bind the arguments to a signature on each call) and ``sigmoid(x) - t`` is computed only
+    when the logits need a gradient."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, t: Tensor, reduction: str) -> Tensor:
+        grad = bool(ctx.needs_input_grad[0])
+        out, side = _exact_bce(x, t, reduction, grad=grad)
         ctx.reduction = reduction
+        if grad:
+            ctx.save_for_backward(x, t, side)
+        return out
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None]:
-        x, t = ctx.saved_tensors
-        if ctx.reduction == "mean" and x.numel():
-            grad = grad / x.numel()
-        if _in_place():
-            return torch.sigmoid(x).sub_(t).mul_(grad), None, None
-        return (torch.sigmoid(x) - t) * grad, None, None
+        x, t, side = ctx.saved_tensors
+        return _exact_bce_grad(x, t, side, grad, ctx.reduction), None, None
+
+
+def _exact_bce_apply(x: Tensor, t: Tensor, reduction: str) -> Tensor:
+    """:class:`_ExactBCE`'s value, through its eager twin where nothing traces."""
+    if tracing():
+        out: Tensor = _ExactBCE.apply(x, t, reduction)[0]  # type: ignore[no-untyped-call]
+        return out
+    eager: Tensor = _ExactBCEEager.apply(x, t, reduction)  # type: ignore[no-untyped-call]
+    return eager
 
 
 def _sign(t: Tensor) -> Tensor:
@@ -197,6 +249,80 @@ def _reduce_signed(loss: Tensor, sign: Tensor, reduction: str) -> Tensor:
         return reduce(loss * sign.abs(), reduction)
     out = reduce(loss, reduction)
     return out if reads(sign) else out + 0 * sign.sum()
+
+
+def _margin_terms(kind: str, x: Tensor, neg_s: Tensor) -> tuple[Tensor, Tensor]:
+    """``(l, g)`` of a margin loss, elementwise, with ``neg_s = 1 - 2 t = -s``: the loss and
+    its derivative in the logits, by differentiable torch ops (the value of :func:`_hinge` and
+    of ``relu(-s x)``, ``exp(-s x)`` with the same rounding: ``-s x`` is exact for ``s = +-1``).
+    The hinge's and the perceptron's derivatives ``-s [l > 0]`` are written ``-s sign(l)``
+    (0 at the kink, as relu's)."""
+    if kind in ("hinge", "squared_hinge"):
+        r = F.relu(neg_s * x + 1)
+        if kind == "hinge":
+            return r, neg_s * torch.sign(r)
+        return r.square(), 2 * neg_s * r
+    if kind == "perceptron":
+        r = F.relu(neg_s * x)
+        return r, neg_s * torch.sign(r)
+    e = torch.exp(neg_s * x)
+    return e, neg_s * e
+
+
+class _MarginLoss(torch.autograd.Function):
+    """``hinge``, ``squared_hinge``, ``perceptron`` or ``exponential`` (``kind``) on 0/1
+    targets, reduced, in a few passes: the forward pass computes ``-s = 1 - 2 t`` once,
+    the loss, and its gradient in place in the loss's own buffers (each is a simple function
+    of the margin), and keeps only that gradient; the backward pass is one product. An
+    infinite or NaN target, which ``relu(-inf x) = 0`` or ``exp(-inf x) = 0`` could hide,
+    reaches the value through ``0 * sum(-s)`` (0 for finite targets). A second derivative
+    recomputes the gradient from the inputs by differentiable ops (:func:`_margin_terms`).
+    Eager only (its ``forward`` takes ``ctx``): traced, and with a targets gradient, the losses
+    keep their plain formulas."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, t: Tensor, kind: str, reduction: str) -> Tensor:
+        neg_s = torch.rsub(t, 1, alpha=2)  # 1 - 2t: exact at t = 0 and t = 1
+        grad = None
+        if kind in ("hinge", "squared_hinge"):
+            r = torch.mul(neg_s, x).add_(1).relu_()  # 1 - s x, then its positive part
+            out = r.sum() if kind == "hinge" else torch.dot(r.reshape(-1), r.reshape(-1))
+            if ctx.needs_input_grad[0]:
+                grad = torch.sign(r).mul_(neg_s) if kind == "hinge" else r.mul_(neg_s).mul_(2)
+        elif kind == "perceptron":
+            r = torch.mul(neg_s, x).relu_()
+            out = r.sum()
+            if ctx.needs_input_grad[0]:
+                grad = torch.sign(r).mul_(neg_s)
+        else:
+            e = torch.mul(neg_s, x).exp_()
+            out = e.sum()
+            if ctx.needs_input_grad[0]:
+                grad = e.mul_(neg_s)
+        # + 0 * sum(-s): a non-finite target makes the value non-finite (0 * inf is NaN)
+        out = torch.add(out, neg_s.sum(), alpha=0)
+        if reduction == "mean" and x.numel():
+            out = out / x.numel()
+        ctx.kind, ctx.reduction = kind, reduction
+        if grad is not None:
+            ctx.save_for_backward(x, t, grad)
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, ...]:
+        x, t, grad = ctx.saved_tensors
+        if ctx.reduction == "mean" and x.numel():
+            grad_out = grad_out / x.numel()
+        if torch.is_grad_enabled():  # create_graph: a gradient that has its own gradient
+            grad = _margin_terms(ctx.kind, x, 1 - 2 * t)[1]
+        # out of place: a retained graph may run this backward again on the same saved grad
+        return grad * grad_out, None, None, None
+
+
+def _margin_fast(x: Tensor, t: Tensor, reduction: str) -> bool:
+    """Whether a margin loss takes :class:`_MarginLoss`: reduced, eager (not traced, not on
+    meta tensors), no targets gradient."""
+    return reduction != "none" and not t.requires_grad and not unreadable(x)
 
 
 @register(
@@ -250,7 +376,7 @@ def mnist_loss(logits: Tensor, targets: Tensor, *, reduction: str = "mean") -> T
     # where(t == 1, 1 - p, p) as a lerp: the same for t in {0, 1} (torch's lerp is exact at
     # both ends), and a NaN or infinite target gives a non-finite loss instead of p
     loss = torch.lerp(probs, 1 - probs, t)
-    return finish(reduce(loss, reduction).to(dtype), logits=logits, targets=targets)
+    return finish(cast_result(reduce(loss, reduction), dtype), logits=logits, targets=targets)
 
 
 @register(
@@ -303,10 +429,13 @@ def bce(
     check_reduction(reduction)
     p, t, dtype = binary_inputs("probs", probs, targets, soft=True)
     check_probs("probs", probs)
-    w = _weight("weight", weight, "probs", p)
+    w = None if weight is None else _weight("weight", weight, "probs", p)
     red = native_reduction(reduction, p.numel())  # the kernel reduces (a mean over nothing: 0)
-    out = F.binary_cross_entropy(p, t, weight=w, reduction=red)
-    return finish(out.to(dtype), probs=probs, targets=targets, weight=weight)
+    if w is None:  # torch's kernel without F.binary_cross_entropy's Python wrapper
+        out = torch._C._nn.binary_cross_entropy(p, t, None, _REDUCTION_ENUM[red])  # type: ignore[arg-type]
+    else:
+        out = F.binary_cross_entropy(p, t, weight=w, reduction=red)
+    return finish(cast_result(out, dtype), probs=probs, targets=targets, weight=weight)
 
 
 @register(
@@ -400,12 +529,16 @@ def bce_with_logits(
         # the kernel gives NaN at a correctly signed infinite logit: where the values cannot be
         # read, or the result is not finite, the form exact at +-inf (equal to the kernel's
         # where finite); unweighted, in a few float passes
-        result = _ExactBCE.apply(x, t, reduction)  # type: ignore[no-untyped-call]
+        result = _exact_bce_apply(x, t, reduction)
     if result is None:
         loss = _bce(x, t, pw)
         result = reduce(loss if w is None else loss * w, reduction)
     return finish(
-        result.to(dtype), logits=logits, targets=targets, weight=weight, pos_weight=pos_weight
+        cast_result(result, dtype),
+        logits=logits,
+        targets=targets,
+        weight=weight,
+        pos_weight=pos_weight,
     )
 
 
@@ -482,12 +615,92 @@ def sigmoid_focal(
     gamma = check_option("gamma", gamma, low=0.0)
     alpha = None if alpha is None else check_option("alpha", alpha, low=0.0, high=1.0)
     x, t, dtype = binary_inputs("logits", logits, targets, soft=True)
+    if gamma != 0 and not t.requires_grad and not unreadable(x):
+        # eager, no targets gradient: one pass computes the value and the closed-form gradient
+        out: Tensor = _SigmoidFocal.apply(x, t, alpha, gamma, reduction)  # type: ignore[no-untyped-call]
+        return finish(cast_result(out, dtype), logits=logits, targets=targets)
+    loss = _focal_terms(x, t, alpha, gamma)
+    return finish(cast_result(reduce(loss, reduction), dtype), logits=logits, targets=targets)
+
+
+def _focal_terms(x: Tensor, t: Tensor, alpha: float | None, gamma: float) -> Tensor:
+    """The focal loss per element in log space, by differentiable torch ops (exact derivative
+    in ``targets``, finite second derivatives): the form traced, and the one behind
+    :class:`_SigmoidFocal`'s second derivative."""
     loss = _bce(x, t)
     if gamma != 0:
         loss = loss * torch.exp(gamma * _log_one_minus_pt(x, t))
     if alpha is not None:
         loss = (alpha * t + (1 - alpha) * (1 - t)) * loss
-    return finish(reduce(loss, reduction).to(dtype), logits=logits, targets=targets)
+    return loss
+
+
+def _focal_gradient_terms(x: Tensor, t: Tensor, alpha: float | None, gamma: float) -> Tensor:
+    """``d l_n / d x_n`` of the focal loss by differentiable ops (a second derivative):
+    ``a_t (1 - p_t)^gamma [gamma (d/dx log(1 - p_t)) bce + sigmoid(x) - t]`` with
+    ``d/dx log(1 - p_t) = (1 - 2 t) sigmoid(x) sigmoid(-x) / (1 - p_t)``, its quotient taken in
+    log space (bounded, so its own derivative is finite at logits of +-100)."""
+    log_q = _log_one_minus_pt(x, t)
+    d_log_q = (1 - 2 * t) * torch.exp(F.logsigmoid(x) + F.logsigmoid(-x) - log_q)
+    g = torch.exp(gamma * log_q) * (gamma * d_log_q * _bce(x, t) + (torch.sigmoid(x) - t))
+    return g if alpha is None else (alpha * t + (1 - alpha) * (1 - t)) * g
+
+
+class _SigmoidFocal(torch.autograd.Function):
+    """The focal loss in a few fused passes, with its gradient computed in the forward pass
+    (the backward pass is one product) and nothing else kept.
+
+    With ``s = sigmoid(x)``, ``1 - p_t = q = lerp(s, sigmoid(-x), t)`` (torch's ``lerp`` is
+    exact at ``t = 0`` and ``t = 1``: ``q`` is then ``s`` or ``sigmoid(-x)`` themselves, never
+    ``1 - s``), the weight ``w = a_t q^gamma`` and ``l = w * bce``:
+    ``dl/dx = w [gamma (1 - 2 t) r bce + s - t]`` with ``r = s sigmoid(-x) / q``, which is
+    ``s`` at ``t = 1``, ``sigmoid(-x)`` at ``t = 0`` and bounded between (0 where ``q``
+    underflows to 0, where ``q^gamma`` is 0 too). The BCE is torch's kernel on the logits
+    clamped to the dtype's finite range, which gives the limit 0 at a correctly signed infinite
+    logit; a wrongly signed one is found as ``e (s - t) > 0`` (``e`` the sign of an infinite
+    logit, 0 for a finite one) and made ``+inf``. A second derivative recomputes the gradient
+    from the inputs by differentiable ops (:func:`_focal_gradient_terms`)."""
+
+    @staticmethod
+    def forward(
+        ctx: Any, x: Tensor, t: Tensor, alpha: float | None, gamma: float, reduction: str
+    ) -> Tensor:
+        xc, e = _clamped(x)
+        s = torch.sigmoid(xc)
+        s_neg = torch.sigmoid(xc.neg())
+        q = torch.lerp(s, s_neg, t)
+        bce = F.binary_cross_entropy_with_logits(xc, t, reduction="none")
+        w = q.pow(gamma)
+        if alpha is not None:
+            w.mul_(torch.lerp(x.new_tensor(1 - alpha), x.new_tensor(alpha), t))
+        if reduction == "none":
+            out = w * bce
+        else:
+            out = torch.dot(w.reshape(-1), bce.reshape(-1))
+            out = out / x.numel() if reduction == "mean" and x.numel() else out
+        if ctx.needs_input_grad[0]:
+            r = s_neg.mul_(s).div_(q.clamp_min_(torch.finfo(q.dtype).tiny))
+            k = torch.lerp(x.new_tensor(gamma), x.new_tensor(-gamma), t)  # gamma (1 - 2t)
+            side = s.sub_(t)
+            grad = r.mul_(k).mul_(bce).add_(side).mul_(w)
+        else:
+            side = s.sub_(t)
+        out = _infinite_where_wrong(out, e, side, reduction)
+        ctx.reduction, ctx.alpha, ctx.gamma = reduction, alpha, gamma
+        if ctx.needs_input_grad[0]:
+            ctx.save_for_backward(x, t, grad)
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, ...]:
+        x, t, grad = ctx.saved_tensors
+        if ctx.reduction == "mean" and x.numel():
+            grad_out = grad_out / x.numel()
+        if torch.is_grad_enabled():  # create_graph: a gradient that has its own gradient
+            grad = _focal_gradient_terms(x, t, ctx.alpha, ctx.gamma)
+            return grad * grad_out, None, None, None, None
+        # out of place: a retained graph may run this backward again on the same saved grad
+        return grad * grad_out, None, None, None, None
 
 
 # expm1 below is taken at min(x, 80): finite in float32 (exp(88.7) overflows), and only the
@@ -572,8 +785,11 @@ def hinge(logits: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tensor
     """
     check_reduction(reduction)
     x, t, dtype = binary_inputs("logits", logits, targets, soft=False)
+    if _margin_fast(x, t, reduction):
+        out: Tensor = _MarginLoss.apply(x, t, "hinge", reduction)  # type: ignore[no-untyped-call]
+        return finish(cast_result(out, dtype), logits=logits, targets=targets)
     loss = _hinge(x, _sign(t))
-    return finish(reduce(loss, reduction).to(dtype), logits=logits, targets=targets)
+    return finish(cast_result(reduce(loss, reduction), dtype), logits=logits, targets=targets)
 
 
 @register(
@@ -621,8 +837,11 @@ def squared_hinge(logits: Tensor, targets: Tensor, *, reduction: str = "mean") -
     """
     check_reduction(reduction)
     x, t, dtype = binary_inputs("logits", logits, targets, soft=False)
+    if _margin_fast(x, t, reduction):
+        out: Tensor = _MarginLoss.apply(x, t, "squared_hinge", reduction)  # type: ignore[no-untyped-call]
+        return finish(cast_result(out, dtype), logits=logits, targets=targets)
     loss = _hinge(x, _sign(t)).square()
-    return finish(reduce(loss, reduction).to(dtype), logits=logits, targets=targets)
+    return finish(cast_result(reduce(loss, reduction), dtype), logits=logits, targets=targets)
 
 
 @register(
@@ -675,7 +894,7 @@ def soft_margin(logits: Tensor, targets: Tensor, *, reduction: str = "mean") -> 
     # BCE-with-logits kernel computes exactly this.
     red = native_reduction(reduction, x.numel())
     loss = F.binary_cross_entropy_with_logits(x, t, reduction=red)
-    return finish(loss.to(dtype), logits=logits, targets=targets)
+    return finish(cast_result(loss, dtype), logits=logits, targets=targets)
 
 
 @register(
@@ -724,11 +943,14 @@ def perceptron(logits: Tensor, targets: Tensor, *, reduction: str = "mean") -> T
     """
     check_reduction(reduction)
     x, t, dtype = binary_inputs("logits", logits, targets, soft=False)
+    if _margin_fast(x, t, reduction):
+        out: Tensor = _MarginLoss.apply(x, t, "perceptron", reduction)  # type: ignore[no-untyped-call]
+        return finish(cast_result(out, dtype), logits=logits, targets=targets)
     sign = _sign(t)
     # |s| is exactly 1 for t in {0, 1}; for an infinite target it keeps relu(-inf * x) = 0
     # from hiding it
     loss = _reduce_signed(F.relu(-sign * x), sign, reduction)
-    return finish(loss.to(dtype), logits=logits, targets=targets)
+    return finish(cast_result(loss, dtype), logits=logits, targets=targets)
 
 
 @register(
@@ -780,11 +1002,14 @@ def exponential(logits: Tensor, targets: Tensor, *, reduction: str = "mean") -> 
     """
     check_reduction(reduction)
     x, t, dtype = binary_inputs("logits", logits, targets, soft=False)
+    if _margin_fast(x, t, reduction):
+        out: Tensor = _MarginLoss.apply(x, t, "exponential", reduction)  # type: ignore[no-untyped-call]
+        return finish(cast_result(out, dtype), logits=logits, targets=targets)
     sign = _sign(t)
     # |s| is exactly 1 for t in {0, 1}; for an infinite target it keeps exp(-inf * x) = 0
     # from hiding it
     loss = _reduce_signed(torch.exp(-sign * x), sign, reduction)
-    return finish(loss.to(dtype), logits=logits, targets=targets)
+    return finish(cast_result(loss, dtype), logits=logits, targets=targets)
 
 
 @register(
@@ -842,5 +1067,9 @@ def brier(probs: Tensor, targets: Tensor, *, reduction: str = "mean") -> Tensor:
     check_reduction(reduction)
     p, t, dtype = binary_inputs("probs", probs, targets, soft=True)
     check_probs("probs", probs)
-    loss = F.mse_loss(p, t, reduction=native_reduction(reduction, p.numel()))
-    return finish(loss.to(dtype), probs=probs, targets=targets)
+    # torch's kernel without F.mse_loss's Python wrapper (a broadcast test the shape check
+    # above has made); it reduces itself
+    red = native_reduction(reduction, p.numel())
+    # (torch's stub types the reduction as a str; the binding takes the enum's int)
+    loss = torch._C._nn.mse_loss(p, t, _REDUCTION_ENUM[red])  # type: ignore[arg-type]
+    return finish(cast_result(loss, dtype), probs=probs, targets=targets)

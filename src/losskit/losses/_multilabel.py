@@ -9,18 +9,20 @@ from torch import Tensor
 
 from losskit._checks import (
     LossInputError,
+    all_finite,
     check_broadcasts_to,
     check_option,
     check_reduction,
     finish,
     native_reduction,
+    reads,
     reduce,
     tracing,
 )
 from losskit._spec import Activation, Decode, Family, MeanOver, Prop, Space, Targets, register
 from losskit._validate import check_weight
 from losskit.losses import _examples as ex
-from losskit.losses._binary import binary_inputs
+from losskit.losses._binary import binary_inputs, cast_result
 
 __all__ = ["asymmetric_loss", "multilabel_margin", "multilabel_soft_margin"]
 
@@ -59,11 +61,12 @@ def multilabel_soft_margin(
 ) -> Tensor:
     """Multilabel soft-margin loss: BCE with logits averaged over the C labels of each item.
 
-    ``l_n = -(1/C) sum_c w_c [t_nc log sigmoid(x_nc) + (1 - t_nc) log sigmoid(-x_nc)]``,
-    computed by :func:`torch.nn.functional.multilabel_soft_margin_loss` (log-sigmoid: stable).
+    ``l_n = -(1/C) sum_c w_c [t_nc log sigmoid(x_nc) + (1 - t_nc) log sigmoid(-x_nc)]``, the
+    maths of :func:`torch.nn.functional.multilabel_soft_margin_loss` (log-sigmoid: stable).
     One value per item: ``"mean"`` averages those over the N items, which equals
-    ``bce_with_logits(logits, targets, weight=weight)`` (the mean over N * C elements). Unlike
-    torch, a ``targets`` shape that would broadcast is refused.
+    ``bce_with_logits(logits, targets, weight=weight)`` (the mean over N * C elements), and is
+    computed so, by torch's fused kernel. Unlike torch, a ``targets`` shape that would
+    broadcast is refused.
 
     Input: ``logits`` ``(N, C)`` or ``(C,)``, floating. Target: ``targets``, the same shape,
     0/1 or soft in [0, 1]. ``weight`` broadcasts to ``logits`` (typically ``(C,)``).
@@ -96,20 +99,28 @@ def multilabel_soft_margin(
     check_broadcasts_to("weight", weight, logits.shape, "logits")
     check_weight("weight", weight)
     w = None if weight is None else weight.to(x.dtype)  # the compute dtype: bf16 logits work
-    red = native_reduction(reduction, x.numel())  # the kernel reduces (a mean over nothing: 0)
-    loss = F.multilabel_soft_margin_loss(x, t, weight=w, reduction=red)
-    return finish(loss.to(dtype), logits=logits, targets=targets, weight=weight)
+    # The mean over the C labels of each item, then over the items, is the mean over all N * C
+    # elements: torch's fused BCE-with-logits kernel computes it (F.multilabel_soft_margin_loss
+    # is a chain of Python-level ops with two log-sigmoids); "sum" is that sum over C
+    num_labels = max(x.shape[-1], 1)  # no labels: a sum over nothing, 0
+    if reduction == "none":
+        per = F.binary_cross_entropy_with_logits(x, t, weight=w, reduction="none")
+        loss = per.sum(-1) / num_labels
+    else:
+        red = native_reduction(reduction, x.numel())  # the kernel reduces (a mean over nothing: 0)
+        loss = F.binary_cross_entropy_with_logits(x, t, weight=w, reduction=red)
+        if red == "sum":
+            loss = loss / num_labels
+    return finish(cast_result(loss, dtype), logits=logits, targets=targets, weight=weight)
 
 
 def _padded_indices(hot: Tensor) -> Tensor:
     """Multi-hot ``(N, C)`` to torch's ``multilabel_margin_loss`` target: the indices of the
     positive labels first, then -1 (which ends the list)."""
-    num_classes = hot.shape[-1]
-    # a stable sort of (not hot) puts the positive labels first, in class order
-    order = torch.sort((~hot).to(torch.uint8), dim=-1, stable=True).indices
-    count = hot.sum(-1, keepdim=True)
-    rank = torch.arange(num_classes, device=hot.device)
-    return torch.where(rank < count, order, -1)
+    # a stable descending sort of the mask puts the positive labels first, in class order; its
+    # sorted values say which places hold one
+    first, order = torch.sort(hot, dim=-1, descending=True, stable=True)
+    return torch.where(first, order, -1)
 
 
 @register(
@@ -178,8 +189,27 @@ def multilabel_margin(logits: Tensor, targets: Tensor, *, reduction: str = "mean
                 "losskit takes multi-hot 0/1 targets of the shape of logits"
             ) from None
         raise
-    hot = t != 0
-    if tracing():
+    hot = targets if targets.dtype == torch.bool else targets != 0
+    traced = tracing()
+    if not traced and reads(x) and all_finite(x):
+        # values read: the targets were checked in {0, 1}, and finite logits (one sum) leave
+        # nothing for the kernel to skip; it reduces itself (a mean over nothing: 0)
+        red = native_reduction(reduction, x.shape[0] if x.dim() == 2 else 1)
+        out = F.multilabel_margin_loss(x, _padded_indices(hot), reduction=red)
+        return finish(cast_result(out, dtype), logits=logits, targets=targets)
+    rows = x.detach().abs()
+    if targets.is_floating_point():
+        rows = rows.add_(t.detach(), alpha=0)
+    if not traced and reduction != "none" and x.numel():
+        # reduced: any NaN row makes the result NaN; one total of the rows says whether there
+        # is one (non-negative terms: an infinite logit gives +inf, not NaN), and the kernel
+        # reduces itself (not over nothing: torch 2.13's kernel then returns an uninitialised
+        # value, so an empty batch takes the elementwise form below)
+        red = native_reduction(reduction, x.shape[0] if x.dim() == 2 else 1)
+        out = F.multilabel_margin_loss(x, _padded_indices(hot), reduction=red)
+        out = torch.where(rows.sum().isnan(), torch.nan, out)
+        return finish(cast_result(out, dtype), logits=logits, targets=targets)
+    if traced:
         # torch.compile's decomposition of multilabel_margin_loss ignores the -1 that ends the
         # index list (torch 2.13): traced, the same sum is written out over the (j, i) pairs;
         # relu, like the kernel's `z > 0`, has a zero gradient at the kink
@@ -188,14 +218,12 @@ def multilabel_margin(logits: Tensor, targets: Tensor, *, reduction: str = "mean
         loss = torch.where(pairs, hinge, 0.0).sum((-2, -1)) / x.shape[-1]
     else:
         loss = F.multilabel_margin_loss(x, _padded_indices(hot), reduction="none")
-    # the kernel skips a NaN pair (its `z > 0` is false) and targets only select pairs: a NaN
+    # The kernel skips a NaN pair (its `z > 0` is false) and targets only select pairs: a NaN
     # logit or a non-finite target makes its row's loss NaN, in both branches (an infinite
-    # logit keeps its limit: 0 for a positive +inf, +inf for a negative one)
-    bad = torch.isnan(x).any(-1)
-    if t.is_floating_point():
-        bad = bad | ~torch.isfinite(t).all(-1)
-    loss = torch.where(bad, torch.nan, loss)
-    return finish(reduce(loss, reduction).to(dtype), logits=logits, targets=targets)
+    # logit keeps its limit: 0 for a positive +inf, +inf for a negative one). A row of
+    # |x| + 0 t (above) sums to NaN exactly there (0 * inf is NaN): one float pass, a row sum.
+    loss = torch.where(rows.sum(-1).isnan(), torch.nan, loss)
+    return finish(cast_result(reduce(loss, reduction), dtype), logits=logits, targets=targets)
 
 
 @register(
@@ -271,23 +299,29 @@ def asymmetric_loss(
     gamma_neg = check_option("gamma_neg", gamma_neg, low=0.0)
     clip = check_option("clip", clip, low=0.0, high=1.0, high_open=True)
     x, t, dtype = binary_inputs("logits", logits, targets, soft=False)
+    minus_x = -x
     # positive labels: -(1 - p)^gamma_pos log p, with -log p = softplus(-x)
-    pos = F.softplus(-x)
+    pos = F.softplus(minus_x)
     if gamma_pos:
-        pos = pos * torch.exp(gamma_pos * F.logsigmoid(-x))
+        pos = pos * torch.exp(gamma_pos * F.logsigmoid(minus_x))
     # negative labels: -p_m^gamma_neg log(1 - p_m)
     if clip == 0:
         neg = F.softplus(x)  # -log(1 - p) = softplus(x)
         if gamma_neg:
             neg = neg * torch.exp(gamma_neg * F.logsigmoid(x))
     else:
-        one_minus = torch.clamp(torch.sigmoid(-x) + clip, max=1.0)  # 1 - p_m >= clip
+        one_minus = torch.clamp(torch.sigmoid(minus_x) + clip, max=1.0)  # 1 - p_m >= clip
         neg = -torch.log(one_minus)
-        if gamma_neg:
+        if gamma_neg >= 2:
+            # p_m ** gamma: its first and second derivatives are finite (0) at p_m = 0
+            neg = neg * (1 - one_minus).pow(gamma_neg)
+        elif gamma_neg:
             p_m = 1 - one_minus
             shifted = p_m > 0
             # p_m ** gamma with a zero (not NaN) gradient where p_m = 0, for any gamma > 0
             safe = torch.where(shifted, p_m, torch.ones_like(p_m))
             neg = neg * torch.where(shifted, safe.pow(gamma_neg), torch.zeros_like(p_m))
-    loss = t * pos + (1 - t) * neg
-    return finish(reduce(loss, reduction).to(dtype), logits=logits, targets=targets)
+    # t pos + (1 - t) neg in one op: torch's lerp is exact at t = 0 and t = 1 (and, like the
+    # sum, non-finite for a non-finite target)
+    loss = torch.lerp(neg, pos, t)
+    return finish(cast_result(reduce(loss, reduction), dtype), logits=logits, targets=targets)
