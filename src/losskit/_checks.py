@@ -411,13 +411,19 @@ def check_binary_targets(name: str, targets: Tensor, *, soft: bool) -> None:
     if targets.dtype == torch.bool or not reads(targets):
         return
     if targets.is_floating_point():
-        # One fused kernel and one reduction: t - t*t is exactly 0 for t in {0, 1}, positive
+        # Soft: one read-only reduction, the range itself (NaN fails both comparisons). Hard:
+        # one fused kernel and one reduction, t - t*t is exactly 0 for t in {0, 1}, positive
         # for fractions and negative outside [0, 1] (NaN for NaN). Only a failure pays for
         # the passes below, which say what is wrong.
         t = targets.detach()
-        lo0, hi0 = torch.aminmax(torch.addcmul(t, t, t, value=-1))
-        if (float(lo0) == 0.0 and float(hi0) == 0.0) or (soft and float(lo0) >= 0.0):
-            return
+        if soft:
+            lo0, hi0 = torch.aminmax(t)
+            if float(lo0) >= 0.0 and float(hi0) <= 1.0:
+                return
+        else:
+            lo0, hi0 = torch.aminmax(torch.addcmul(t, t, t, value=-1))
+            if float(lo0) == 0.0 and float(hi0) == 0.0:
+                return
     lo, hi = _range(targets)
     if not (lo >= 0.0 and hi <= 1.0):  # also false for NaN
         if lo != lo or hi != hi:
