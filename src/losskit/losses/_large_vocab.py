@@ -77,6 +77,32 @@ def _true() -> bool:
     return True
 
 
+def _hand_over(ctx: Any, grad_out: Tensor, name: str) -> list[Tensor | None]:
+    """The gradients a reduced call computed in its forward pass, scaled by ``grad_out``.
+
+    retain_graph=True (or gradcheck) may ask again: then they are scaled copies. Otherwise the
+    buffers are handed over, scaled in place: no second gradient-sized allocation."""
+    grads = ctx.grads
+    if grads is None:
+        raise RuntimeError(
+            f"{name}: backward through the same call twice; its gradients were computed in the "
+            "forward pass and handed over to the first backward; pass retain_graph=True to that "
+            "one, or call the loss again"
+        )
+    keep = getattr(torch._C._autograd, "_get_current_graph_task_keep_graph", _true)()
+    if keep:
+        return [None if g is None else g * grad_out for g in grads]
+    ctx.grads = None
+    if bool(grad_out == 1):
+        return list(grads)
+    return [None if g is None else g.mul_(grad_out) for g in grads]
+
+
+def _cast(grads: list[Tensor | None], dtypes: tuple[Any, ...]) -> list[Tensor | None]:
+    """Each gradient in its input's dtype."""
+    return [g if g is None or g.dtype == d else g.to(d) for g, d in zip(grads, dtypes, strict=True)]
+
+
 def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
 
@@ -305,26 +331,8 @@ class _LinearCrossEntropy(torch.autograd.Function):
                 need=tuple(ctx.needs_input_grad[:3]),
             )
         else:
-            grads = ctx.grads
-            if grads is None:
-                raise RuntimeError(
-                    "linear_cross_entropy: backward through the same call twice; its gradients "
-                    "were computed in the forward pass and handed over to the first backward; "
-                    "pass retain_graph=True to that one, or call the loss again"
-                )
-            # retain_graph=True (or gradcheck) may ask again: then scale copies. Otherwise hand
-            # the buffers over, scaled in place: no second gradient-sized allocation.
-            keep = getattr(torch._C._autograd, "_get_current_graph_task_keep_graph", _true)()
-            if keep:
-                grads = [None if g is None else g * grad_out for g in grads]
-            else:
-                ctx.grads = None
-                if not bool(grad_out == 1):
-                    grads = [None if g is None else g.mul_(grad_out) for g in grads]
-        grads = [
-            g if g is None or g.dtype == d else g.to(d)
-            for g, d in zip(grads, ctx.dtypes, strict=True)
-        ]
+            grads = _hand_over(ctx, grad_out, "linear_cross_entropy")
+        grads = _cast(grads, ctx.dtypes)
         return (*grads, None, None, None)
 
 
@@ -1232,24 +1240,8 @@ class _LinearDistillation(torch.autograd.Function):
                 need=need,
             )
         else:
-            grads = ctx.grads
-            if grads is None:
-                raise RuntimeError(
-                    "linear_distillation: backward through the same call twice; its gradients "
-                    "were computed in the forward pass and handed over to the first backward; "
-                    "pass retain_graph=True to that one, or call the loss again"
-                )
-            keep = getattr(torch._C._autograd, "_get_current_graph_task_keep_graph", _true)()
-            if keep:
-                grads = [None if g is None else g * grad_out for g in grads]
-            else:
-                ctx.grads = None
-                if not bool(grad_out == 1):
-                    grads = [None if g is None else g.mul_(grad_out) for g in grads]
-        out = [
-            g if g is None or g.dtype == d else g.to(d)
-            for g, d in zip(grads, ctx.dtypes, strict=True)
-        ]
+            grads = _hand_over(ctx, grad_out, "linear_distillation")
+        out = _cast(grads, ctx.dtypes)
         return (*out, None, None, None, None, None, None)
 
 
@@ -1666,23 +1658,8 @@ class _TopkDistillation(torch.autograd.Function):
                 student, values, indices, ctx.rows, ctx.opts, row_scale=scale, need=need
             )
         else:
-            grads = ctx.grads
-            if grads is None:
-                raise RuntimeError(
-                    "linear_topk_distillation: backward through the same call twice; its "
-                    "gradients were computed in the forward pass and handed over to the first "
-                    "backward; pass retain_graph=True to that one, or call the loss again"
-                )
-            keep = getattr(torch._C._autograd, "_get_current_graph_task_keep_graph", _true)()
-            if keep:
-                grads = [None if g is None else g * grad_out for g in grads]
-            else:
-                ctx.grads = None
-                grads = [None if g is None else g.mul_(grad_out) for g in grads]
-        out = [
-            g if g is None or g.dtype == d else g.to(d)
-            for g, d in zip(grads, ctx.dtypes, strict=True)
-        ]
+            grads = _hand_over(ctx, grad_out, "linear_topk_distillation")
+        out = _cast(grads, ctx.dtypes)
         return (*out, None, None, None, None, None)
 
 
